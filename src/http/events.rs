@@ -1,0 +1,125 @@
+//! Event endpoints: all events of a run (JSON, or SSE of changes), the long-poll on one key,
+//! and the producer's set.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::{sse, AppState};
+use crate::error::ApiError;
+use crate::ids::{Key, RunId};
+use crate::notify::{Note, NoteKind};
+
+/// Routes under `/v1/workflows/{id}/events`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workflows/{id}/events", get(list))
+        .route("/v1/workflows/{id}/events/{key}", get(wait).put(set))
+}
+
+/// `?after=&timeout=`
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    after: Option<String>,
+    timeout: Option<String>,
+}
+
+/// `GET …/events`: `{key: {value, version}}`, or with `Accept: text/event-stream` an SSE of
+/// changes (`event: event`, `id: <version>`, data `{key, value, version}`), resumable with
+/// `Last-Event-ID` or `?after=`.
+async fn list(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    if sse::wants_sse(&headers) {
+        let after = match extract::last_event_id(&headers)? {
+            Some(v) => v,
+            None => extract::offset("after", q.after.as_deref())?.unwrap_or(0),
+        };
+        let sub = app.hub.subscribe_run(run.as_str());
+        app.store.require_run(&run).await?;
+        let frames = sub.follow_events(after).map(|ev| {
+            let data = json!({ "key": ev.key, "value": ev.value, "version": ev.version });
+            sse::event(
+                Some(&ev.version.to_string()),
+                Some("event"),
+                data.to_string().as_bytes(),
+            )
+        });
+        return Ok(sse::response(
+            frames,
+            app.config.heartbeat_period(),
+            app.shutdown.clone(),
+        ));
+    }
+    let (events, clock) = app.store.events_after(run.as_str(), 0).await?;
+    if clock.is_none() {
+        return Err(ApiError::run_not_found());
+    }
+    let map: BTreeMap<String, Value> = events
+        .into_iter()
+        .map(|e| (e.key, json!({ "value": e.value, "version": e.version })))
+        .collect();
+    Ok(Json(map).into_response())
+}
+
+/// `GET …/events/{key}?after=V&timeout=S`: `{value, version}` once version > V; 204 at the
+/// timeout.
+async fn wait(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    let key = extract::name("key", key, Key::parse)?;
+    let after = extract::offset("after", q.after.as_deref())?.unwrap_or(0);
+    let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
+    let mut sub = app.hub.subscribe_run(run.as_str());
+    app.store.require_run(&run).await?;
+    let found = tokio::select! {
+        ev = sub.wait_event(key.as_str(), after) => Some(ev),
+        _ = tokio::time::sleep(wait) => None,
+        _ = app.shutdown.cancelled() => None,
+    };
+    Ok(match found {
+        Some(ev) => Json(json!({ "value": ev.value, "version": ev.version })).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// `PUT …/events/{key}`: the body is the new value; returns `{version}`.
+async fn set(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    ApiJson(value): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    let key = extract::name("key", key, Key::parse)?;
+    if value.to_string().len() > app.config.max_value {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            format!("value exceeds {} bytes", app.config.max_value),
+        )
+        .with_field("body"));
+    }
+    let version = app.store.set_event(&run, &key, &value).await?;
+    app.notifier.publish(Note::new(
+        NoteKind::Event,
+        run.as_str(),
+        key.as_str(),
+        version,
+    ));
+    Ok(Json(json!({ "version": version })).into_response())
+}

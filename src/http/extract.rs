@@ -1,0 +1,138 @@
+//! Extractors whose rejections are our JSON errors, plus parsing helpers for names and
+//! offsets taken from paths, queries and headers.
+
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::ids::{self, InvalidName};
+
+/// JSON body; malformed JSON is a 400 naming the problem, an oversize body a 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON with a helpful error, naming a missing or invalid field where serde says it.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg.split('`').nth(1).map(str::to_string);
+        let mut err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("invalid JSON body: {msg}"),
+        );
+        if let Some(f) = field.filter(|_| msg.contains("field")) {
+            err = err.with_field(f);
+        }
+        err
+    })
+}
+
+fn body_error(r: BytesRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request body exceeds the size limit",
+        )
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", r.body_text())
+    }
+}
+
+/// Query string.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e: QueryRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+            })
+    }
+}
+
+/// Path parameters.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| ApiPath(p))
+            .map_err(|e: PathRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text())
+            })
+    }
+}
+
+/// Validates a name from the request, naming the field on failure.
+pub fn name<T>(
+    field: &str,
+    value: String,
+    parse: fn(String) -> Result<T, InvalidName>,
+) -> Result<T, ApiError> {
+    parse(value).map_err(|e| ApiError::invalid(field, e))
+}
+
+/// Parses an optional offset/version parameter.
+pub fn offset(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| ids::parse_offset(v).map_err(|e| ApiError::invalid(field, e)))
+        .transpose()
+}
+
+/// Parses `timeout` seconds, capped at `max`.
+pub fn timeout(
+    value: Option<&str>,
+    default: f64,
+    max: std::time::Duration,
+) -> Result<std::time::Duration, ApiError> {
+    let secs = match value {
+        None => default,
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s >= 0.0 => s,
+            _ => {
+                return Err(ApiError::invalid(
+                    "timeout",
+                    "must be a non-negative number of seconds",
+                ))
+            }
+        },
+    };
+    Ok(std::time::Duration::from_secs_f64(secs).min(max))
+}
+
+/// The `Last-Event-ID` header as an offset, if present.
+pub fn last_event_id(headers: &axum::http::HeaderMap) -> Result<Option<i64>, ApiError> {
+    match headers.get("last-event-id") {
+        None => Ok(None),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::invalid("Last-Event-ID", "must be ASCII"))?;
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            offset("Last-Event-ID", Some(s))
+        }
+    }
+}

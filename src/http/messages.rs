@@ -1,0 +1,74 @@
+//! Message endpoint: send to a run's topic, deduplicated by an optional idempotency key.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{self, ApiJson, ApiPath};
+use super::AppState;
+use crate::error::ApiError;
+use crate::ids::{RunId, Topic, MAX_NAME_LEN};
+use crate::notify::{Note, NoteKind};
+
+/// Routes under `/v1/workflows/{id}/messages`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/workflows/{id}/messages", post(send))
+}
+
+/// `{topic, body, idempotency_key?}`
+#[derive(Debug, Deserialize)]
+pub struct SendBody {
+    topic: String,
+    body: Value,
+    idempotency_key: Option<String>,
+}
+
+/// `POST …/messages`: 202 `{message_id, duplicate}`.
+async fn send(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<SendBody>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    let topic = extract::name("topic", req.topic, Topic::parse)?;
+    if let Some(k) = &req.idempotency_key {
+        if k.is_empty() || k.len() > MAX_NAME_LEN {
+            return Err(ApiError::invalid(
+                "idempotency_key",
+                format!("must be 1 to {MAX_NAME_LEN} characters"),
+            ));
+        }
+    }
+    let size = serde_json::to_string(&req.body)
+        .map(|s| s.len())
+        .unwrap_or(0);
+    if size > app.config.max_value {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            format!("body exceeds {} bytes", app.config.max_value),
+        )
+        .with_field("body"));
+    }
+    let (message_id, duplicate) = app
+        .store
+        .send(&run, &topic, &req.body, req.idempotency_key.as_deref())
+        .await?;
+    if !duplicate {
+        app.notifier.publish(Note::new(
+            NoteKind::Message,
+            run.as_str(),
+            topic.as_str(),
+            message_id,
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "message_id": message_id, "duplicate": duplicate })),
+    )
+        .into_response())
+}

@@ -1,0 +1,64 @@
+//! Run records: read one, and create one for an externally-run workflow.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::extract::{self, ApiJson, ApiPath};
+use super::AppState;
+use crate::error::ApiError;
+use crate::ids::{RunId, WorkflowName};
+use crate::notify::{Note, NoteKind};
+
+/// Routes for `/v1/workflows/{id}`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/workflows/{id}", get(get_run).put(put_run))
+}
+
+/// `{workflow}`
+#[derive(Debug, Deserialize)]
+pub struct PutBody {
+    workflow: String,
+}
+
+/// `GET /v1/workflows/{id}`: the run's status (and output or error once finished).
+async fn get_run(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    match app.store.get_run(run.as_str()).await? {
+        Some(row) => Ok(Json(row).into_response()),
+        None => Err(ApiError::run_not_found()),
+    }
+}
+
+/// `PUT /v1/workflows/{id}`: 201 if created, 200 if it exists with the same workflow name,
+/// 409 if it exists with another.
+async fn put_run(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<PutBody>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    let workflow = extract::name("workflow", body.workflow, WorkflowName::parse)?;
+    let created = app.store.ensure_run(&run, &workflow).await?;
+    if created {
+        app.notifier
+            .publish(Note::new(NoteKind::Status, run.as_str(), "", 0));
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({ "id": run, "workflow": workflow, "created": created })),
+    )
+        .into_response())
+}

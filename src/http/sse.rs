@@ -1,0 +1,133 @@
+//! Server-Sent Events framing and the response wrapper shared by every SSE endpoint.
+//!
+//! The wrapper sends a comment right after the headers (so proxies and `curl -N` show the
+//! connection at once), a heartbeat comment every period, and on shutdown a `retry:` hint
+//! before ending, so an open stream never holds up exit. Responses are never compressed.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+/// Encodes one event. `data` is split into `data:` lines on CR, LF and CRLF.
+pub fn event(id: Option<&str>, name: Option<&str>, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + 32);
+    if let Some(name) = name {
+        out.put_slice(b"event: ");
+        out.put_slice(name.as_bytes());
+        out.put_u8(b'\n');
+    }
+    if let Some(id) = id {
+        out.put_slice(b"id: ");
+        out.put_slice(id.as_bytes());
+        out.put_u8(b'\n');
+    }
+    for line in split_lines(data) {
+        out.put_slice(b"data: ");
+        out.put_slice(line);
+        out.put_u8(b'\n');
+    }
+    out.put_u8(b'\n');
+    out.freeze()
+}
+
+/// Splits on CRLF, CR or LF (an empty input is one empty line).
+pub fn split_lines(data: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\r' => {
+                lines.push(&data[start..i]);
+                if data.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            b'\n' => {
+                lines.push(&data[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    lines.push(&data[start..]);
+    lines
+}
+
+/// A comment line (ignored by clients; keeps proxies from timing out).
+pub fn comment(text: &str) -> Bytes {
+    Bytes::from(format!(": {text}\n\n"))
+}
+
+/// Wraps `frames` as an SSE response with the opening comment, heartbeats and a clean end
+/// on shutdown.
+pub fn response<S>(frames: S, heartbeat: Duration, shutdown: CancellationToken) -> Response
+where
+    S: Stream<Item = Bytes> + Send + 'static,
+{
+    let body = async_stream::stream! {
+        let frames = frames;
+        futures::pin_mut!(frames);
+        yield Ok::<Bytes, std::convert::Infallible>(comment("flowgate"));
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => {
+                    yield Ok(Bytes::from_static(b"retry: 1000\n: server shutting down\n\n"));
+                    break;
+                }
+                f = frames.next() => match f {
+                    Some(f) => yield Ok(f),
+                    None => break,
+                },
+                _ = beat.tick() => yield Ok(comment("heartbeat")),
+            }
+        }
+    };
+    let mut resp = Response::new(Body::from_stream(body));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// True if the client asked for an event stream.
+pub fn wants_sse(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing() {
+        assert_eq!(
+            &event(Some("3"), None, b"{\"a\":1}")[..],
+            b"id: 3\ndata: {\"a\":1}\n\n"
+        );
+        assert_eq!(
+            &event(None, Some("end"), b"a\r\nb\rc\nd")[..],
+            b"event: end\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
+        );
+        assert_eq!(split_lines(b""), vec![b"" as &[u8]]);
+        assert_eq!(split_lines(b"x\n"), vec![b"x" as &[u8], b""]);
+    }
+}

@@ -1,0 +1,235 @@
+//! Stream endpoints: SSE follow, long-poll, and the producer's append and close.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::{sse, AppState};
+use crate::error::ApiError;
+use crate::hub::StreamItem;
+use crate::ids::{Key, RunId};
+use crate::notify::{Note, NoteKind};
+
+/// Routes under `/v1/workflows/{id}/streams`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workflows/{id}/streams/{key}", get(follow).post(append))
+        .route("/v1/workflows/{id}/streams/{key}/poll", get(poll))
+        .route("/v1/workflows/{id}/streams/{key}/close", post(close))
+}
+
+/// `?from=&timeout=`
+#[derive(Debug, Deserialize)]
+pub struct ReadQuery {
+    from: Option<String>,
+    timeout: Option<String>,
+}
+
+fn names(id: String, key: String) -> Result<(RunId, Key), ApiError> {
+    Ok((
+        extract::name("id", id, RunId::parse)?,
+        extract::name("key", key, Key::parse)?,
+    ))
+}
+
+/// Checks the run exists and `from` is within the stream.
+async fn check_start(
+    app: &AppState,
+    run: &RunId,
+    key: &Key,
+    from: i64,
+    field: &str,
+) -> Result<(), ApiError> {
+    app.store.require_run(run).await?;
+    let tail = app
+        .store
+        .read_stream(run.as_str(), key.as_str(), 0, 0)
+        .await?;
+    if from > tail.next {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "offset_out_of_range",
+            format!("{field} is {from} but the stream has {} records", tail.next),
+        )
+        .with_field(field));
+    }
+    Ok(())
+}
+
+/// `GET …/streams/{key}`: SSE, `id: <offset>`, `data: <json>`, then `event: end`.
+async fn follow(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> Result<Response, ApiError> {
+    let (run, key) = names(id, key)?;
+    let (from, field) = match extract::last_event_id(&headers)? {
+        Some(last) => (last + 1, "Last-Event-ID"),
+        None => (
+            extract::offset("from", q.from.as_deref())?.unwrap_or(0),
+            "from",
+        ),
+    };
+    let sub = app.hub.subscribe_stream(run.as_str(), key.as_str());
+    check_start(&app, &run, &key, from, field).await?;
+    let frames = sub.follow(from).map(|item| match item {
+        StreamItem::Record(o, p) => sse::event(Some(&o.to_string()), None, &p),
+        StreamItem::End(next) => sse::event(
+            None,
+            Some("end"),
+            json!({ "next": next }).to_string().as_bytes(),
+        ),
+    });
+    Ok(sse::response(
+        frames,
+        app.config.heartbeat_period(),
+        app.shutdown.clone(),
+    ))
+}
+
+/// A stored payload as embedded JSON (payloads of workflow streams are JSON text).
+fn raw(payload: &Bytes) -> Box<RawValue> {
+    std::str::from_utf8(payload)
+        .ok()
+        .and_then(|s| RawValue::from_string(s.to_string()).ok())
+        .unwrap_or_else(|| {
+            let s = String::from_utf8_lossy(payload);
+            RawValue::from_string(serde_json::to_string(&s).unwrap_or_default())
+                .unwrap_or_else(|_| RawValue::NULL.to_owned())
+        })
+}
+
+/// `GET …/streams/{key}/poll`: records from `from` at once, or the first to commit, or none
+/// at the timeout.
+async fn poll(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> Result<Response, ApiError> {
+    let (run, key) = names(id, key)?;
+    let from = extract::offset("from", q.from.as_deref())?.unwrap_or(0);
+    let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
+    let sub = app.hub.subscribe_stream(run.as_str(), key.as_str());
+    check_start(&app, &run, &key, from, "from").await?;
+    let items = sub.follow(from);
+    futures::pin_mut!(items);
+    let mut records = Vec::new();
+    let mut next = from;
+    let mut closed = false;
+    let first = tokio::select! {
+        i = items.next() => i,
+        _ = tokio::time::sleep(wait) => None,
+        _ = app.shutdown.cancelled() => None,
+    };
+    let mut item = first;
+    while let Some(i) = item {
+        match i {
+            StreamItem::Record(o, p) => {
+                records.push(PolledRecord {
+                    offset: o,
+                    value: raw(&p),
+                });
+                next = o + 1;
+            }
+            StreamItem::End(n) => {
+                closed = true;
+                next = n;
+                break;
+            }
+        }
+        if records.len() >= app.config.max_batch {
+            break;
+        }
+        item = items.next().now_or_never().flatten();
+    }
+    Ok(Json(Polled {
+        records,
+        next,
+        closed,
+    })
+    .into_response())
+}
+
+/// One record in a long-poll answer; the value is the stored JSON, byte for byte.
+#[derive(Serialize)]
+struct PolledRecord {
+    offset: i64,
+    value: Box<RawValue>,
+}
+
+/// A long-poll answer.
+#[derive(Serialize)]
+struct Polled {
+    records: Vec<PolledRecord>,
+    next: i64,
+    closed: bool,
+}
+
+/// `POST …/streams/{key}`: a JSON array appended in order; each element stored byte-exact.
+async fn append(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    ApiJson(values): ApiJson<Vec<Box<RawValue>>>,
+) -> Result<Response, ApiError> {
+    let (run, key) = names(id, key)?;
+    if values.is_empty() {
+        return Err(ApiError::invalid(
+            "body",
+            "must be a non-empty JSON array of records",
+        ));
+    }
+    if values.len() > app.config.max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("at most {} records per append", app.config.max_batch),
+        )
+        .with_field("body"));
+    }
+    if let Some(i) = values
+        .iter()
+        .position(|v| v.get().len() > app.config.max_value)
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            format!("record {i} exceeds {} bytes", app.config.max_value),
+        )
+        .with_field(format!("body[{i}]")));
+    }
+    let payloads: Vec<Vec<u8>> = values.iter().map(|v| v.get().as_bytes().to_vec()).collect();
+    let first = app.store.append(&run, &key, &payloads).await?;
+    let next = first + payloads.len() as i64;
+    app.notifier.publish(Note::new(
+        NoteKind::Stream,
+        run.as_str(),
+        key.as_str(),
+        next,
+    ));
+    Ok(Json(json!({ "first_offset": first, "next": next })).into_response())
+}
+
+/// `POST …/streams/{key}/close`: sets the close marker (idempotent).
+async fn close(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (run, key) = names(id, key)?;
+    let next = app.store.close_stream(&run, &key).await?;
+    app.notifier.publish(Note::new(
+        NoteKind::Stream,
+        run.as_str(),
+        key.as_str(),
+        next,
+    ));
+    Ok(Json(json!({ "next": next, "closed": true })).into_response())
+}

@@ -1,0 +1,171 @@
+//! In-process fan-out: one database read per notification per topic, shared by every
+//! subscriber in this process.
+//!
+//! Topics are keyed by stream (`run`, `key`) or by run (events, status, messages). Each live
+//! topic has one fetcher task that, when woken by a note, reads what is new once and
+//! broadcasts it. Subscribers read from their own position: they catch up from the database,
+//! then follow the broadcast, and fall back to the database whenever they see a gap, a resync
+//! or lag (a slow subscriber loses its place in the bounded channel, never blocks others).
+//! The hub never holds a lock across an `.await`.
+
+pub mod run_topic;
+pub mod stream_topic;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::notify::{Note, NoteKind};
+use crate::store::Store;
+
+pub use run_topic::{RunSubscription, RunUpdate};
+pub use stream_topic::{StreamItem, StreamSubscription};
+
+/// Broadcast capacity per topic, in batches. Past it a subscriber lags and re-reads.
+pub const TOPIC_CAPACITY: usize = 256;
+
+/// Records read per database round trip.
+pub const READ_LIMIT: i64 = 500;
+
+/// The fan-out hub. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    /// Live stream topics. A std mutex: only held to look up, insert or remove, never across
+    /// an await, so it cannot deadlock with the fetchers.
+    streams: Mutex<HashMap<(String, String), Arc<stream_topic::StreamTopic>>>,
+    /// Live run topics (events, status, messages).
+    runs: Mutex<HashMap<String, Arc<run_topic::RunTopic>>>,
+    /// Queue wake-ups for the workflow runtime (`None` = resync: re-check every queue).
+    queues: broadcast::Sender<Option<String>>,
+    /// Stops every fetcher.
+    cancel: CancellationToken,
+}
+
+impl Hub {
+    /// A hub reading from `store`; its fetchers stop when `cancel` fires.
+    pub fn new(store: Store, cancel: CancellationToken) -> Self {
+        let (queues, _) = broadcast::channel(TOPIC_CAPACITY);
+        Hub {
+            inner: Arc::new(Inner {
+                store,
+                streams: Mutex::default(),
+                runs: Mutex::default(),
+                queues,
+                cancel,
+            }),
+        }
+    }
+
+    /// The store the hub reads from.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Delivers a wake-up hint to the topics it concerns. Never blocks, never reads.
+    pub fn dispatch(&self, note: &Note) {
+        match note.kind {
+            NoteKind::Stream => {
+                if let Some(t) = self.stream_topic(&note.run, &note.key) {
+                    t.wake();
+                }
+                if let Some(t) = self.run_topic(&note.run) {
+                    t.stream_touched(&note.key);
+                }
+            }
+            NoteKind::Event => {
+                if let Some(t) = self.run_topic(&note.run) {
+                    t.wake_events();
+                }
+            }
+            NoteKind::Status => {
+                if let Some(t) = self.run_topic(&note.run) {
+                    t.wake_status();
+                }
+            }
+            NoteKind::Message => {
+                if let Some(t) = self.run_topic(&note.run) {
+                    t.message(&note.key);
+                }
+            }
+            NoteKind::Queue => {
+                let _ = self.inner.queues.send(Some(note.key.clone()));
+            }
+            NoteKind::Resync => self.resync_all(),
+        }
+    }
+
+    /// Every subscription re-reads from its own position (after a listener reconnect, a
+    /// peer's start, or the slow safety re-check).
+    pub fn resync_all(&self) {
+        let streams: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
+        for t in streams {
+            t.resync();
+        }
+        let runs: Vec<_> = lock(&self.inner.runs).values().cloned().collect();
+        for t in runs {
+            t.resync();
+        }
+        let _ = self.inner.queues.send(None);
+    }
+
+    /// Wake-ups for queue `Some(name)` or for every queue (`None`).
+    pub fn queue_wakeups(&self) -> broadcast::Receiver<Option<String>> {
+        self.inner.queues.subscribe()
+    }
+
+    /// Number of live topics (streams, runs), for metrics and tests.
+    pub fn topic_counts(&self) -> (usize, usize) {
+        (
+            lock(&self.inner.streams).len(),
+            lock(&self.inner.runs).len(),
+        )
+    }
+
+    /// Wakes every topic every `period` so that a note lost to a crash between commit and
+    /// notify delays delivery by at most one period. One cheap read per topic per period;
+    /// nothing at all when there are no subscribers.
+    pub async fn safety_recheck(self, period: Duration) {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = self.inner.cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let streams: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
+            for t in streams {
+                t.wake();
+            }
+            let runs: Vec<_> = lock(&self.inner.runs).values().cloned().collect();
+            for t in runs {
+                t.wake_events();
+                t.wake_status();
+            }
+        }
+    }
+
+    fn stream_topic(&self, run: &str, key: &str) -> Option<Arc<stream_topic::StreamTopic>> {
+        lock(&self.inner.streams)
+            .get(&(run.to_string(), key.to_string()))
+            .cloned()
+    }
+
+    fn run_topic(&self, run: &str) -> Option<Arc<run_topic::RunTopic>> {
+        lock(&self.inner.runs).get(run).cloned()
+    }
+}
+
+/// Locks a std mutex, ignoring poisoning (the maps stay consistent: every critical section
+/// is a single insert, lookup or remove).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

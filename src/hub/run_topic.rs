@@ -1,0 +1,254 @@
+//! A run topic: events, status changes, message arrivals and stream activity of one run,
+//! with one fetcher per run in this process.
+//!
+//! Event versions come from the run's event clock, taken under the run row's lock, so they
+//! commit in order and a snapshot read "versions above v" never misses an earlier commit.
+//! Each fetched batch says which version it starts after; a subscriber whose position is
+//! older than that re-reads from the database, exactly like stream subscribers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{lock, Hub, TOPIC_CAPACITY};
+use crate::store::{EventRow, RunRow, Store};
+
+/// Event changes read in one snapshot.
+#[derive(Debug)]
+pub struct EventBatch {
+    /// The batch holds every change with a version above this …
+    pub after: i64,
+    /// … up to and including this one (the run's event clock at the snapshot).
+    pub clock: i64,
+    /// Latest value of each key changed in (after, clock], by version.
+    pub events: Vec<EventRow>,
+}
+
+/// What a run topic broadcasts.
+#[derive(Debug, Clone)]
+pub enum RunUpdate {
+    /// Events changed.
+    Events(Arc<EventBatch>),
+    /// The run's status row changed.
+    Status(Arc<RunRow>),
+    /// A message arrived on this topic.
+    Message(Arc<str>),
+    /// This stream key was appended to or closed.
+    Stream(Arc<str>),
+}
+
+/// One live run in this process.
+pub struct RunTopic {
+    run: String,
+    tx: broadcast::Sender<RunUpdate>,
+    wake: Notify,
+    events_dirty: AtomicBool,
+    status_dirty: AtomicBool,
+    stop: CancellationToken,
+}
+
+impl RunTopic {
+    /// Events may have changed.
+    pub fn wake_events(&self) {
+        self.events_dirty.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Status may have changed.
+    pub fn wake_status(&self) {
+        self.status_dirty.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// A message arrived (no read needed: receivers consume from the database).
+    pub fn message(&self, topic: &str) {
+        let _ = self.tx.send(RunUpdate::Message(topic.into()));
+    }
+
+    /// A stream of this run changed.
+    pub fn stream_touched(&self, key: &str) {
+        let _ = self.tx.send(RunUpdate::Stream(key.into()));
+    }
+
+    /// Re-read everything (after a listener reconnect).
+    pub fn resync(&self) {
+        self.wake_events();
+        self.wake_status();
+        let _ = self.tx.send(RunUpdate::Message("".into()));
+    }
+}
+
+/// A registration with a run topic; dropping it unregisters.
+pub struct RunSubscription {
+    hub: Hub,
+    topic: Arc<RunTopic>,
+    rx: broadcast::Receiver<RunUpdate>,
+}
+
+impl Hub {
+    /// Subscribes to run `run`, starting its fetcher if it is the first.
+    pub fn subscribe_run(&self, run: &str) -> RunSubscription {
+        let mut map = lock(&self.inner.runs);
+        let topic = map
+            .entry(run.to_string())
+            .or_insert_with(|| {
+                let (tx, _) = broadcast::channel(TOPIC_CAPACITY);
+                let topic = Arc::new(RunTopic {
+                    run: run.to_string(),
+                    tx,
+                    wake: Notify::new(),
+                    events_dirty: AtomicBool::new(false),
+                    status_dirty: AtomicBool::new(false),
+                    stop: self.inner.cancel.child_token(),
+                });
+                tokio::spawn(fetch_loop(self.inner.store.clone(), topic.clone()));
+                topic
+            })
+            .clone();
+        let rx = topic.tx.subscribe();
+        drop(map);
+        RunSubscription {
+            hub: self.clone(),
+            topic,
+            rx,
+        }
+    }
+}
+
+impl Drop for RunSubscription {
+    fn drop(&mut self) {
+        let mut map = lock(&self.hub.inner.runs);
+        // Our own receiver is still alive here, so "last" means a count of one.
+        if self.topic.tx.receiver_count() <= 1 {
+            if let Some(t) = map.get(&self.topic.run) {
+                if Arc::ptr_eq(t, &self.topic) {
+                    map.remove(&self.topic.run);
+                    self.topic.stop.cancel();
+                }
+            }
+        }
+    }
+}
+
+async fn retry<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::error::StoreError>>,
+{
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::warn!(error = %e, what, "read failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+async fn fetch_loop(store: Store, topic: Arc<RunTopic>) {
+    let run = topic.run.as_str();
+    let read = async {
+        let (_, clock) = retry("events", || store.events_after(run, i64::MAX)).await;
+        let mut upto = clock.unwrap_or(0);
+        let mut status: Option<RunRow> = None;
+        loop {
+            topic.wake.notified().await;
+            if topic.events_dirty.swap(false, Ordering::SeqCst) {
+                let (events, clock) = retry("events", || store.events_after(run, upto)).await;
+                let clock = clock.unwrap_or(upto);
+                if clock > upto {
+                    let batch = EventBatch {
+                        after: upto,
+                        clock,
+                        events,
+                    };
+                    let _ = topic.tx.send(RunUpdate::Events(Arc::new(batch)));
+                    upto = clock;
+                }
+            }
+            if topic.status_dirty.swap(false, Ordering::SeqCst) {
+                if let Some(row) = retry("status", || store.get_run(run)).await {
+                    if status.as_ref() != Some(&row) {
+                        status = Some(row.clone());
+                        let _ = topic.tx.send(RunUpdate::Status(Arc::new(row)));
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = topic.stop.cancelled() => {}
+        _ = read => {}
+    }
+}
+
+impl RunSubscription {
+    /// The next update; `None` means "you lagged: re-read from the database".
+    pub async fn recv(&mut self) -> Option<RunUpdate> {
+        loop {
+            match self.rx.recv().await {
+                Ok(u) => return Some(u),
+                Err(broadcast::error::RecvError::Lagged(_)) => return None,
+                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    /// Waits for event `key` to have a version above `after`; returns it.
+    pub async fn wait_event(&mut self, key: &str, after: i64) -> EventRow {
+        let store = self.hub.store().clone();
+        let run = self.topic.run.clone();
+        loop {
+            let current = retry("event", || store.get_event(&run, key)).await;
+            if let Some(ev) = current.filter(|e| e.version > after) {
+                return ev;
+            }
+            while let Some(update) = self.recv().await {
+                if let RunUpdate::Events(b) = update {
+                    if let Some(ev) = b.events.iter().find(|e| e.key == key && e.version > after) {
+                        return ev.clone();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every event change with a version above `after`, in version order, forever.
+    pub fn follow_events(mut self, after: i64) -> impl Stream<Item = EventRow> + Send + 'static {
+        async_stream::stream! {
+            let store = self.hub.store().clone();
+            let run = self.topic.run.clone();
+            let mut pos = after;
+            'catch_up: loop {
+                let (events, clock) = retry("events", || store.events_after(&run, pos)).await;
+                for ev in events {
+                    pos = pos.max(ev.version);
+                    yield ev;
+                }
+                pos = pos.max(clock.unwrap_or(pos));
+                loop {
+                    match self.recv().await {
+                        Some(RunUpdate::Events(b)) => {
+                            if b.after > pos {
+                                continue 'catch_up;
+                            }
+                            for ev in b.events.iter().filter(|e| e.version > pos) {
+                                yield ev.clone();
+                            }
+                            pos = pos.max(b.clock);
+                        }
+                        Some(_) => {}
+                        None => continue 'catch_up,
+                    }
+                }
+            }
+        }
+    }
+}

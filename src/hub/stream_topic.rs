@@ -1,0 +1,216 @@
+//! A stream topic: one fetcher per (run, key) in this process, and the subscriber's
+//! catch-up-then-follow loop that makes delivery gapless and duplicate-free.
+//!
+//! Correctness does not depend on notes arriving: a subscriber first subscribes, then reads
+//! the database from its own position, then takes broadcast batches, skipping offsets it
+//! already has and re-reading whenever a batch starts beyond its position (it lagged or
+//! joined between reads). Offsets commit in order (appends hold the stream row's lock), so
+//! any snapshot holds a contiguous prefix and this loop never skips a record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{lock, Hub, READ_LIMIT, TOPIC_CAPACITY};
+use crate::store::{Store, StreamPage};
+
+/// What a stream fetcher broadcasts: records read from `from` in one snapshot.
+#[derive(Debug)]
+pub struct Batch {
+    /// Offset of the first record in `page`.
+    pub from: i64,
+    /// The records and the tail at that snapshot.
+    pub page: StreamPage,
+}
+
+/// One live stream in this process.
+pub struct StreamTopic {
+    run: String,
+    key: String,
+    tx: broadcast::Sender<Arc<Batch>>,
+    wake: Notify,
+    stop: CancellationToken,
+}
+
+impl StreamTopic {
+    /// Asks the fetcher to read what is new (coalesces: many wakes, one read).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// After a listener reconnect: the fetcher re-reads from its position; every subscriber
+    /// behind that position sees the gap and re-reads from its own.
+    pub fn resync(&self) {
+        self.wake();
+    }
+}
+
+/// What a follower yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamItem {
+    /// A record at an offset.
+    Record(i64, Bytes),
+    /// The close marker: nothing will follow; `next` is the final length.
+    End(i64),
+}
+
+/// A registration with a stream topic; dropping it unregisters (and stops the fetcher when
+/// it was the last one).
+pub struct StreamSubscription {
+    hub: Hub,
+    topic: Arc<StreamTopic>,
+    rx: Option<broadcast::Receiver<Arc<Batch>>>,
+}
+
+impl Hub {
+    /// Subscribes to stream (`run`, `key`), starting its fetcher if it is the first.
+    pub fn subscribe_stream(&self, run: &str, key: &str) -> StreamSubscription {
+        let mut map = lock(&self.inner.streams);
+        let topic = map
+            .entry((run.to_string(), key.to_string()))
+            .or_insert_with(|| {
+                let (tx, _) = broadcast::channel(TOPIC_CAPACITY);
+                let topic = Arc::new(StreamTopic {
+                    run: run.to_string(),
+                    key: key.to_string(),
+                    tx,
+                    wake: Notify::new(),
+                    stop: self.inner.cancel.child_token(),
+                });
+                tokio::spawn(fetch_loop(self.inner.store.clone(), topic.clone()));
+                topic
+            })
+            .clone();
+        let rx = topic.tx.subscribe();
+        drop(map);
+        StreamSubscription {
+            hub: self.clone(),
+            topic,
+            rx: Some(rx),
+        }
+    }
+}
+
+impl Drop for StreamSubscription {
+    fn drop(&mut self) {
+        self.rx = None;
+        let mut map = lock(&self.hub.inner.streams);
+        let k = (self.topic.run.clone(), self.topic.key.clone());
+        if self.topic.tx.receiver_count() == 0 {
+            if let Some(t) = map.get(&k) {
+                if Arc::ptr_eq(t, &self.topic) {
+                    map.remove(&k);
+                    self.topic.stop.cancel();
+                }
+            }
+        }
+    }
+}
+
+/// Reads with retry: a database outage delays delivery but never ends it.
+async fn read_retrying(store: &Store, run: &str, key: &str, from: i64, limit: i64) -> StreamPage {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match store.read_stream(run, key, from, limit).await {
+            Ok(p) => return p,
+            Err(e) => {
+                tracing::warn!(error = %e, run, key, "stream read failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// The topic's one reader: on each wake, reads everything past its position and broadcasts.
+async fn fetch_loop(store: Store, topic: Arc<StreamTopic>) {
+    let run = topic.run.as_str();
+    let key = topic.key.as_str();
+    let read = async {
+        let tail = read_retrying(&store, run, key, 0, 0).await;
+        let mut upto = tail.next;
+        let mut end_sent = false;
+        loop {
+            topic.wake.notified().await;
+            loop {
+                let page = read_retrying(&store, run, key, upto, READ_LIMIT).await;
+                let n = page.records.len() as i64;
+                let end = page.ended_at(upto + n);
+                let full = n == READ_LIMIT;
+                if n > 0 || (end && !end_sent) {
+                    let _ = topic.tx.send(Arc::new(Batch { from: upto, page }));
+                    upto += n;
+                    end_sent = end;
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = topic.stop.cancelled() => {}
+        _ = read => {}
+    }
+}
+
+impl StreamSubscription {
+    async fn recv(&mut self) -> Result<Arc<Batch>, broadcast::error::RecvError> {
+        match self.rx.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+
+    /// Every record from offset `from` on, in order, exactly once, then `End` if the stream
+    /// is closed. Never fails: database errors are retried.
+    pub fn follow(mut self, from: i64) -> impl Stream<Item = StreamItem> + Send + 'static {
+        async_stream::stream! {
+            let store = self.hub.store().clone();
+            let (run, key) = (self.topic.run.clone(), self.topic.key.clone());
+            let mut pos = from;
+            'catch_up: loop {
+                loop {
+                    let page = read_retrying(&store, &run, &key, pos, READ_LIMIT).await;
+                    let n = page.records.len() as i64;
+                    for (o, p) in page.records.iter().cloned() {
+                        pos = o + 1;
+                        yield StreamItem::Record(o, p);
+                    }
+                    if page.ended_at(pos) {
+                        yield StreamItem::End(page.next);
+                        return;
+                    }
+                    if n < READ_LIMIT {
+                        break;
+                    }
+                }
+                loop {
+                    match self.recv().await {
+                        Ok(batch) => {
+                            if batch.from > pos {
+                                continue 'catch_up;
+                            }
+                            for (o, p) in batch.page.records.iter() {
+                                if *o >= pos {
+                                    pos = o + 1;
+                                    yield StreamItem::Record(*o, p.clone());
+                                }
+                            }
+                            if batch.page.ended_at(pos) {
+                                yield StreamItem::End(batch.page.next);
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue 'catch_up,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! flowgate: Postgres-backed durable workflows with a live gateway.
+//!
+//! ```text
+//! producer ──► Postgres rows ──► notify ──────────────────────► notify::listener (1 conn)
+//! (HTTP producer API | SQL functions)   own writes: notify::notifier     │ reconnect ⇒ resync
+//!                                        wakes the local hub directly     ▼
+//! browser / curl ◄── http (SSE, long-poll, JSON) ◄── hub (one DB read per note per topic)
+//! ```
+//!
+//! Modules in flow order: [`ids`] (validated names) → [`store`] (rows) → [`notify`]
+//! (wake-ups between processes) → [`hub`] (in-process fan-out) → [`http`] (the API), with
+//! [`app`] wiring them together.
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod ids;
+pub mod notify;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{start, RunningApp};
+pub use config::Config;

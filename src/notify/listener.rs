@@ -1,0 +1,115 @@
+//! The one LISTEN connection per process.
+//!
+//! A dedicated tokio-postgres connection whose messages we poll ourselves with
+//! `Connection::poll_message` (spawning the connection future would drop notifications).
+//! On any disconnect it reconnects with backoff, LISTENs again and only then asks the hub to
+//! resync, so every subscription re-reads from its own position and nothing committed while
+//! we were deaf is missed. It never reads data itself.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_postgres::AsyncMessage;
+use tokio_util::sync::CancellationToken;
+
+use super::{Note, CHANNEL};
+use crate::hub::Hub;
+
+/// Shared view of the listener, for readiness and metrics.
+#[derive(Debug, Default)]
+pub struct ListenerState {
+    /// True while LISTEN is active on a live connection.
+    pub connected: AtomicBool,
+    /// Reconnects after the first successful connection.
+    pub reconnects: AtomicU64,
+    /// Notifications received (including our own echoes, which are skipped).
+    pub received: AtomicU64,
+}
+
+/// Runs the listener until `cancel` fires.
+pub struct Listener {
+    /// Connection settings (from `DATABASE_URL`).
+    pub config: tokio_postgres::Config,
+    /// Where notes go.
+    pub hub: Hub,
+    /// This process's origin tag: notes it sent itself were already dispatched locally.
+    pub origin: String,
+    /// Shared state.
+    pub state: Arc<ListenerState>,
+}
+
+impl Listener {
+    /// Connects, listens, dispatches; reconnects forever with capped backoff.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut backoff = Duration::from_millis(50);
+        let mut ever_connected = false;
+        loop {
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = self.session(&mut ever_connected, &mut backoff) => r,
+            };
+            self.state.connected.store(false, Ordering::SeqCst);
+            match outcome {
+                Ok(()) => tracing::warn!("listener connection closed; reconnecting"),
+                Err(e) => tracing::warn!(error = %e, "listener connection lost; reconnecting"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// One connection's life: returns when it ends.
+    async fn session(
+        &self,
+        ever_connected: &mut bool,
+        backoff: &mut Duration,
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut config = self.config.clone();
+        config.application_name("flowgate-listener");
+        config.connect_timeout(Duration::from_secs(5));
+        config.keepalives_idle(Duration::from_secs(30));
+        let (client, mut conn) = config.connect(tokio_postgres::NoTls).await?;
+        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        let listen_sql = format!("LISTEN {CHANNEL}");
+        let listen = client.batch_execute(&listen_sql);
+        tokio::pin!(listen);
+        let mut listening = false;
+        loop {
+            tokio::select! {
+                r = &mut listen, if !listening => {
+                    r?;
+                    listening = true;
+                    self.state.connected.store(true, Ordering::SeqCst);
+                    *backoff = Duration::from_millis(50);
+                    if *ever_connected {
+                        self.state.reconnects.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!("listener reconnected; resyncing subscriptions");
+                    } else {
+                        tracing::info!("listener connected");
+                    }
+                    *ever_connected = true;
+                    // Anything committed while we were not listening is found by re-reading.
+                    self.hub.resync_all();
+                }
+                m = messages.next() => match m {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        self.state.received.fetch_add(1, Ordering::Relaxed);
+                        match Note::decode(n.payload()) {
+                            Some((origin, _)) if origin == self.origin => {}
+                            Some((_, note)) => self.hub.dispatch(&note),
+                            None => tracing::debug!(payload = n.payload(), "ignoring malformed note"),
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+}

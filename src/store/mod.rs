@@ -1,0 +1,53 @@
+//! Rows in Postgres: runs, events, messages and streams. The SQL lives next to its callers.
+//!
+//! The store only reads and writes; it never notifies. Callers publish a [`crate::notify::Note`]
+//! after a write commits (or use the `flowgate.*` SQL functions, which notify themselves).
+
+pub mod events;
+pub mod messages;
+pub mod runs;
+pub mod streams;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+pub use events::EventRow;
+pub use runs::RunRow;
+pub use streams::StreamPage;
+
+/// Embedded migrations (`migrations/`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Handle to the database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The connection pool.
+    pub pool: PgPool,
+}
+
+impl Store {
+    /// Connects a pool of at most `max` connections, failing fast if Postgres is unreachable.
+    pub async fn connect(url: &str, max: u32) -> Result<Self, sqlx::Error> {
+        let opts: PgConnectOptions = url.parse()?;
+        let opts = opts.application_name("flowgate");
+        let pool = PgPoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(&self.pool).await
+    }
+
+    /// True if the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}

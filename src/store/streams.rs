@@ -1,0 +1,92 @@
+//! Streams: ordered, gapless records per (run, key), appended under the stream row's lock.
+
+use bytes::Bytes;
+
+use super::Store;
+use crate::error::StoreError;
+use crate::ids::{Key, RunId};
+
+/// A stream row left-joined with its records: (next, closed, offset, payload).
+type TailJoin = (i64, bool, Option<i64>, Option<Vec<u8>>);
+
+/// A slice of a stream read in one statement (one snapshot).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamPage {
+    /// `(offset, payload)` in offset order, contiguous from the requested offset.
+    pub records: Vec<(i64, Bytes)>,
+    /// The stream's next offset at this snapshot (0 if it does not exist yet).
+    pub next: i64,
+    /// True if the close marker is set.
+    pub closed: bool,
+}
+
+impl StreamPage {
+    /// True once a reader at `pos` has everything and the stream is closed.
+    pub fn ended_at(&self, pos: i64) -> bool {
+        self.closed && pos >= self.next
+    }
+}
+
+impl Store {
+    /// Appends payloads in order without notifying; returns the first offset.
+    pub async fn append(
+        &self,
+        run: &RunId,
+        key: &Key,
+        payloads: &[Vec<u8>],
+    ) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT flowgate.append_quiet($1, $2, $3)")
+                .bind(run.as_str())
+                .bind(key.as_str())
+                .bind(payloads)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Sets the close marker (idempotent) without notifying; returns the final next offset.
+    pub async fn close_stream(&self, run: &RunId, key: &Key) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT flowgate.close_stream_quiet($1, $2)")
+                .bind(run.as_str())
+                .bind(key.as_str())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Reads up to `limit` records from offset `from`, with the stream's tail, in one snapshot.
+    pub async fn read_stream(
+        &self,
+        run: &str,
+        key: &str,
+        from: i64,
+        limit: i64,
+    ) -> Result<StreamPage, StoreError> {
+        let rows: Vec<TailJoin> = sqlx::query_as(
+            r#"SELECT s.next_offset, s.closed, r."offset", r.payload
+               FROM flowgate.streams s
+               LEFT JOIN flowgate.stream_records r
+                 ON r.workflow_id = s.workflow_id AND r.key = s.key
+                AND r."offset" >= $3 AND r."offset" < $3 + $4
+               WHERE s.workflow_id = $1 AND s.key = $2
+               ORDER BY r."offset""#,
+        )
+        .bind(run)
+        .bind(key)
+        .bind(from)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut page = StreamPage::default();
+        for (next, closed, offset, payload) in rows {
+            page.next = next;
+            page.closed = closed;
+            if let (Some(o), Some(p)) = (offset, payload) {
+                page.records.push((o, Bytes::from(p)));
+            }
+        }
+        Ok(page)
+    }
+}

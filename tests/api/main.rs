@@ -1,0 +1,4 @@
+//! Integration tests against the machine's real Postgres, over real sockets.
+
+mod helpers;
+mod streams;
