@@ -1,4 +1,7 @@
 //! Integration tests against the machine's real Postgres, over real sockets.
 
+mod bad_input;
+mod events;
 mod helpers;
+mod messages;
 mod streams;
