@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod events;
+mod faults;
 mod helpers;
 mod messages;
 mod streams;
