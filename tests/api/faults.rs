@@ -30,7 +30,7 @@ async fn kill_listener(app: &TestApp) -> u64 {
 async fn listener_loss_loses_and_repeats_nothing() {
     let app = spawn_app_with(|c| c.recheck = 600.0).await;
     app.create_run("r").await;
-    let mut subs = vec![
+    let mut subs = [
         app.sse("/v1/workflows/r/streams/s", None).await,
         app.sse("/v1/workflows/r/streams/s", None).await,
     ];
@@ -170,4 +170,32 @@ async fn idle_subscribers_run_no_queries() {
         "no flowgate connection ran a statement while subscribers were idle"
     );
     assert!(!poller.is_finished());
+}
+
+/// Shutting down ends open SSE responses with a retry hint instead of waiting on them.
+#[tokio::test]
+async fn shutdown_ends_open_streams() {
+    use futures::StreamExt;
+    let mut app = spawn_app().await;
+    app.create_run("r").await;
+    let resp = app
+        .http
+        .get(app.url("/v1/workflows/r/streams/s"))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let _ = body.next().await;
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("stop does not wait on open streams");
+    let mut rest = String::new();
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(5), body.next()).await
+    {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        rest.contains("retry: "),
+        "a retry hint before the end: {rest:?}"
+    );
 }
