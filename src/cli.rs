@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Run migrations, then serve HTTP until SIGTERM or Ctrl-C.
     Serve(Config),
+    /// Run the benchmarks against a fresh database on `DATABASE_URL`'s server.
+    Bench(crate::bench::BenchArgs),
     /// Run migrations and exit.
     Migrate {
         /// Postgres connection URL.
@@ -32,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Serve(config)) => serve(config).await,
         None => serve(Cli::parse_from(["flowgate", "serve"]).serve_config()).await,
+        Some(Command::Bench(args)) => crate::bench::run(args).await,
         Some(Command::Migrate { database_url }) => {
             let store = Store::connect(&database_url, 1).await?;
             store.migrate().await?;
