@@ -1,19 +1,23 @@
 //! Start-up and shutdown: connect, migrate, start the listener, notifier, hub and HTTP
-//! server, and stop them together.
+//! server, and stop them in order.
 //!
-//! Everything runs under one [`CancellationToken`]; open SSE responses watch it, so a
-//! shutdown never waits on a client.
+//! Shutdown has three tokens: `draining` (readiness fails, serving goes on),
+//! `intake_stopped` (queues take no more work; running workflows get the drain timeout) and
+//! `shutdown` (SSE responses end with a retry hint, long-polls return, tasks stop). Open
+//! streams watch `shutdown`, so they never hold up exit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::notify::{Listener, ListenerState, Notifier};
 use crate::store::Store;
 
@@ -40,16 +44,29 @@ pub enum StartError {
 pub struct RunningApp {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
-    /// Cancel to shut down.
+    /// The bound admin address, if configured.
+    pub admin_addr: Option<SocketAddr>,
+    /// Cancel to stop at once (streams end, tasks stop).
     pub shutdown: CancellationToken,
-    /// Shared state (store, hub, notifier).
+    /// Shared state (store, hub, notifier, tokens).
     pub state: AppState,
     tracker: TaskTracker,
 }
 
+/// What a graceful shutdown saw.
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownReport {
+    /// Workflows still running when the drain timeout ended (left PENDING for recovery).
+    pub unfinished_workflows: usize,
+    /// True if every task stopped within the final bound.
+    pub clean: bool,
+}
+
 impl RunningApp {
-    /// Shuts down and waits for every task.
+    /// Stops at once and waits for every task.
     pub async fn stop(self) {
+        self.state.draining.cancel();
+        self.state.intake_stopped.cancel();
         self.shutdown.cancel();
         self.tracker.close();
         self.tracker.wait().await;
@@ -60,21 +77,59 @@ impl RunningApp {
         self.tracker.close();
         self.tracker.wait().await;
     }
+
+    /// The graceful sequence: readiness fails at once; serving goes on for `delay`; then
+    /// queues stop taking work and running workflows get `drain`; then streams end and
+    /// tasks stop (bounded, so a stuck client never holds up exit).
+    pub async fn graceful_shutdown(self, delay: Duration, drain: Duration) -> ShutdownReport {
+        self.state.draining.cancel();
+        tracing::info!(
+            delay_s = delay.as_secs_f64(),
+            "draining: readiness failing, still serving"
+        );
+        tokio::time::sleep(delay).await;
+        self.state.intake_stopped.cancel();
+        let workflows = self.state.workflows.clone();
+        workflows.close();
+        tracing::info!(
+            running = workflows.len(),
+            drain_s = drain.as_secs_f64(),
+            "queues stopped; draining workflows"
+        );
+        let drained = tokio::time::timeout(drain, workflows.wait()).await.is_ok();
+        let unfinished = if drained { 0 } else { workflows.len() };
+        if unfinished > 0 {
+            tracing::warn!(
+                unfinished,
+                "drain timeout: unfinished workflows stay PENDING for recovery"
+            );
+        }
+        self.shutdown.cancel();
+        self.tracker.close();
+        let clean = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .is_ok();
+        ShutdownReport {
+            unfinished_workflows: unfinished,
+            clean,
+        }
+    }
 }
 
 /// Connects, migrates and starts serving.
 pub async fn start(config: Config) -> Result<RunningApp, StartError> {
-    let store = Store::connect(&config.database_url, config.pool_size).await?;
+    let database_url = config.database_url();
+    let store = Store::connect(&database_url, config.pool_size).await?;
     store.migrate().await?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let origin = format!("{:08x}", rand::random::<u32>());
+    let metrics = Metrics::new();
 
-    let hub = Hub::new(store.clone(), shutdown.clone());
+    let hub = Hub::new(store.clone(), shutdown.clone(), metrics.clone());
     let notifier = Notifier::new(hub.clone(), origin.clone());
     let listener_state = Arc::new(ListenerState::default());
-    let pg_config: tokio_postgres::Config = config
-        .database_url
+    let pg_config: tokio_postgres::Config = database_url
         .parse()
         .map_err(|e: tokio_postgres::Error| sqlx::Error::Configuration(e.into()))?;
     let listener = Listener {
@@ -88,40 +143,73 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
 
-    let tcp = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.addr,
-            source,
-        })?;
-    let addr = tcp.local_addr().map_err(|source| StartError::Bind {
-        addr: config.addr,
-        source,
-    })?;
+    let tcp = bind(config.addr).await?;
+    let addr = local_addr(&tcp, config.addr)?;
+    let admin = match config.admin_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     let state = AppState {
         store,
         hub,
         notifier,
         listener: listener_state,
+        sse_slots: Arc::new(Semaphore::new(config.max_sse)),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
+        draining: CancellationToken::new(),
+        intake_stopped: CancellationToken::new(),
+        workflows: TaskTracker::new(),
+        metrics,
         started: Instant::now(),
     };
-    let router = http::router(state.clone());
-    let token = shutdown.clone();
+    serve(&tracker, tcp, http::router(state.clone()), shutdown.clone());
+    let admin_addr = match admin {
+        Some(l) => {
+            let a = local_addr(&l, l.local_addr().unwrap_or(addr))?;
+            serve(
+                &tracker,
+                l,
+                http::admin_router(state.clone()),
+                shutdown.clone(),
+            );
+            Some(a)
+        }
+        None => None,
+    };
+    tracing::info!(%addr, ?admin_addr, "flowgate listening");
+    Ok(RunningApp {
+        addr,
+        admin_addr,
+        shutdown,
+        state,
+        tracker,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn local_addr(l: &tokio::net::TcpListener, want: SocketAddr) -> Result<SocketAddr, StartError> {
+    l.local_addr()
+        .map_err(|source| StartError::Bind { addr: want, source })
+}
+
+fn serve(
+    tracker: &TaskTracker,
+    tcp: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) {
     tracker.spawn(async move {
         let served = axum::serve(tcp, router)
-            .with_graceful_shutdown(token.cancelled_owned())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "http server failed");
         }
     });
-    tracing::info!(%addr, "flowgate listening");
-    Ok(RunningApp {
-        addr,
-        shutdown,
-        state,
-        tracker,
-    })
 }

@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_DATABASE_URL};
+use std::time::Duration;
+
+use crate::private_pg::PrivateCluster;
 use crate::store::Store;
 
 /// flowgate: durable workflows and a live gateway on Postgres.
@@ -53,16 +56,56 @@ impl Cli {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// With no `DATABASE_URL`: the default address if a server answers there, else a private
+/// cluster (returned so it can be stopped on exit).
+async fn resolve_database(config: &mut Config) -> anyhow::Result<Option<PrivateCluster>> {
+    if config.database_url.is_some() {
+        return Ok(None);
+    }
+    let default = std::env::var("FLOWGATE_DEFAULT_DATABASE_URL")
+        .unwrap_or_else(|_| DEFAULT_DATABASE_URL.into());
+    let probe = tokio::time::timeout(Duration::from_secs(3), sqlx::PgPool::connect(&default)).await;
+    if let Ok(Ok(pool)) = probe {
+        pool.close().await;
+        config.database_url = Some(default);
+        return Ok(None);
+    }
+    tracing::info!(default = %default, "DATABASE_URL is unset and nothing answers at the default address");
+    let cluster = PrivateCluster::start(&config.data_dir).await?;
+    config.database_url = Some(cluster.url.clone());
+    Ok(Some(cluster))
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
+    let cluster = resolve_database(&mut config).await?;
+    let result = serve_on(config).await;
+    if let Some(c) = cluster {
+        c.stop().await;
+    }
+    result
+}
+
+async fn serve_on(config: Config) -> anyhow::Result<()> {
+    let (delay, drain) = (config.shutdown_delay_period(), config.drain_period());
     let app = crate::app::start(config).await?;
-    let shutdown = app.shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("signal received; shutting down");
-        shutdown.cancel();
-    });
-    app.wait().await;
-    tracing::info!("stopped");
+    let stopped = app.shutdown.clone();
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = stopped.cancelled() => {}
+    }
+    tracing::info!("signal received: shutting down gracefully (a second signal exits at once)");
+    let report = tokio::select! {
+        r = app.graceful_shutdown(delay, drain) => r,
+        _ = wait_for_signal() => {
+            tracing::warn!("second signal: exiting now; unfinished work stays PENDING for recovery");
+            std::process::exit(130);
+        }
+    };
+    tracing::info!(
+        unfinished_workflows = report.unfinished_workflows,
+        clean = report.clean,
+        "stopped"
+    );
     Ok(())
 }
 

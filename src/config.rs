@@ -11,9 +11,14 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postg
 /// Settings for `flowgate serve`.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Postgres connection URL.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    /// Postgres connection URL. Unset: the default address if a server answers there, else
+    /// a private cluster in `--data-dir`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Data directory of the private cluster used when no database is configured.
+    #[arg(long, env = "FLOWGATE_DATA_DIR", default_value = ".flowgate/pg")]
+    pub data_dir: std::path::PathBuf,
 
     /// Address the HTTP server listens on.
     #[arg(long, env = "FLOWGATE_ADDR", default_value = "127.0.0.1:8080")]
@@ -43,6 +48,22 @@ pub struct Config {
     #[arg(long, env = "FLOWGATE_POOL_SIZE", default_value_t = 16)]
     pub pool_size: u32,
 
+    /// Seconds of serving after SIGTERM with readiness failing (load balancers deregister).
+    #[arg(long, env = "FLOWGATE_SHUTDOWN_DELAY", default_value_t = 5.0)]
+    pub shutdown_delay: f64,
+
+    /// Seconds running workflows get to finish after the delay.
+    #[arg(long, env = "FLOWGATE_DRAIN_TIMEOUT", default_value_t = 30.0)]
+    pub drain_timeout: f64,
+
+    /// Concurrent SSE connections per process; beyond it 503 with Retry-After.
+    #[arg(long, env = "FLOWGATE_MAX_SSE", default_value_t = 10_000)]
+    pub max_sse: usize,
+
+    /// Optional separate listener for /healthz, /readyz and /metrics.
+    #[arg(long, env = "FLOWGATE_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+
     /// Seconds between the safety re-checks of live subscriptions (a backstop for wake-ups
     /// lost to a crash between commit and notify; not a polling loop).
     #[arg(long, env = "FLOWGATE_RECHECK", default_value_t = 30.0)]
@@ -53,7 +74,8 @@ impl Config {
     /// Defaults with the given database and address (handy for tests and embedding).
     pub fn new(database_url: impl Into<String>, addr: SocketAddr) -> Self {
         Config {
-            database_url: database_url.into(),
+            database_url: Some(database_url.into()),
+            data_dir: ".flowgate/pg".into(),
             addr,
             heartbeat: 15.0,
             max_body: 1 << 20,
@@ -62,7 +84,18 @@ impl Config {
             max_wait: 120.0,
             pool_size: 16,
             recheck: 30.0,
+            shutdown_delay: 5.0,
+            drain_timeout: 30.0,
+            max_sse: 10_000,
+            admin_addr: None,
         }
+    }
+
+    /// The database URL to use (the default address when none is set).
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string())
     }
 
     /// Heartbeat period.
@@ -73,6 +106,16 @@ impl Config {
     /// Safety re-check period.
     pub fn recheck_period(&self) -> Duration {
         Duration::from_secs_f64(self.recheck.max(1.0))
+    }
+
+    /// Serving time after SIGTERM.
+    pub fn shutdown_delay_period(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_delay.max(0.0))
+    }
+
+    /// Drain time for running workflows.
+    pub fn drain_period(&self) -> Duration {
+        Duration::from_secs_f64(self.drain_timeout.max(0.0))
     }
 
     /// Longest long-poll.

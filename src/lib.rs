@@ -20,7 +20,9 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod metrics;
 pub mod notify;
+pub mod private_pg;
 pub mod store;
 pub mod telemetry;
 

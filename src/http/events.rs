@@ -49,7 +49,9 @@ async fn list(
         };
         let sub = app.hub.subscribe_run(run.as_str());
         app.store.require_run(&run).await?;
-        let frames = sub.follow_events(after).map(|ev| {
+        let delivered = app.metrics.events_delivered.clone();
+        let frames = sub.follow_events(after).map(move |ev| {
+            delivered.inc();
             let data = json!({ "key": ev.key, "value": ev.value, "version": ev.version });
             sse::event(
                 Some(&ev.version.to_string()),
@@ -57,11 +59,7 @@ async fn list(
                 data.to_string().as_bytes(),
             )
         });
-        return Ok(sse::response(
-            frames,
-            app.config.heartbeat_period(),
-            app.shutdown.clone(),
-        ));
+        return sse::response(&app, frames);
     }
     let (events, clock) = app.store.events_after(run.as_str(), 0).await?;
     if clock.is_none() {
@@ -87,13 +85,17 @@ async fn wait(
     let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
     let mut sub = app.hub.subscribe_run(run.as_str());
     app.store.require_run(&run).await?;
+    let _waiting = super::sse::GaugeGuard::inc(&app.metrics.long_polls_waiting);
     let found = tokio::select! {
         ev = sub.wait_event(key.as_str(), after) => Some(ev),
         _ = tokio::time::sleep(wait) => None,
         _ = app.shutdown.cancelled() => None,
     };
     Ok(match found {
-        Some(ev) => Json(json!({ "value": ev.value, "version": ev.version })).into_response(),
+        Some(ev) => {
+            app.metrics.events_delivered.inc();
+            Json(json!({ "value": ev.value, "version": ev.version })).into_response()
+        }
         None => StatusCode::NO_CONTENT.into_response(),
     })
 }

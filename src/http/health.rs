@@ -1,4 +1,5 @@
-//! Liveness and readiness. Both answer without touching the executor-heavy paths.
+//! Liveness, readiness and metrics. Liveness never touches the database; all three stay
+//! fast because CPU-heavy work runs off the async executor.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,11 +13,12 @@ use serde_json::json;
 
 use super::AppState;
 
-/// `/healthz` and `/readyz`.
+/// `/healthz`, `/readyz` and `/metrics`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 /// Resident memory of this process in bytes (Linux; 0 elsewhere).
@@ -43,7 +45,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
         .await
         .unwrap_or(false);
     let listener = app.listener.connected.load(Ordering::SeqCst);
-    let draining = app.shutdown.is_cancelled();
+    let draining = app.draining.is_cancelled();
     let ready = db && listener && !draining;
     let status = if ready {
         StatusCode::OK
@@ -53,6 +55,41 @@ async fn readyz(State(app): State<AppState>) -> Response {
     (
         status,
         Json(json!({ "ready": ready, "database": db, "listener": listener, "draining": draining })),
+    )
+        .into_response()
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    let m = &app.metrics;
+    m.listener_connected
+        .set(app.listener.connected.load(Ordering::SeqCst) as i64);
+    m.listener_reconnects
+        .set(app.listener.reconnects.load(Ordering::SeqCst) as i64);
+    m.pool_size.set(app.store.pool.size() as i64);
+    m.pool_idle.set(app.store.pool.num_idle() as i64);
+    let (streams, runs) = app.hub.topic_counts();
+    m.hub_topics.set((streams + runs) as i64);
+    let mut text = m.render();
+    // Workflow counts come from the database at scrape time (not from a loop of ours).
+    let counts: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+        "SELECT status, count(*) FROM flowgate.workflows GROUP BY status ORDER BY status",
+    )
+    .fetch_all(&app.store.pool)
+    .await;
+    if let Ok(counts) = counts {
+        text.push_str(
+            "# HELP flowgate_workflows Workflows by status\n# TYPE flowgate_workflows gauge\n",
+        );
+        for (status, n) in counts {
+            text.push_str(&format!("flowgate_workflows{{status=\"{status}\"}} {n}\n"));
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
     )
         .into_response()
 }

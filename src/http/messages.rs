@@ -59,6 +59,7 @@ async fn send(
         .send(&run, &topic, &req.body, req.idempotency_key.as_deref())
         .await?;
     if !duplicate {
+        app.metrics.messages_sent.inc();
         app.notifier.publish(Note::new(
             NoteKind::Message,
             run.as_str(),

@@ -16,11 +16,14 @@ use std::time::Instant;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::Router;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::notify::{ListenerState, Notifier};
 use crate::store::Store;
 
@@ -39,8 +42,23 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Fires on shutdown; SSE responses and long-polls end when it does.
     pub shutdown: CancellationToken,
+    /// Fires at the first signal: readiness fails while serving goes on.
+    pub draining: CancellationToken,
+    /// Fires after the shutdown delay: queues stop taking work.
+    pub intake_stopped: CancellationToken,
+    /// Running workflows; shutdown waits for them up to the drain timeout.
+    pub workflows: TaskTracker,
+    /// Permits for concurrent SSE responses.
+    pub sse_slots: Arc<Semaphore>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
     /// Process start.
     pub started: Instant,
+}
+
+/// Only `/healthz`, `/readyz` and `/metrics`, for the optional admin listener.
+pub fn admin_router(state: AppState) -> Router {
+    health::router().with_state(state)
 }
 
 /// The whole API.

@@ -13,6 +13,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
+use super::AppState;
+use crate::error::ApiError;
+
 /// Encodes one event. `data` is split into `data:` lines on CR, LF and CRLF.
 pub fn event(id: Option<&str>, name: Option<&str>, data: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(data.len() + 32);
@@ -67,12 +70,26 @@ pub fn comment(text: &str) -> Bytes {
 }
 
 /// Wraps `frames` as an SSE response with the opening comment, heartbeats and a clean end
-/// on shutdown.
-pub fn response<S>(frames: S, heartbeat: Duration, shutdown: CancellationToken) -> Response
+/// on shutdown; 503 with `Retry-After` when the connection limit is reached.
+pub fn response<S>(app: &AppState, frames: S) -> Result<Response, ApiError>
 where
     S: Stream<Item = Bytes> + Send + 'static,
 {
+    let Ok(permit) = app.sse_slots.clone().try_acquire_owned() else {
+        app.metrics.sse_rejected.inc();
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "SSE connection limit reached",
+        )
+        .with_header("retry-after", "5"));
+    };
+    let heartbeat: Duration = app.config.heartbeat_period();
+    let shutdown: CancellationToken = app.shutdown.clone();
+    let open = app.metrics.sse_open.clone();
     let body = async_stream::stream! {
+        let _permit = permit;
+        let _open = GaugeGuard::inc(&open);
         let frames = frames;
         futures::pin_mut!(frames);
         yield Ok::<Bytes, std::convert::Infallible>(comment("flowgate"));
@@ -102,7 +119,24 @@ where
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    Ok(resp)
+}
+
+/// Counts something open in a gauge for as long as it lives.
+pub struct GaugeGuard(prometheus::IntGauge);
+
+impl GaugeGuard {
+    /// Increments `g` now and decrements it on drop.
+    pub fn inc(g: &prometheus::IntGauge) -> GaugeGuard {
+        g.inc();
+        GaugeGuard(g.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// True if the client asked for an event stream.

@@ -12,6 +12,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::sse::GaugeGuard;
 use super::{sse, AppState};
 use crate::error::ApiError;
 use crate::hub::StreamItem;
@@ -81,19 +82,19 @@ async fn follow(
     };
     let sub = app.hub.subscribe_stream(run.as_str(), key.as_str());
     check_start(&app, &run, &key, from, field).await?;
-    let frames = sub.follow(from).map(|item| match item {
-        StreamItem::Record(o, p) => sse::event(Some(&o.to_string()), None, &p),
+    let delivered = app.metrics.records_delivered.clone();
+    let frames = sub.follow(from).map(move |item| match item {
+        StreamItem::Record(o, p) => {
+            delivered.inc();
+            sse::event(Some(&o.to_string()), None, &p)
+        }
         StreamItem::End(next) => sse::event(
             None,
             Some("end"),
             json!({ "next": next }).to_string().as_bytes(),
         ),
     });
-    Ok(sse::response(
-        frames,
-        app.config.heartbeat_period(),
-        app.shutdown.clone(),
-    ))
+    sse::response(&app, frames)
 }
 
 /// A stored payload as embedded JSON (payloads of workflow streams are JSON text).
@@ -122,6 +123,7 @@ async fn poll(
     check_start(&app, &run, &key, from, "from").await?;
     let items = sub.follow(from);
     futures::pin_mut!(items);
+    let _waiting = GaugeGuard::inc(&app.metrics.long_polls_waiting);
     let mut records = Vec::new();
     let mut next = from;
     let mut closed = false;
@@ -209,6 +211,7 @@ async fn append(
     let payloads: Vec<Vec<u8>> = values.iter().map(|v| v.get().as_bytes().to_vec()).collect();
     let first = app.store.append(&run, &key, &payloads).await?;
     let next = first + payloads.len() as i64;
+    app.metrics.records_appended.inc_by(payloads.len() as u64);
     app.notifier.publish(Note::new(
         NoteKind::Stream,
         run.as_str(),

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::notify::{Note, NoteKind};
 use crate::store::Store;
 
@@ -47,11 +48,13 @@ struct Inner {
     queues: broadcast::Sender<Option<String>>,
     /// Stops every fetcher.
     cancel: CancellationToken,
+    /// Delivery latency and lag counters.
+    metrics: Metrics,
 }
 
 impl Hub {
     /// A hub reading from `store`; its fetchers stop when `cancel` fires.
-    pub fn new(store: Store, cancel: CancellationToken) -> Self {
+    pub fn new(store: Store, cancel: CancellationToken, metrics: Metrics) -> Self {
         let (queues, _) = broadcast::channel(TOPIC_CAPACITY);
         Hub {
             inner: Arc::new(Inner {
@@ -60,8 +63,14 @@ impl Hub {
                 runs: Mutex::default(),
                 queues,
                 cancel,
+                metrics,
             }),
         }
+    }
+
+    /// The metrics the hub updates.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The store the hub reads from.

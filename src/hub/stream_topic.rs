@@ -7,8 +7,8 @@
 //! joined between reads). Offsets commit in order (appends hold the stream row's lock), so
 //! any snapshot holds a contiguous prefix and this loop never skips a record.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::Stream;
@@ -25,6 +25,8 @@ pub struct Batch {
     pub from: i64,
     /// The records and the tail at that snapshot.
     pub page: StreamPage,
+    /// When the wake-up that led to this read reached the hub.
+    pub woken: Instant,
 }
 
 /// One live stream in this process.
@@ -33,12 +35,15 @@ pub struct StreamTopic {
     key: String,
     tx: broadcast::Sender<Arc<Batch>>,
     wake: Notify,
+    /// The first wake-up not yet served by a read (for the delivery-latency histogram).
+    woken_at: Mutex<Option<Instant>>,
     stop: CancellationToken,
 }
 
 impl StreamTopic {
     /// Asks the fetcher to read what is new (coalesces: many wakes, one read).
     pub fn wake(&self) {
+        lock(&self.woken_at).get_or_insert_with(Instant::now);
         self.wake.notify_one();
     }
 
@@ -79,6 +84,7 @@ impl Hub {
                     key: key.to_string(),
                     tx,
                     wake: Notify::new(),
+                    woken_at: Mutex::new(None),
                     stop: self.inner.cancel.child_token(),
                 });
                 tokio::spawn(fetch_loop(self.inner.store.clone(), topic.clone()));
@@ -136,13 +142,18 @@ async fn fetch_loop(store: Store, topic: Arc<StreamTopic>) {
         let mut end_sent = false;
         loop {
             topic.wake.notified().await;
+            let woken = lock(&topic.woken_at).take().unwrap_or_else(Instant::now);
             loop {
                 let page = read_retrying(&store, run, key, upto, READ_LIMIT).await;
                 let n = page.records.len() as i64;
                 let end = page.ended_at(upto + n);
                 let full = n == READ_LIMIT;
                 if n > 0 || (end && !end_sent) {
-                    let _ = topic.tx.send(Arc::new(Batch { from: upto, page }));
+                    let _ = topic.tx.send(Arc::new(Batch {
+                        from: upto,
+                        page,
+                        woken,
+                    }));
                     upto += n;
                     end_sent = end;
                 }
@@ -171,6 +182,7 @@ impl StreamSubscription {
     pub fn follow(mut self, from: i64) -> impl Stream<Item = StreamItem> + Send + 'static {
         async_stream::stream! {
             let store = self.hub.store().clone();
+            let metrics = self.hub.metrics().clone();
             let (run, key) = (self.topic.run.clone(), self.topic.key.clone());
             let mut pos = from;
             'catch_up: loop {
@@ -195,6 +207,7 @@ impl StreamSubscription {
                             if batch.from > pos {
                                 continue 'catch_up;
                             }
+                            metrics.delivery_seconds.observe(batch.woken.elapsed().as_secs_f64());
                             for (o, p) in batch.page.records.iter() {
                                 if *o >= pos {
                                     pos = o + 1;
@@ -206,7 +219,10 @@ impl StreamSubscription {
                                 return;
                             }
                         }
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue 'catch_up,
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            metrics.lagged.inc();
+                            continue 'catch_up;
+                        }
                         Err(broadcast::error::RecvError::Closed) => return,
                     }
                 }

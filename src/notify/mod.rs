@@ -44,6 +44,18 @@ impl NoteKind {
         }
     }
 
+    /// A metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            NoteKind::Stream => "stream",
+            NoteKind::Event => "event",
+            NoteKind::Message => "message",
+            NoteKind::Status => "status",
+            NoteKind::Queue => "queue",
+            NoteKind::Resync => "resync",
+        }
+    }
+
     fn from_code(s: &str) -> Option<Self> {
         Some(match s {
             "s" => NoteKind::Stream,

@@ -53,6 +53,12 @@ impl Notifier {
 
     /// Wakes local subscribers now and queues the note for other processes.
     pub fn publish(&self, note: Note) {
+        self.inner
+            .hub
+            .metrics()
+            .notes_published
+            .with_label_values(&[note.kind.label()])
+            .inc();
         self.inner.hub.dispatch(&note);
         self.queue(note);
     }
