@@ -87,8 +87,13 @@ pub async fn spawn_on(db_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp 
 
 /// Waits (bounded) until `/readyz` says ready.
 pub async fn wait_ready(base: &str) {
+    wait_ready_long(base, Duration::from_secs(5)).await
+}
+
+/// Waits until `/readyz` says ready, for at most `within`.
+pub async fn wait_ready_long(base: &str, within: Duration) {
     let http = reqwest::Client::new();
-    for _ in 0..100 {
+    for _ in 0..(within.as_millis() / 50) {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
             if r.status() == 200 {
                 return;

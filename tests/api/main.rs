@@ -5,4 +5,5 @@ mod events;
 mod faults;
 mod helpers;
 mod messages;
+mod ops;
 mod streams;
