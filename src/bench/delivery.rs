@@ -109,7 +109,7 @@ pub async fn run(
     }
     // Let every subscriber finish its catch-up before writing.
     tokio::time::sleep(Duration::from_millis(200 + subscribers as u64)).await;
-    let pool = bench.app.state.store.pool.clone();
+    let pool = bench.pool.clone();
     let period = Duration::from_secs_f64(1.0 / rate.max(1.0));
     let mut tick = tokio::time::interval(period);
     for i in 0..records {

@@ -1,16 +1,22 @@
 //! `flowgate bench`: bounded scenarios on 127.0.0.1 against a fresh database, printed as a
-//! table (and JSON with `--json`). Clients read SSE with an independent parser
-//! (`eventsource-stream`), never with our own code.
+//! table (and JSON with `--json`). The server runs as a child process (so its memory is
+//! measured alone); clients read SSE with an independent parser (`eventsource-stream`).
 
 pub mod delivery;
+pub mod fanout;
 pub mod stats;
+pub mod throughput;
+pub mod wakeup;
 
 use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
 
 use clap::Args;
 use serde_json::{json, Value};
+use tokio::process::{Child, Command};
 
-use crate::config::{Config, DEFAULT_DATABASE_URL};
+use crate::config::DEFAULT_DATABASE_URL;
 
 /// Settings for `flowgate bench`.
 #[derive(Debug, Clone, Args)]
@@ -27,6 +33,18 @@ pub struct BenchArgs {
     /// Subscriber counts for the delivery runs.
     #[arg(long, value_delimiter = ',', default_values_t = vec![1, 100, 1000])]
     pub subscribers: Vec<usize>,
+    /// Seconds per throughput measurement.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// SSE connections in the fan-out scenario.
+    #[arg(long, default_value_t = 10_000)]
+    pub fanout: usize,
+    /// Seconds the fan-out scenario writes for (10 records/s).
+    #[arg(long, default_value_t = 30.0)]
+    pub fanout_seconds: f64,
+    /// Scenarios to run (comma-separated): delivery, wakeup, throughput, fanout.
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["delivery".to_string(), "wakeup".into(), "throughput".into(), "fanout".into()])]
+    pub only: Vec<String>,
     /// A few seconds in all: proves the command works (used by CI).
     #[arg(long)]
     pub smoke: bool,
@@ -35,20 +53,23 @@ pub struct BenchArgs {
     pub json: Option<PathBuf>,
 }
 
-/// A bench database and a server on it; dropped at the end.
+/// A bench database and a `flowgate serve` child process on it; dropped at the end.
 pub struct Bench {
     /// Server base URL.
     pub base: String,
-    /// The running server.
-    pub app: crate::RunningApp,
+    /// A pool on the bench database (for SQL producers and statistics).
+    pub pool: sqlx::PgPool,
+    /// The bench database URL.
+    pub db_url: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    server: Child,
     admin_url: String,
     db_name: String,
 }
 
 impl Bench {
-    /// Creates a fresh database and starts a server on it.
+    /// Creates a fresh database and starts a server process on it.
     pub async fn start(admin_url: &str) -> anyhow::Result<Bench> {
         let admin = sqlx::PgPool::connect(admin_url).await?;
         let db_name = format!("flowgate_bench_{:08x}", rand::random::<u32>());
@@ -60,25 +81,64 @@ impl Bench {
             .rsplit_once('/')
             .map(|(b, _)| b)
             .unwrap_or(admin_url);
-        let mut config = Config::new(format!("{base_url}/{db_name}"), "127.0.0.1:0".parse()?);
-        config.pool_size = 32;
-        let app = crate::start(config).await?;
-        let base = format!("http://{}", app.addr);
+        let db_url = format!("{base_url}/{db_name}");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let server = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .env("DATABASE_URL", &db_url)
+            .env("FLOWGATE_ADDR", format!("127.0.0.1:{port}"))
+            .env("FLOWGATE_SHUTDOWN_DELAY", "0")
+            .env("FLOWGATE_MAX_SSE", "50000")
+            .env("FLOWGATE_POOL_SIZE", "32")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(2048)
+            .pool_max_idle_per_host(4096)
             .build()?;
+        let mut ready = false;
+        for _ in 0..200 {
+            if http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::ensure!(ready, "the server did not become ready");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&db_url)
+            .await?;
         Ok(Bench {
             base,
-            app,
+            pool,
+            db_url,
             http,
+            server,
             admin_url: admin_url.to_string(),
             db_name,
         })
     }
 
     /// Stops the server and drops the database.
-    pub async fn finish(self) -> anyhow::Result<()> {
-        self.app.stop().await;
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.server.id() {
+            // SAFETY: signalling our own child.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGTERM);
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.server.wait()).await;
+        self.pool.close().await;
         let admin = sqlx::PgPool::connect(&self.admin_url).await?;
         sqlx::query(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -87,6 +147,16 @@ impl Bench {
         .execute(&admin)
         .await?;
         Ok(())
+    }
+
+    /// The server's resident memory in bytes.
+    pub fn server_rss(&self) -> u64 {
+        self.server
+            .id()
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/statm")).ok())
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map(|pages| pages * 4096)
+            .unwrap_or(0)
     }
 
     /// `base + path`
@@ -105,28 +175,72 @@ impl Bench {
         anyhow::ensure!(r.status().is_success(), "create run: {}", r.status());
         Ok(())
     }
+
+    /// Transactions committed in the bench database so far (statistics flush lazily, so
+    /// callers wait for them to settle first).
+    pub async fn xact_commits(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
 }
 
-/// Runs every scenario and prints the table.
+/// Runs the chosen scenarios and prints the table.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let _ = rlimit::increase_nofile_limit(1 << 20);
     let mut args = args;
     if args.smoke {
         args.records = 50;
         args.subscribers = vec![1, 10];
+        args.seconds = 0.5;
+        args.fanout = 50;
+        args.fanout_seconds = 1.0;
     }
     let bench = Bench::start(&args.database_url).await?;
+    println!(
+        "flowgate bench — {} cores, server pid RSS at start {:.1} MB",
+        num_cpus(),
+        bench.server_rss() as f64 / 1048576.0
+    );
     let mut results: Vec<Value> = Vec::new();
-    for &subs in &args.subscribers {
-        for writer in [delivery::Writer::Http, delivery::Writer::Sql] {
-            let r = delivery::run(&bench, writer, subs, args.records, args.rate).await?;
-            println!("{}", r.line());
-            results.push(r.json());
+    let want = |s: &str| args.only.iter().any(|o| o == s);
+    if want("delivery") {
+        for &subs in &args.subscribers {
+            for writer in [delivery::Writer::Http, delivery::Writer::Sql] {
+                let r = delivery::run(&bench, writer, subs, args.records, args.rate).await?;
+                println!("{}", r.line());
+                results.push(r.json());
+            }
         }
+    }
+    if want("wakeup") {
+        let trials = if args.smoke { 20 } else { 300 };
+        let r = wakeup::event_wakeup(&bench, trials).await?;
+        println!("{}", r.0);
+        results.push(r.1);
+    }
+    if want("throughput") {
+        for r in throughput::run(&bench, args.seconds).await? {
+            println!("{}", r.0);
+            results.push(r.1);
+        }
+    }
+    if want("fanout") {
+        let r = fanout::run(&bench, args.fanout, args.fanout_seconds).await?;
+        println!("{}", r.0);
+        results.push(r.1);
     }
     bench.finish().await?;
     if let Some(path) = args.json {
         std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
     }
     Ok(())
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
