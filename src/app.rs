@@ -30,6 +30,9 @@ pub enum StartError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The security configuration is refused.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthConfigError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -118,6 +121,7 @@ impl RunningApp {
 
 /// Connects, migrates and starts serving.
 pub async fn start(config: Config) -> Result<RunningApp, StartError> {
+    let auth = Arc::new(crate::auth::Auth::from_config(&config)?);
     let database_url = config.database_url();
     let store = Store::connect(&database_url, config.pool_size).await?;
     store.migrate().await?;
@@ -161,6 +165,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         intake_stopped: CancellationToken::new(),
         workflows: TaskTracker::new(),
         metrics,
+        auth,
         started: Instant::now(),
     };
     serve(&tracker, tcp, http::router(state.clone()), shutdown.clone());

@@ -64,6 +64,39 @@ pub struct Config {
     #[arg(long, env = "FLOWGATE_ADMIN_ADDR")]
     pub admin_addr: Option<SocketAddr>,
 
+    /// Comma-separated API keys for producers and administrators (none: loopback only).
+    #[arg(
+        long,
+        env = "FLOWGATE_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
+
+    /// Key that signs run tokens and approval links (random per process when unset).
+    #[arg(long, env = "FLOWGATE_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// Allow a non-loopback bind without API keys.
+    #[arg(long, env = "FLOWGATE_ALLOW_INSECURE", default_value_t = false)]
+    pub allow_insecure: bool,
+
+    /// Comma-separated origins allowed by CORS (`*` allows any origin, without credentials).
+    #[arg(long, env = "FLOWGATE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Requests per second per API key (0: unlimited); bursts of twice that.
+    #[arg(long, env = "FLOWGATE_RATE_LIMIT", default_value_t = 1000)]
+    pub rate_limit: u32,
+
+    /// Concurrent SSE connections per client (API key, run token + IP, or IP).
+    #[arg(long, env = "FLOWGATE_MAX_SSE_PER_CLIENT", default_value_t = 100)]
+    pub max_sse_per_client: usize,
+
+    /// Lifetime of run tokens handed out when a run is created, in seconds.
+    #[arg(long, env = "FLOWGATE_TOKEN_TTL", default_value_t = 86400)]
+    pub token_ttl: u64,
+
     /// Seconds between the safety re-checks of live subscriptions (a backstop for wake-ups
     /// lost to a crash between commit and notify; not a polling loop).
     #[arg(long, env = "FLOWGATE_RECHECK", default_value_t = 30.0)]
@@ -88,6 +121,13 @@ impl Config {
             drain_timeout: 30.0,
             max_sse: 10_000,
             admin_addr: None,
+            api_keys: Vec::new(),
+            secret: None,
+            allow_insecure: false,
+            cors_origins: Vec::new(),
+            rate_limit: 1000,
+            max_sse_per_client: 100,
+            token_ttl: 86400,
         }
     }
 

@@ -52,6 +52,8 @@ pub struct AppState {
     pub sse_slots: Arc<Semaphore>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Keys, tokens and limits.
+    pub auth: Arc<crate::auth::Auth>,
     /// Process start.
     pub started: Instant,
 }
@@ -64,13 +66,14 @@ pub fn admin_router(state: AppState) -> Router {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body;
-    Router::new()
+    let router = Router::new()
         .merge(streams::router())
         .merge(events::router())
         .merge(messages::router())
         .merge(runs::router())
         .merge(health::router())
         .merge(page::router())
+        .merge(crate::auth::approvals::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -82,6 +85,25 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::guard::guard,
+        ));
+    let router = match crate::auth::cors(&state.config) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(trace_layer()).with_state(state)
+}
+
+type TraceLayer = tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
+>;
+
+/// Request spans name the method and path only: query strings may carry tokens.
+fn trace_layer() -> TraceLayer {
+    tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+    })
 }

@@ -58,7 +58,7 @@ async fn put_run(
     };
     Ok((
         status,
-        Json(json!({ "id": run, "workflow": workflow, "created": created })),
+        Json(json!({ "id": run, "workflow": workflow, "created": created, "token": app.auth.read_token(run.as_str()) })),
     )
         .into_response())
 }

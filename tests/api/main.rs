@@ -6,4 +6,5 @@ mod faults;
 mod helpers;
 mod messages;
 mod ops;
+mod security;
 mod streams;

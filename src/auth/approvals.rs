@@ -1,0 +1,251 @@
+//! Approval links: separate signed approve and reject URLs bound to (run, topic, approver,
+//! decision), expiring, single-use. Using one sends the decision as a message exactly once;
+//! any later use of either link of that approver is a no-op that reports the first decision.
+//! GET only describes a link (mail scanners prefetch GETs); POST uses it.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::token::{now, ApprovalClaims, Scope, TokenError};
+use crate::error::ApiError;
+use crate::http::extract::{self, ApiJson, ApiPath};
+use crate::http::AppState;
+use crate::ids::{RunId, Topic, MAX_NAME_LEN};
+use crate::notify::{Note, NoteKind};
+
+/// Longest link lifetime: 30 days.
+const MAX_TTL: i64 = 30 * 86400;
+/// Most approvers per request.
+const MAX_APPROVERS: usize = 50;
+/// Longest comment.
+const MAX_COMMENT: usize = 2000;
+
+/// Routes for minting, describing and using links, and minting run tokens.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workflows/{id}/approval-links", post(mint))
+        .route("/v1/workflows/{id}/tokens", post(mint_token))
+        .route("/v1/approvals/{token}", get(describe).post(use_link))
+}
+
+/// `{topic?, ttl_secs?, approvers?}`
+#[derive(Debug, Deserialize)]
+pub struct MintBody {
+    topic: Option<String>,
+    ttl_secs: Option<i64>,
+    approvers: Option<Vec<String>>,
+}
+
+/// `POST /v1/workflows/{id}/approval-links`: one approve/reject pair per approver.
+async fn mint(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<MintBody>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    let topic = extract::name(
+        "topic",
+        body.topic.unwrap_or_else(|| "approval".into()),
+        Topic::parse,
+    )?;
+    let ttl = body.ttl_secs.unwrap_or(86400);
+    if !(1..=MAX_TTL).contains(&ttl) {
+        return Err(ApiError::invalid(
+            "ttl_secs",
+            format!("must be 1 to {MAX_TTL} seconds"),
+        ));
+    }
+    let approvers = body.approvers.unwrap_or_else(|| vec!["approver".into()]);
+    if approvers.is_empty() || approvers.len() > MAX_APPROVERS {
+        return Err(ApiError::invalid(
+            "approvers",
+            format!("must list 1 to {MAX_APPROVERS} names"),
+        ));
+    }
+    for a in &approvers {
+        if a.is_empty() || a.len() > MAX_NAME_LEN {
+            return Err(ApiError::invalid(
+                "approvers",
+                format!("names must be 1 to {MAX_NAME_LEN} characters"),
+            ));
+        }
+    }
+    app.store.require_run(&run).await?;
+    let exp = now() + ttl;
+    let links: Vec<Value> = approvers
+        .iter()
+        .map(|approver| {
+            let nonce = uuid::Uuid::new_v4().simple().to_string();
+            let link = |decision: &str| {
+                let claims = ApprovalClaims {
+                    run: run.to_string(),
+                    topic: topic.to_string(),
+                    decision: decision.into(),
+                    approver: approver.clone(),
+                    nonce: nonce.clone(),
+                    exp,
+                };
+                format!("/v1/approvals/{}", app.auth.signer.sign("approval", &claims))
+            };
+            json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": exp})
+        })
+        .collect();
+    Ok((StatusCode::CREATED, Json(json!({ "links": links }))).into_response())
+}
+
+/// `{scopes?, ttl_secs?}`
+#[derive(Debug, Deserialize)]
+pub struct TokenBody {
+    scopes: Option<Vec<Scope>>,
+    ttl_secs: Option<i64>,
+}
+
+/// `POST /v1/workflows/{id}/tokens` (API key): a run token for a browser.
+async fn mint_token(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    let ttl = body.ttl_secs.unwrap_or(app.auth.token_ttl);
+    if !(1..=MAX_TTL).contains(&ttl) {
+        return Err(ApiError::invalid(
+            "ttl_secs",
+            format!("must be 1 to {MAX_TTL} seconds"),
+        ));
+    }
+    app.store.require_run(&run).await?;
+    let scopes = body.scopes.unwrap_or_else(|| vec![Scope::Read]);
+    let token = app.auth.signer.run_token(run.as_str(), scopes, ttl);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": token, "expires_at": now() + ttl })),
+    )
+        .into_response())
+}
+
+fn verify(app: &AppState, token: &str) -> Result<ApprovalClaims, ApiError> {
+    app.auth.signer.verify_approval(token).map_err(|e| match e {
+        TokenError::Expired => ApiError::new(
+            StatusCode::GONE,
+            "link_expired",
+            "this approval link has expired",
+        ),
+        TokenError::Invalid => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_link",
+            "this approval link is not valid",
+        ),
+    })
+}
+
+/// The first use of this approver's links, if any: `(decision, comment, used_at)`.
+async fn first_use(
+    app: &AppState,
+    nonce: &str,
+) -> Result<Option<(String, Option<String>, String)>, ApiError> {
+    Ok(sqlx::query_as(
+        "SELECT decision, comment, used_at::text FROM flowgate.approval_uses WHERE nonce = $1",
+    )
+    .bind(nonce)
+    .fetch_optional(&app.store.pool)
+    .await
+    .map_err(crate::error::StoreError::from)?)
+}
+
+/// `GET /v1/approvals/{token}`: what the link does and whether it was used. No side effect.
+async fn describe(
+    State(app): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let c = verify(&app, &token)?;
+    let used = first_use(&app, &c.nonce)
+        .await?
+        .map(|(d, comment, at)| json!({"decision": d, "comment": comment, "used_at": at}));
+    Ok(Json(json!({"run": c.run, "topic": c.topic, "decision": c.decision, "approver": c.approver, "expires_at": c.exp, "used": used}))
+        .into_response())
+}
+
+/// `{comment?}`
+#[derive(Debug, Default, Deserialize)]
+pub struct UseBody {
+    comment: Option<String>,
+}
+
+/// `POST /v1/approvals/{token}`: records the decision and sends it once.
+async fn use_link(
+    State(app): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let c = verify(&app, &token)?;
+    let body: UseBody = if body.is_empty() {
+        UseBody::default()
+    } else {
+        extract::parse_json(&body)?
+    };
+    let comment = body.comment.unwrap_or_default();
+    if comment.len() > MAX_COMMENT {
+        return Err(ApiError::invalid(
+            "comment",
+            format!("must be at most {MAX_COMMENT} bytes"),
+        ));
+    }
+    let approved = c.decision == "approve";
+    let message = json!({"approved": approved, "comment": comment, "approver": c.approver});
+    let mut tx = app
+        .store
+        .pool
+        .begin()
+        .await
+        .map_err(crate::error::StoreError::from)?;
+    let inserted: Option<String> = sqlx::query_scalar(
+        "INSERT INTO flowgate.approval_uses (nonce, workflow_id, topic, approver, decision, comment)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+    )
+    .bind(&c.nonce)
+    .bind(&c.run)
+    .bind(&c.topic)
+    .bind(&c.approver)
+    .bind(&c.decision)
+    .bind(&comment)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(crate::error::StoreError::from)?;
+    if inserted.is_none() {
+        drop(tx);
+        let (decision, comment, at) = first_use(&app, &c.nonce).await?.unwrap_or_default();
+        return Ok(Json(json!({"status": "already_decided", "decision": decision, "comment": comment, "used_at": at})).into_response());
+    }
+    let (message_id, _dup): (i64, bool) =
+        sqlx::query_as("SELECT message_id, duplicate FROM flowgate.send_quiet($1, $2, $3, $4)")
+            .bind(&c.run)
+            .bind(&c.topic)
+            .bind(&message)
+            .bind(format!("approval:{}", c.nonce))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(crate::error::StoreError::from)?;
+    sqlx::query("UPDATE flowgate.approval_uses SET message_id = $2 WHERE nonce = $1")
+        .bind(&c.nonce)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(crate::error::StoreError::from)?;
+    tx.commit().await.map_err(crate::error::StoreError::from)?;
+    app.notifier.publish(Note::new(
+        NoteKind::Message,
+        c.run.as_str(),
+        c.topic.as_str(),
+        message_id,
+    ));
+    Ok(
+        Json(json!({"status": "recorded", "decision": c.decision, "message_id": message_id}))
+            .into_response(),
+    )
+}
