@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::notify::{Listener, ListenerState, Notifier};
+use crate::runtime::RuntimeBuilder;
 use crate::store::Store;
 
 /// Why the server could not start.
@@ -26,6 +27,9 @@ pub enum StartError {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The workflow runtime could not start.
+    #[error("cannot start the workflow runtime: {0}")]
+    Runtime(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -64,6 +68,14 @@ impl RunningApp {
 
 /// Connects, migrates and starts serving.
 pub async fn start(config: Config) -> Result<RunningApp, StartError> {
+    start_with(config, None).await
+}
+
+/// Like [`start`], and runs the workflows and queues of `workflows` in this process.
+pub async fn start_with(
+    config: Config,
+    workflows: Option<RuntimeBuilder>,
+) -> Result<RunningApp, StartError> {
     let store = Store::connect(&config.database_url, config.pool_size).await?;
     store.migrate().await?;
     let shutdown = CancellationToken::new();
@@ -88,6 +100,11 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
 
+    let runtime = match workflows {
+        Some(b) => Some(crate::runtime::launch_from_config(b, &config, &store, &hub, &notifier, &shutdown, &tracker).await?),
+        None => None,
+    };
+
     let tcp = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -106,6 +123,7 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         started: Instant::now(),
+        runtime,
     };
     let router = http::router(state.clone());
     let token = shutdown.clone();

@@ -47,6 +47,10 @@ pub struct Config {
     /// lost to a crash between commit and notify; not a polling loop).
     #[arg(long, env = "FLOWGATE_RECHECK", default_value_t = 30.0)]
     pub recheck: f64,
+
+    /// Workflow runtime settings.
+    #[command(flatten)]
+    pub runtime: crate::runtime::config::RuntimeConfig,
 }
 
 impl Config {
@@ -62,6 +66,7 @@ impl Config {
             max_wait: 120.0,
             pool_size: 16,
             recheck: 30.0,
+            runtime: Default::default(),
         }
     }
 

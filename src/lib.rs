@@ -20,6 +20,7 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod notify;
+pub mod runtime;
 pub mod store;
 pub mod telemetry;
 

@@ -9,6 +9,7 @@ pub mod page;
 pub mod runs;
 pub mod sse;
 pub mod streams;
+pub mod workflows;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Process start.
     pub started: Instant,
+    /// The workflow runtime, when this process runs workflows.
+    pub runtime: Option<crate::runtime::Runtime>,
 }
 
 /// The whole API.
@@ -51,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(messages::router())
         .merge(runs::router())
+        .merge(workflows::router())
         .merge(health::router())
         .merge(page::router())
         .fallback(|| async {
