@@ -14,7 +14,9 @@
 
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod hub;
@@ -22,6 +24,7 @@ pub mod ids;
 pub mod notify;
 pub mod runtime;
 pub mod store;
+pub mod tail;
 pub mod telemetry;
 
 pub use app::{start, RunningApp};

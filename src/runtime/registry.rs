@@ -44,11 +44,17 @@ impl WorkflowType {
                 .iter_errors(input)
                 .map(|e| {
                     let mut field = pointer_to_field(e.instance_path().as_str());
-                    if let jsonschema::error::ValidationErrorKind::Required { property } = e.kind()
-                    {
-                        if let Some(p) = property.as_str() {
-                            field = format!("{field}.{p}");
+                    use jsonschema::error::ValidationErrorKind as K;
+                    match e.kind() {
+                        K::Required { property } => {
+                            if let Some(p) = property.as_str() {
+                                field = format!("{field}.{p}");
+                            }
                         }
+                        K::AdditionalProperties { unexpected } if unexpected.len() == 1 => {
+                            field = format!("{field}.{}", unexpected[0]);
+                        }
+                        _ => {}
                     }
                     FieldError {
                         field,

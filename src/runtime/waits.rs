@@ -47,6 +47,11 @@ impl WorkflowContext {
     /// Sleeps durably: a replay after a crash sleeps only what is left.
     pub async fn sleep(&self, duration: Duration) -> WorkflowResult<()> {
         let at = self.deadline("sleep", duration).await?;
+        if at - now_ms() < 1000 {
+            // Too short to be worth watching for a cancel (checked before the next step).
+            tokio::time::sleep_until(until(at)).await;
+            return Ok(());
+        }
         let mut own = self.rt.inner.hub.subscribe_run(&self.id);
         tokio::select! {
             _ = tokio::time::sleep_until(until(at)) => Ok(()),
