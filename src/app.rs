@@ -101,7 +101,12 @@ pub async fn start_with(
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
 
     let runtime = match workflows {
-        Some(b) => Some(crate::runtime::launch_from_config(b, &config, &store, &hub, &notifier, &shutdown, &tracker).await?),
+        Some(b) => Some(
+            crate::runtime::launch_from_config(
+                b, &config, &store, &hub, &notifier, &shutdown, &tracker,
+            )
+            .await?,
+        ),
         None => None,
     };
 

@@ -188,7 +188,9 @@ impl Client {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let info = self.get(id, Some(left.min(Duration::from_secs(60)))).await?;
+            let info = self
+                .get(id, Some(left.min(Duration::from_secs(60))))
+                .await?;
             if info.is_finished() {
                 return match info.status.as_str() {
                     "SUCCESS" => Ok(info.output.unwrap_or(Value::Null)),
@@ -233,7 +235,10 @@ impl Client {
             .post(self.url(&format!("/v1/workflows/{id}/cancel")))
             .send()
             .await?;
-        Ok(Self::json(r).await?["status"].as_str().unwrap_or_default().to_string())
+        Ok(Self::json(r).await?["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     /// Every event of the run: `{key: {value, version}}`.
@@ -264,9 +269,7 @@ impl Client {
             .send()
             .await?;
         let v = Self::json(r).await?;
-        Ok(v["version"]
-            .as_i64()
-            .map(|ver| (v["value"].clone(), ver)))
+        Ok(v["version"].as_i64().map(|ver| (v["value"].clone(), ver)))
     }
 
     /// Follows stream `key` from offset `from` until it closes, by long-poll. A failed poll

@@ -55,7 +55,11 @@ enum Line {
 pub fn bar(pct: i64) -> String {
     let pct = pct.clamp(0, 100);
     let filled = (pct * 30 / 100) as usize;
-    format!("[{}{}] {pct:>3}%", "#".repeat(filled), ".".repeat(30 - filled))
+    format!(
+        "[{}{}] {pct:>3}%",
+        "#".repeat(filled),
+        ".".repeat(30 - filled)
+    )
 }
 
 /// `flowgate tail`: follows run `id` until it ends.
@@ -72,7 +76,11 @@ pub async fn tail(client: &Client, id: &str) -> anyhow::Result<()> {
             {
                 if let Some((value, version)) = ev {
                     after = version;
-                    if tx.send(Line::Progress(value.as_i64().unwrap_or(0))).await.is_err() {
+                    if tx
+                        .send(Line::Progress(value.as_i64().unwrap_or(0)))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

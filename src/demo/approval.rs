@@ -41,14 +41,18 @@ pub struct Decision {
 
 /// The `approval` workflow.
 pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowResult<Decision> {
-    ctx.set_event("request", json!({"title": input.title})).await?;
+    ctx.set_event("request", json!({"title": input.title}))
+        .await?;
     ctx.set_event("status", "waiting for approval").await?;
     let timeout = Duration::from_secs(input.timeout_secs.clamp(1, 86400));
     let msg: Option<Value> = ctx.recv("approval", timeout).await?;
     let (decision, body) = match msg {
         Some(body) => {
             let d = Decision {
-                approved: body.get("approved").and_then(Value::as_bool).unwrap_or(false),
+                approved: body
+                    .get("approved")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 comment: body
                     .get("comment")
                     .and_then(Value::as_str)

@@ -37,7 +37,10 @@ pub struct ProgressOutput {
 }
 
 /// The `progress` workflow.
-pub async fn progress(ctx: WorkflowContext, input: ProgressInput) -> WorkflowResult<ProgressOutput> {
+pub async fn progress(
+    ctx: WorkflowContext,
+    input: ProgressInput,
+) -> WorkflowResult<ProgressOutput> {
     let steps = input.steps.clamp(1, 1000);
     let n = input.fib.min(40);
     ctx.set_event("progress", 0).await?;
@@ -49,7 +52,8 @@ pub async fn progress(ctx: WorkflowContext, input: ProgressInput) -> WorkflowRes
             .await?;
         sum = sum.wrapping_add(v);
         ctx.set_event("progress", (i + 1) * 100 / steps).await?;
-        ctx.set_event("status", format!("step {} of {steps}", i + 1)).await?;
+        ctx.set_event("status", format!("step {} of {steps}", i + 1))
+            .await?;
     }
     let out = ProgressOutput { steps, sum };
     ctx.set_event("status", "done").await?;
@@ -71,7 +75,10 @@ pub struct FanoutInput {
 
 impl Default for FanoutInput {
     fn default() -> Self {
-        FanoutInput { children: 4, fib: 25 }
+        FanoutInput {
+            children: 4,
+            fib: 25,
+        }
     }
 }
 
@@ -82,7 +89,8 @@ pub const CHILD_STEPS: u32 = 3;
 pub async fn fanout(ctx: WorkflowContext, input: FanoutInput) -> WorkflowResult<Value> {
     let children = input.children.clamp(1, 32);
     ctx.set_event("progress", 0).await?;
-    ctx.set_event("status", format!("starting {children} children")).await?;
+    ctx.set_event("status", format!("starting {children} children"))
+        .await?;
     let mut handles = Vec::new();
     for _ in 0..children {
         let child_input = json!({"steps": CHILD_STEPS, "fib": input.fib.min(40)});
@@ -94,7 +102,8 @@ pub async fn fanout(ctx: WorkflowContext, input: FanoutInput) -> WorkflowResult<
         results.push(json!({"id": h.id, "output": out}));
         let done = i as u32 + 1;
         ctx.set_event("progress", done * 100 / children).await?;
-        ctx.set_event("status", format!("{done} of {children} children done")).await?;
+        ctx.set_event("status", format!("{done} of {children} children done"))
+            .await?;
     }
     Ok(json!({"children": children, "results": results}))
 }

@@ -14,7 +14,8 @@ use crate::runtime::{RuntimeBuilder, WorkflowContext, WorkflowError, WorkflowRes
 
 /// Registers the hidden test workflows.
 pub fn register(b: RuntimeBuilder) -> RuntimeBuilder {
-    b.hidden_workflow("crashy", crashy).hidden_workflow("probe", probe)
+    b.hidden_workflow("crashy", crashy)
+        .hidden_workflow("probe", probe)
 }
 
 /// Input of `crashy`.

@@ -42,10 +42,43 @@ pub struct TokensOutput {
 }
 
 const VOCABULARY: &[&str] = &[
-    "the", "durable", "stream", "flows", "through", "postgres", "while", "workers", "replay",
-    "every", "recorded", "step", "and", "browsers", "watch", "tokens", "arrive", "in", "order",
-    "without", "gaps", "or", "duplicates", "a", "queue", "wakes", "on", "notify", "never",
-    "polling", "events", "carry", "progress", "to", "the", "page", "live",
+    "the",
+    "durable",
+    "stream",
+    "flows",
+    "through",
+    "postgres",
+    "while",
+    "workers",
+    "replay",
+    "every",
+    "recorded",
+    "step",
+    "and",
+    "browsers",
+    "watch",
+    "tokens",
+    "arrive",
+    "in",
+    "order",
+    "without",
+    "gaps",
+    "or",
+    "duplicates",
+    "a",
+    "queue",
+    "wakes",
+    "on",
+    "notify",
+    "never",
+    "polling",
+    "events",
+    "carry",
+    "progress",
+    "to",
+    "the",
+    "page",
+    "live",
 ];
 
 /// The tokens of the text for `seed`: each word followed by a space, the last by a period.
@@ -82,13 +115,17 @@ pub async fn tokens(ctx: WorkflowContext, input: TokensInput) -> WorkflowResult<
     let gap = Duration::from_secs_f64(1.0 / rate);
     let seed = input.seed;
     let plan: Vec<String> = ctx
-        .step("plan", || async move { Ok::<_, String>(generate(words, seed)) })
+        .step(
+            "plan",
+            || async move { Ok::<_, String>(generate(words, seed)) },
+        )
         .await?;
     ctx.set_event("progress", 0).await?;
     for (i, token) in plan.iter().enumerate() {
         ctx.sleep(gap).await?;
         ctx.write_stream("output", token).await?;
-        ctx.set_event("progress", (i as u32 + 1) * 100 / words).await?;
+        ctx.set_event("progress", (i as u32 + 1) * 100 / words)
+            .await?;
     }
     ctx.close_stream("output").await?;
     Ok(TokensOutput {

@@ -119,8 +119,10 @@ async fn start(
         .map(|q| extract::name("queue", q, WorkflowName::parse).map(|q| q.to_string()))
         .transpose()?;
     let wait = match q.wait.as_deref() {
-        Some(w) => Some(extract::timeout(Some(w), 0.0, app.config.max_wait_period())
-            .map_err(|e| e.with_field("wait"))?),
+        Some(w) => Some(
+            extract::timeout(Some(w), 0.0, app.config.max_wait_period())
+                .map_err(|e| e.with_field("wait"))?,
+        ),
         None => None,
     };
     let input = body.input.unwrap_or_else(|| json!({}));
@@ -208,7 +210,10 @@ async fn list(
     const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
     if let Some(s) = &p.status {
         if !STATUSES.contains(&s.as_str()) {
-            return Err(ApiError::invalid("status", format!("must be one of {STATUSES:?}")));
+            return Err(ApiError::invalid(
+                "status",
+                format!("must be one of {STATUSES:?}"),
+            ));
         }
     }
     let workflow = p
@@ -219,7 +224,12 @@ async fn list(
         None => 50,
         Some(l) => match l.parse::<i64>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => return Err(ApiError::invalid("limit", format!("must be 1 to {MAX_PAGE}"))),
+            _ => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!("must be 1 to {MAX_PAGE}"),
+                ))
+            }
         },
     };
     let after = match p.cursor.as_deref() {

@@ -35,7 +35,12 @@ pub struct RuntimeConfig {
     pub blocking_threads: Option<usize>,
 
     /// Queues served, `name:per_process[:global]`, comma-separated or repeated.
-    #[arg(long = "queue", env = "FLOWGATE_QUEUES", value_delimiter = ',', default_value = "default:8")]
+    #[arg(
+        long = "queue",
+        env = "FLOWGATE_QUEUES",
+        value_delimiter = ',',
+        default_value = "default:8"
+    )]
     pub queues: Vec<String>,
 
     /// Also register the hidden workflows the integration tests drive.

@@ -207,14 +207,30 @@ impl WorkflowContext {
         match outcome {
             Ok(v) => {
                 let out = serde_json::to_value(&v)?;
-                steps::record_alone(self.store(), &self.id, self.executor(), n, name, Some(&out), None)
-                    .await?;
+                steps::record_alone(
+                    self.store(),
+                    &self.id,
+                    self.executor(),
+                    n,
+                    name,
+                    Some(&out),
+                    None,
+                )
+                .await?;
                 Ok(v)
             }
             Err(message) => {
                 let err = json!({ "message": message });
-                steps::record_alone(self.store(), &self.id, self.executor(), n, name, None, Some(&err))
-                    .await?;
+                steps::record_alone(
+                    self.store(),
+                    &self.id,
+                    self.executor(),
+                    n,
+                    name,
+                    None,
+                    Some(&err),
+                )
+                .await?;
                 Err(WorkflowError::Step {
                     step: name.to_string(),
                     message,
@@ -276,7 +292,11 @@ impl WorkflowContext {
             .map_err(crate::error::StoreError::from)?;
         steps::record(&mut tx, &self.id, n, &name, Some(&json!(first)), None).await?;
         tx.commit().await?;
-        self.publish(NoteKind::Stream, key.as_str(), first + payloads.len() as i64);
+        self.publish(
+            NoteKind::Stream,
+            key.as_str(),
+            first + payloads.len() as i64,
+        );
         Ok(first)
     }
 
@@ -324,10 +344,12 @@ impl WorkflowContext {
         steps::record(&mut tx, &self.id, n, &name, Some(&json!(id)), None).await?;
         tx.commit().await?;
         if !duplicate {
-            self.rt
-                .inner
-                .notifier
-                .publish(Note::new(NoteKind::Message, to.as_str(), topic.as_str(), id));
+            self.rt.inner.notifier.publish(Note::new(
+                NoteKind::Message,
+                to.as_str(),
+                topic.as_str(),
+                id,
+            ));
         }
         Ok(id)
     }

@@ -222,7 +222,12 @@ impl RuntimeBuilder {
         let limits = self
             .queues
             .iter()
-            .map(|q| (q.name.clone(), Arc::new(Semaphore::new(q.worker_concurrency))))
+            .map(|q| {
+                (
+                    q.name.clone(),
+                    Arc::new(Semaphore::new(q.worker_concurrency)),
+                )
+            })
             .collect();
         Runtime {
             inner: Arc::new(Inner {

@@ -125,10 +125,8 @@ pub async fn heartbeat_loop(rt: Runtime) {
     // Wait for our workflow tasks to stop before others may claim their runs.
     rt.inner.tracker.close();
     rt.inner.tracker.wait().await;
-    let _ = sqlx::query(
-        "UPDATE flowgate.executors SET heartbeat_at = 'epoch' WHERE id = $1",
-    )
-    .bind(rt.executor_id())
-    .execute(&pool)
-    .await;
+    let _ = sqlx::query("UPDATE flowgate.executors SET heartbeat_at = 'epoch' WHERE id = $1")
+        .bind(rt.executor_id())
+        .execute(&pool)
+        .await;
 }

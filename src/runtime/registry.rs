@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::{WorkflowContext, WorkflowError, WorkflowResult};
 
-type Runner = dyn Fn(WorkflowContext, Value) -> BoxFuture<'static, WorkflowResult<Value>> + Send + Sync;
+type Runner =
+    dyn Fn(WorkflowContext, Value) -> BoxFuture<'static, WorkflowResult<Value>> + Send + Sync;
 type Checker = dyn Fn(&Value) -> Result<(), String> + Send + Sync;
 
 /// One failing field of an input.
@@ -76,7 +77,11 @@ impl WorkflowType {
     }
 
     /// Runs the workflow on `input`, returning its output as JSON.
-    pub fn run(&self, ctx: WorkflowContext, input: Value) -> BoxFuture<'static, WorkflowResult<Value>> {
+    pub fn run(
+        &self,
+        ctx: WorkflowContext,
+        input: Value,
+    ) -> BoxFuture<'static, WorkflowResult<Value>> {
         (self.run)(ctx, input)
     }
 }

@@ -139,7 +139,12 @@ impl Runtime {
         }
         self.publish_status(id.as_str(), req.queue.as_deref());
         if req.queue.is_none() {
-            self.spawn_run(id.to_string(), req.workflow.clone(), req.input.clone(), None);
+            self.spawn_run(
+                id.to_string(),
+                req.workflow.clone(),
+                req.input.clone(),
+                None,
+            );
         }
         Ok(StartOutcome {
             id: id.to_string(),
@@ -172,7 +177,12 @@ impl Runtime {
             self.publish_status(id.as_str(), queue.as_deref());
             return Ok(Some("CANCELLED".into()));
         }
-        Ok(self.inner.store.get_run(id.as_str()).await?.map(|r| r.status))
+        Ok(self
+            .inner
+            .store
+            .get_run(id.as_str())
+            .await?
+            .map(|r| r.status))
     }
 
     /// Records a run's final outcome, if this executor still owns it.

@@ -39,8 +39,16 @@ impl WorkflowContext {
             return decode(name, r);
         }
         let at = now_ms().saturating_add(timeout.as_millis().min(i64::MAX as u128) as i64);
-        steps::record_alone(self.store(), &self.id, self.executor(), n, name, Some(&json!(at)), None)
-            .await?;
+        steps::record_alone(
+            self.store(),
+            &self.id,
+            self.executor(),
+            n,
+            name,
+            Some(&json!(at)),
+            None,
+        )
+        .await?;
         Ok(at)
     }
 
@@ -69,7 +77,9 @@ impl WorkflowContext {
     ) -> WorkflowResult<Option<T>> {
         let topic =
             Topic::parse(topic).map_err(|e| WorkflowError::failed(format!("topic: {e}")))?;
-        let at = self.deadline(&format!("recv_deadline:{topic}"), timeout).await?;
+        let at = self
+            .deadline(&format!("recv_deadline:{topic}"), timeout)
+            .await?;
         let name = format!("recv:{topic}");
         let (n, rec) = self.take_step(&name)?;
         let got: Value = match rec {
@@ -149,7 +159,10 @@ impl WorkflowContext {
         let input = serde_json::to_value(input)?;
         if let Some(t) = self.rt.registry().get(wf.as_str()) {
             if let Some(e) = t.validate(&input).first() {
-                return Err(WorkflowError::failed(format!("child input {}: {}", e.field, e.message)));
+                return Err(WorkflowError::failed(format!(
+                    "child input {}: {}",
+                    e.field, e.message
+                )));
             }
         }
         let candidate = format!("{}-c{n}", self.id);
@@ -169,25 +182,48 @@ impl WorkflowContext {
         let handle = ChildHandle {
             id: child.to_string(),
         };
-        steps::record(&mut tx, &self.id, n, &name, Some(&serde_json::to_value(&handle)?), None)
-            .await?;
+        steps::record(
+            &mut tx,
+            &self.id,
+            n,
+            &name,
+            Some(&serde_json::to_value(&handle)?),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         let notifier = &self.rt.inner.notifier;
-        notifier.publish(crate::notify::Note::new(NoteKind::Status, child.as_str(), "", 0));
+        notifier.publish(crate::notify::Note::new(
+            NoteKind::Status,
+            child.as_str(),
+            "",
+            0,
+        ));
         notifier.publish(crate::notify::Note::new(NoteKind::Queue, "", queue, 0));
         Ok(handle)
     }
 
     /// Waits for a child to finish; its output, or an error if it failed or was cancelled.
-    pub async fn child_result<T: DeserializeOwned>(&self, child: &ChildHandle) -> WorkflowResult<T> {
+    pub async fn child_result<T: DeserializeOwned>(
+        &self,
+        child: &ChildHandle,
+    ) -> WorkflowResult<T> {
         let name = format!("child_result:{}", child.id);
         let (n, rec) = self.take_step(&name)?;
         let outcome: Value = match rec {
             Some(r) => decode(&name, r)?,
             None => {
                 let out = self.wait_child(&child.id).await?;
-                steps::record_alone(self.store(), &self.id, self.executor(), n, &name, Some(&out), None)
-                    .await?;
+                steps::record_alone(
+                    self.store(),
+                    &self.id,
+                    self.executor(),
+                    n,
+                    &name,
+                    Some(&out),
+                    None,
+                )
+                .await?;
                 out
             }
         };

@@ -1,4 +1,8 @@
 //! Integration tests against the machine's real Postgres, over real sockets.
 
 mod helpers;
+mod runtime_http;
+mod runtime_queues;
+mod runtime_recovery;
+mod runtime_support;
 mod streams;
