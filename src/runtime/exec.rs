@@ -1,18 +1,14 @@
 //! Executes one claimed run in this process: replay its recorded steps, run the workflow,
 //! record the outcome. A run is executed at most once at a time per process; shutdown drops
-//! the task and leaves the run PENDING for recovery.
-
-use std::time::Duration;
+//! the task and leaves the run PENDING for recovery. A transient database error also leaves
+//! it PENDING: the heartbeat re-launches this executor's PENDING runs that are not running.
 
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::context::WorkflowContext;
 use super::{steps, Runtime, WorkflowError};
-
-/// Attempts of one execution after transient database errors before giving up on it (it
-/// stays PENDING and the recovery loop picks it up again).
-const DB_RETRIES: u32 = 3;
+use crate::error::StoreError;
 
 impl Runtime {
     /// Runs `id` in the background (it must already be claimed by this executor).
@@ -51,41 +47,45 @@ impl Runtime {
             self.report(id, self.finish(id, Err(&e)).await);
             return;
         };
-        for attempt in 1..=DB_RETRIES {
-            let recorded = match steps::load(&self.inner.store, id).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(run = id, error = %e, "cannot load steps");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            let ctx = WorkflowContext::new(self.clone(), id, recorded);
-            let outcome = ty.run(ctx, input.clone()).await;
-            match outcome {
-                Ok(out) => {
-                    self.report(id, self.finish(id, Ok(out)).await);
-                    return;
-                }
-                Err(WorkflowError::Cancelled) => {
-                    tracing::info!(run = id, "cancelled");
-                    return;
-                }
-                Err(WorkflowError::Superseded) => {
-                    tracing::info!(run = id, "run is no longer ours; stopping");
-                    return;
-                }
-                Err(WorkflowError::Store(e)) if attempt < DB_RETRIES => {
-                    tracing::warn!(run = id, error = %e, attempt, "database error; replaying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                Err(e) => {
-                    tracing::info!(run = id, error = %e, "workflow failed");
-                    self.report(id, self.finish(id, Err(&e)).await);
-                    return;
-                }
+        // Still ours? (A re-launch may race with the end of an earlier execution.)
+        if steps::check_owned(&self.inner.store, id, self.executor_id())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let recorded = match steps::load(&self.inner.store, id).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(run = id, error = %e, "cannot load steps; the heartbeat retries");
+                return;
+            }
+        };
+        let ctx = WorkflowContext::new(self.clone(), id, recorded);
+        match ty.run(ctx, input).await {
+            Ok(out) => self.report(id, self.finish(id, Ok(out)).await),
+            Err(WorkflowError::Cancelled) => tracing::info!(run = id, "cancelled"),
+            Err(WorkflowError::Superseded) => {
+                tracing::info!(run = id, "run is no longer ours; stopping")
+            }
+            Err(WorkflowError::Store(StoreError::Db(e))) => {
+                // Transient: the run stays PENDING and ours; the heartbeat replays it.
+                tracing::warn!(run = id, error = %e, "database error; will replay");
+            }
+            Err(e) => {
+                tracing::info!(run = id, error = %e, "workflow failed");
+                self.report(id, self.finish(id, Err(&e)).await);
             }
         }
+    }
+
+    /// True if run `id` is executing in this process.
+    pub(crate) fn is_running(&self, id: &str) -> bool {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
     }
 
     fn report(&self, id: &str, r: Result<(), crate::error::StoreError>) {

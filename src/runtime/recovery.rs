@@ -46,6 +46,31 @@ pub async fn resume_own(rt: &Runtime) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Re-launches this executor's PENDING runs that are not executing here (their execution
+/// stopped on a transient database error, or recording the outcome failed).
+pub async fn relaunch_stalled(rt: &Runtime) -> Result<(), StoreError> {
+    let own: Vec<(String, String, Option<Value>, Option<String>)> = sqlx::query_as(
+        "SELECT id, workflow, input, queue FROM flowgate.workflows
+         WHERE status = 'PENDING' AND NOT external AND executor_id = $1 AND workflow = ANY($2)",
+    )
+    .bind(rt.executor_id())
+    .bind(names(rt))
+    .fetch_all(&rt.inner.store.pool)
+    .await?;
+    for (id, workflow, input, queue) in own {
+        if rt.is_running(&id) {
+            continue;
+        }
+        tracing::info!(run = %id, "re-launching a stalled run");
+        let permit = queue
+            .as_ref()
+            .and_then(|q| rt.inner.limits.get(q))
+            .and_then(|s| s.clone().try_acquire_owned().ok());
+        rt.spawn_run(id, workflow, input.unwrap_or(Value::Null), permit);
+    }
+    Ok(())
+}
+
 /// Claims PENDING runs whose executor is silent for longer than `dead_after`.
 pub async fn take_over(rt: &Runtime) -> Result<usize, StoreError> {
     let dead_ms = rt.inner.options.dead_after.as_millis() as i64;
@@ -120,6 +145,9 @@ pub async fn heartbeat_loop(rt: Runtime) {
         }
         if let Err(e) = take_over(&rt).await {
             tracing::warn!(error = %e, "takeover check failed");
+        }
+        if let Err(e) = relaunch_stalled(&rt).await {
+            tracing::warn!(error = %e, "stalled-run check failed");
         }
     }
     // Wait for our workflow tasks to stop before others may claim their runs.
