@@ -1,7 +1,8 @@
 //! Hidden workflows for the integration tests, registered only with `--test-workflows`:
 //! `crashy` (many short steps with side effects counted in a stream, stream writes and
 //! two `recv`s, to be killed mid-run) and `probe` (holds a queue slot and logs when it
-//! starts and stops, to check concurrency limits from outside).
+//! starts and stops, to check concurrency limits from outside) and `flaky` (a step that
+//! fails a given number of times, to check retries).
 
 use std::time::Duration;
 
@@ -10,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::ids::{Key, RunId};
-use crate::runtime::{RuntimeBuilder, WorkflowContext, WorkflowError, WorkflowResult};
+use crate::runtime::{RuntimeBuilder, StepOptions, WorkflowContext, WorkflowError, WorkflowResult};
 
 /// Registers the hidden test workflows.
 pub fn register(b: RuntimeBuilder) -> RuntimeBuilder {
     b.hidden_workflow("crashy", crashy)
         .hidden_workflow("probe", probe)
+        .hidden_workflow("flaky", flaky)
 }
 
 /// Input of `crashy`.
@@ -106,4 +108,34 @@ pub async fn probe(ctx: WorkflowContext, input: ProbeInput) -> WorkflowResult<Va
     })
     .await?;
     Ok(json!({"id": ctx.id()}))
+}
+
+/// Input of `flaky`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FlakyInput {
+    /// Failures before the step succeeds.
+    #[schemars(range(max = 100))]
+    pub fail_times: u32,
+    /// Attempts the step may make.
+    #[schemars(range(min = 1, max = 100))]
+    pub max_attempts: u32,
+}
+
+/// `flaky`: one step with retries that fails `fail_times` times first.
+pub async fn flaky(ctx: WorkflowContext, input: FlakyInput) -> WorkflowResult<Value> {
+    let tries = std::sync::atomic::AtomicU32::new(0);
+    let opts = StepOptions::retries(input.max_attempts, Duration::from_millis(10));
+    let made = ctx
+        .step_with("flaky", opts, || {
+            let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move {
+                if n <= input.fail_times {
+                    Err(format!("failure {n}"))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await?;
+    Ok(json!({"tries": made}))
 }

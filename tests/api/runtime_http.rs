@@ -374,3 +374,32 @@ async fn healthz_answers_while_cpu_steps_saturate_the_cores() {
         assert_eq!(row["status"], "SUCCESS");
     }
 }
+
+#[tokio::test]
+async fn steps_retry_with_backoff_and_record_the_final_failure() {
+    let app = spawn_runtime_app(|_| {}).await;
+    let body = json!({"workflow": "flaky", "input": {"fail_times": 2, "max_attempts": 3}});
+    let (status, v, _) = start(&app.http, &app.base, body, "?wait=20").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["output"], json!({"tries": 3}));
+
+    let body = json!({"workflow": "flaky", "input": {"fail_times": 5, "max_attempts": 2}});
+    let (_, v, _) = start(&app.http, &app.base, body, "?wait=20").await;
+    assert_eq!(v["status"], "ERROR", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("failure 2"),
+        "{v}"
+    );
+    let id = v["id"].as_str().unwrap();
+    let err: Value = sqlx::query_scalar(
+        "SELECT error FROM flowgate.steps WHERE workflow_id = $1 AND name = 'flaky'",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(err, json!({"message": "failure 2"}));
+}

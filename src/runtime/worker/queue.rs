@@ -102,6 +102,7 @@ pub async fn run(rt: Runtime, spec: QueueSpec) {
         };
         let full = claimed.len() == held;
         for (id, workflow, input) in claimed {
+            rt.publish_status(&id, None);
             let permit = permits.pop();
             rt.spawn_run(id, workflow, input.unwrap_or(Value::Null), permit);
         }
