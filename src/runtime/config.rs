@@ -34,13 +34,9 @@ pub struct RuntimeConfig {
     #[arg(long, env = "FLOWGATE_BLOCKING_THREADS")]
     pub blocking_threads: Option<usize>,
 
-    /// Queues served, `name:per_process[:global]`, comma-separated or repeated.
-    #[arg(
-        long = "queue",
-        env = "FLOWGATE_QUEUES",
-        value_delimiter = ',',
-        default_value = "default:8"
-    )]
+    /// Queues served, `name:per_process[:global]`, comma-separated or repeated; each
+    /// replaces the registered queue of that name (`default` is `default:8` unless set).
+    #[arg(long = "queue", env = "FLOWGATE_QUEUES", value_delimiter = ',')]
     pub queues: Vec<String>,
 
     /// Also register the hidden workflows the integration tests drive.
@@ -57,7 +53,7 @@ impl Default for RuntimeConfig {
             max_attempts: 10,
             queue_recheck: 30.0,
             blocking_threads: None,
-            queues: vec!["default:8".into()],
+            queues: Vec::new(),
             test_workflows: false,
         }
     }
