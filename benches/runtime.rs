@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flowgate::runtime::{Runtime, StartRequest, WorkflowContext, WorkflowResult};
 use flowgate::Config;
+use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -123,17 +124,24 @@ async fn main() -> anyhow::Result<()> {
         poll_lat.len()
     );
 
-    // Throughput through a queue (16 slots), enqueued through the Rust API.
+    // Throughput through a queue (16 slots), enqueued through the Rust API by 16 tasks.
     let total = 2000;
     let t0 = Instant::now();
-    for _ in 0..total {
-        rt.start(StartRequest {
-            workflow: "noop".into(),
-            input: json!({}),
-            id: None,
-            queue: Some("bench".into()),
-        })
-        .await?;
+    let starts = futures::stream::iter(0..total).map(|_| {
+        let rt = rt.clone();
+        async move {
+            rt.start(StartRequest {
+                workflow: "noop".into(),
+                input: json!({}),
+                id: None,
+                queue: Some("bench".into()),
+            })
+            .await
+        }
+    });
+    let results: Vec<_> = starts.buffer_unordered(16).collect().await;
+    for r in results {
+        r?;
     }
     let enqueued = t0.elapsed();
     let pool = sqlx::PgPool::connect(&db).await?;
