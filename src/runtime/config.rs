@@ -34,6 +34,11 @@ pub struct RuntimeConfig {
     #[arg(long, env = "FLOWGATE_BLOCKING_THREADS")]
     pub blocking_threads: Option<usize>,
 
+    /// Seconds a running step may take to finish after SIGTERM (the workflow then stops
+    /// before its next step and stays PENDING for the next process).
+    #[arg(long, env = "FLOWGATE_DRAIN_TIMEOUT", default_value_t = 30.0)]
+    pub drain_timeout: f64,
+
     /// Queues served, `name:per_process[:global]`, comma-separated or repeated; each
     /// replaces the registered queue of that name (`default` is `default:8` unless set).
     #[arg(long = "queue", env = "FLOWGATE_QUEUES", value_delimiter = ',')]
@@ -53,6 +58,7 @@ impl Default for RuntimeConfig {
             max_attempts: 10,
             queue_recheck: 30.0,
             blocking_threads: None,
+            drain_timeout: 30.0,
             queues: Vec::new(),
             test_workflows: false,
         }
@@ -74,6 +80,7 @@ impl RuntimeConfig {
         o.dead_after = secs(self.executor_dead_after, 0.2);
         o.max_attempts = self.max_attempts.max(1);
         o.queue_recheck = secs(self.queue_recheck, 1.0);
+        o.drain_timeout = secs(self.drain_timeout, 0.0);
         if let Some(n) = self.blocking_threads {
             o.blocking_threads = n.max(1);
         }

@@ -96,6 +96,10 @@ impl WorkflowContext {
 
     /// Takes the next step number and, if it is recorded, its outcome.
     pub(crate) fn take_step(&self, name: &str) -> WorkflowResult<(i32, Option<Recorded>)> {
+        if self.rt.inner.shutdown.is_cancelled() {
+            // Draining: stop between steps; the next process resumes here.
+            return Err(WorkflowError::Superseded);
+        }
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         let rec = self
             .recorded

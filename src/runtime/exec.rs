@@ -1,6 +1,7 @@
 //! Executes one claimed run in this process: replay its recorded steps, run the workflow,
-//! record the outcome. A run is executed at most once at a time per process; shutdown drops
-//! the task and leaves the run PENDING for recovery. A transient database error also leaves
+//! record the outcome. A run is executed at most once at a time per process. On shutdown a
+//! workflow finishes the step it is in (up to the drain timeout) and stops before the next
+//! one, leaving the run PENDING for recovery. A transient database error also leaves
 //! it PENDING: the heartbeat re-launches this executor's PENDING runs that are not running.
 
 use serde_json::Value;
@@ -27,9 +28,14 @@ impl Runtime {
         }
         let rt = self.clone();
         let shutdown = self.inner.shutdown.clone();
+        let drain = self.inner.options.drain_timeout;
         self.inner.tracker.spawn(async move {
+            // On shutdown the workflow stops before its next step (waits end at once); a
+            // step still running after the drain timeout is abandoned.
             tokio::select! {
-                _ = shutdown.cancelled() => {}
+                _ = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
+                    tracing::warn!(run = %id, "drain timeout; abandoning the running step");
+                }
                 _ = rt.execute(&id, &workflow, input) => {}
             }
             rt.inner

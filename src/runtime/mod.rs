@@ -50,7 +50,7 @@ pub enum WorkflowError {
     #[error("workflow cancelled")]
     Cancelled,
     /// Another executor owns the run now (this one was presumed dead), or the process is
-    /// shutting down: stop without recording anything.
+    /// shutting down: stop without recording anything more.
     #[error("workflow no longer owned by this process")]
     Superseded,
     /// A step failed after its retries.
@@ -141,6 +141,8 @@ pub struct RuntimeOptions {
     pub queue_recheck: Duration,
     /// Threads that may run `step_blocking` work at once.
     pub blocking_threads: usize,
+    /// On shutdown, how long a step already running may take to finish.
+    pub drain_timeout: Duration,
 }
 
 impl Default for RuntimeOptions {
@@ -154,6 +156,7 @@ impl Default for RuntimeOptions {
             blocking_threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -57,13 +57,16 @@ impl WorkflowContext {
         let at = self.deadline("sleep", duration).await?;
         if at - now_ms() < 1000 {
             // Too short to be worth watching for a cancel (checked before the next step).
-            tokio::time::sleep_until(until(at)).await;
-            return Ok(());
+            tokio::select! {
+                _ = tokio::time::sleep_until(until(at)) => return Ok(()),
+                _ = self.rt.inner.shutdown.cancelled() => return Err(WorkflowError::Superseded),
+            }
         }
         let mut own = self.rt.inner.hub.subscribe_run(&self.id);
         tokio::select! {
             _ = tokio::time::sleep_until(until(at)) => Ok(()),
             e = cancelled(&mut own) => Err(e),
+            _ = self.rt.inner.shutdown.cancelled() => Err(WorkflowError::Superseded),
         }
     }
 
@@ -118,6 +121,7 @@ impl WorkflowContext {
             let deadline = until(at);
             loop {
                 tokio::select! {
+                    _ = self.rt.inner.shutdown.cancelled() => return Err(WorkflowError::Superseded),
                     _ = tokio::time::sleep_until(deadline) => break,
                     u = sub.recv() => match u {
                         Some(RunUpdate::Message(t)) if t.is_empty() || &*t == topic => break,
@@ -253,6 +257,7 @@ impl WorkflowContext {
             tokio::select! {
                 _ = sub.recv() => {}
                 e = cancelled(&mut own) => return Err(e),
+                _ = self.rt.inner.shutdown.cancelled() => return Err(WorkflowError::Superseded),
             }
         }
     }

@@ -173,4 +173,8 @@ async fn graceful_shutdown_leaves_runs_pending_for_the_next_process() {
     let row = finished(&next.http, &next.base, "s1", Duration::from_secs(30)).await;
     assert_eq!(row["status"], "SUCCESS", "{row}");
     assert_eq!(records(&next.pool, "s1", "output").await.len(), 10);
+    // The step running at shutdown finished and was recorded, so no step ran twice.
+    let effects = records(&next.pool, "s1", "effects").await;
+    let values: Vec<Value> = effects.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(values, (0..10).map(|i| json!(i)).collect::<Vec<_>>());
 }
