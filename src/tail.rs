@@ -4,6 +4,8 @@
 //! `output` stream's tokens as they arrive, and the outcome when the run ends.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -87,12 +89,14 @@ pub async fn tail(client: &Client, id: &str) -> anyhow::Result<()> {
             }
         })
     };
-    let tokens = {
-        let (client, id) = (client.clone(), id.to_string());
+    let streaming = Arc::new(AtomicBool::new(false));
+    let mut tokens = {
+        let (client, id, streaming) = (client.clone(), id.to_string(), streaming.clone());
         tokio::spawn(async move {
             let records = client.follow_stream(&id, "output", 0);
             futures::pin_mut!(records);
             while let Some(Ok(r)) = records.next().await {
+                streaming.store(true, Ordering::SeqCst);
                 let text = match r.value {
                     Value::String(s) => s,
                     other => format!("{other}\n"),
@@ -132,8 +136,14 @@ pub async fn tail(client: &Client, id: &str) -> anyhow::Result<()> {
     while !info.is_finished() {
         info = client.get(id, Some(Duration::from_secs(60))).await?;
     }
-    // Let the last records and events drain, then stop the followers.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A run with an `output` stream closes it before it ends: print it to the end. Give
+    // the last progress event a moment, then stop the followers.
+    let grace = if streaming.load(Ordering::SeqCst) {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_millis(300)
+    };
+    let _ = tokio::time::timeout(grace, &mut tokens).await;
     progress.abort();
     tokens.abort();
     let _ = printer.await;

@@ -1,6 +1,7 @@
 //! Integration tests against the machine's real Postgres, over real sockets.
 
 mod helpers;
+mod runtime_client;
 mod runtime_demos;
 mod runtime_http;
 mod runtime_queues;
