@@ -1,7 +1,9 @@
 //! Step records: what a replay reads back, and the fenced transaction every recorded
 //! operation commits in.
 //!
-//! A fenced transaction first share-locks the run row and checks that the run is still
+//! A fenced transaction first locks the run row (`FOR NO KEY UPDATE`: it serialises the
+//! recording transactions of one run, which also update that row's event clock, so two
+//! concurrent operations of one workflow cannot deadlock) and checks that the run is still
 //! PENDING and owned by this executor. A cancel (which updates the row) therefore either
 //! commits before the step, making it fail with [`WorkflowError::Cancelled`], or waits for
 //! the step to commit; and an executor that was presumed dead can never record a step after
@@ -75,7 +77,7 @@ pub async fn begin(
 ) -> Result<Transaction<'static, Postgres>, WorkflowError> {
     let mut tx = store.pool.begin().await?;
     let row: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT status, executor_id FROM flowgate.workflows WHERE id = $1 FOR SHARE",
+        "SELECT status, executor_id FROM flowgate.workflows WHERE id = $1 FOR NO KEY UPDATE",
     )
     .bind(run)
     .fetch_optional(&mut *tx)
