@@ -1,5 +1,5 @@
 //! Queues: two worker processes on one database share the work, never exceed the global
-//! concurrency limit, and run every enqueued workflow exactly once.
+//! or the per-process concurrency limit, and run every enqueued workflow exactly once.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,11 +10,11 @@ use crate::helpers::fresh_database;
 use crate::runtime_support::*;
 
 #[tokio::test]
-async fn two_workers_share_a_queue_within_its_global_limit() {
+async fn two_workers_share_a_queue_within_its_limits() {
     let db = fresh_database().await;
     let http = reqwest::Client::new();
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
-    let flags = ["--queue", "default:8,probe:3:2"];
+    let flags = ["--queue", "default:8,probe:2:3"];
     let a = Worker::spawn(&db, "exec-a", &flags).await;
     let b = Worker::spawn(&db, "exec-b", &flags).await;
     let r = http
@@ -39,33 +39,38 @@ async fn two_workers_share_a_queue_within_its_global_limit() {
         let row = finished(&http, &a.base, &format!("p{i}"), Duration::from_secs(60)).await;
         assert_eq!(row["status"], "SUCCESS", "{row}");
     }
-    // The load log, in commit order: never more than 2 probes inside their step at once,
-    // and each probe entered exactly once.
-    let log = records(&pool, "tracker", "load").await;
-    let (mut inside, mut peak) = (0i64, 0i64);
-    let mut entries: HashMap<String, i64> = HashMap::new();
-    for (_, v) in &log {
-        let d = v["d"].as_i64().unwrap();
-        inside += d;
-        peak = peak.max(inside);
-        if d == 1 {
-            *entries
-                .entry(v["id"].as_str().unwrap().to_string())
-                .or_default() += 1;
-        }
-    }
-    assert_eq!(inside, 0);
-    assert!(peak <= 2, "peak concurrency {peak}");
-    assert_eq!(entries.len(), n);
-    assert!(entries.values().all(|&c| c == 1), "{entries:?}");
-    let per_executor: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT executor_id, count(*) FROM flowgate.workflows WHERE queue = 'probe'
-         GROUP BY executor_id ORDER BY executor_id",
+    let owner: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        "SELECT id, executor_id FROM flowgate.workflows WHERE queue = 'probe'",
     )
     .fetch_all(&pool)
     .await
-    .unwrap();
-    eprintln!("probe runs per executor: {per_executor:?}");
+    .unwrap()
+    .into_iter()
+    .collect();
+    // The load log, in commit order: never more than 3 probes inside their step at once,
+    // never more than 2 in one process, and each probe entered exactly once.
+    let log = records(&pool, "tracker", "load").await;
+    let (mut inside, mut peak) = (0i64, 0i64);
+    let mut per_process: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut entries: HashMap<String, i64> = HashMap::new();
+    for (_, v) in &log {
+        let d = v["d"].as_i64().unwrap();
+        let id = v["id"].as_str().unwrap().to_string();
+        inside += d;
+        peak = peak.max(inside);
+        let p = per_process.entry(owner[&id].clone()).or_default();
+        p.0 += d;
+        p.1 = p.1.max(p.0);
+        if d == 1 {
+            *entries.entry(id).or_default() += 1;
+        }
+    }
+    assert_eq!(inside, 0);
+    assert!(peak <= 3, "peak concurrency {peak}");
+    assert!(per_process.values().all(|p| p.1 <= 2), "{per_process:?}");
+    assert_eq!(entries.len(), n);
+    assert!(entries.values().all(|&c| c == 1), "{entries:?}");
+    eprintln!("peak {peak}; per executor (now, peak): {per_process:?}");
     let attempts: i64 =
         sqlx::query_scalar("SELECT sum(attempts) FROM flowgate.workflows WHERE queue = 'probe'")
             .fetch_one(&pool)
