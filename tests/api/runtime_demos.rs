@@ -119,7 +119,8 @@ async fn healthz_answers_while_cpu_steps_saturate_the_cores() {
     let app = spawn_runtime_app(|_| {}).await;
     let mut ids = Vec::new();
     for _ in 0..4 {
-        let body = json!({"workflow": "progress", "input": {"steps": 6, "fib": 34}});
+        // Far more work than the probes take; cancelled at the end.
+        let body = json!({"workflow": "progress", "input": {"steps": 1000, "fib": 34}});
         let (status, v, _) = start(&app.http, &app.base, body, "").await;
         assert_eq!(status, 201);
         ids.push(v["id"].as_str().unwrap().to_string());
@@ -146,7 +147,14 @@ async fn healthz_answers_while_cpu_steps_saturate_the_cores() {
             .unwrap();
     assert!(pending > 0, "the load ended before the probes");
     for id in ids {
-        let row = finished(&app.http, &app.base, &id, Duration::from_secs(300)).await;
-        assert_eq!(row["status"], "SUCCESS");
+        let r = app
+            .http
+            .post(app.url(&format!("/v1/workflows/{id}/cancel")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let row = finished(&app.http, &app.base, &id, Duration::from_secs(10)).await;
+        assert_eq!(row["status"], "CANCELLED");
     }
 }

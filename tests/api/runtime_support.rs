@@ -77,8 +77,26 @@ impl Worker {
             .spawn()
             .expect("spawn flowgate");
         let base = format!("http://127.0.0.1:{port}");
-        wait_ready(&base).await;
-        Worker { child, base }
+        let mut worker = Worker { child, base };
+        worker.wait_ready().await;
+        worker
+    }
+
+    /// Waits (bounded, generous: the machine may be busy) until `/readyz` says ready.
+    async fn wait_ready(&mut self) {
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("flowgate exited early with {status}");
+            }
+            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("flowgate at {} never became ready", self.base);
     }
 
     /// SIGKILL, then reap.
