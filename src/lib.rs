@@ -10,6 +10,11 @@
 //! Modules in flow order: [`ids`] (validated names) → [`store`] (rows) → [`notify`]
 //! (wake-ups between processes) → [`hub`] (in-process fan-out) → [`http`] (the API), with
 //! [`app`] wiring them together.
+//!
+//! Workflows: [`runtime`] runs registered workflows durably (recorded steps, queues,
+//! executors and recovery) and produces the events, streams and messages above; [`demo`]
+//! holds the demo workflows; [`client`] drives a server over HTTP, and [`tail`] is the
+//! `run` / `tail` commands on top of it.
 #![warn(missing_docs)]
 
 pub mod app;

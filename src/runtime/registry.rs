@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::{WorkflowContext, WorkflowError, WorkflowResult};
+use super::{WorkflowContext, WorkflowResult};
 
 type Runner =
     dyn Fn(WorkflowContext, Value) -> BoxFuture<'static, WorkflowResult<Value>> + Send + Sync;
@@ -170,12 +170,6 @@ impl Registry {
     /// Every registered name, hidden ones included.
     pub fn all_names(&self) -> Vec<String> {
         self.types.keys().cloned().collect()
-    }
-
-    /// Runs `name` or fails if it is not registered here.
-    pub fn runner(&self, name: &str) -> Result<&WorkflowType, WorkflowError> {
-        self.get(name)
-            .ok_or_else(|| WorkflowError::failed(format!("workflow {name} is not registered")))
     }
 }
 
