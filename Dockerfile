@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY static ./static
+COPY benches ./benches
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim

@@ -19,6 +19,7 @@ use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::notify::{Listener, ListenerState, Notifier};
+use crate::runtime::RuntimeBuilder;
 use crate::store::Store;
 
 /// Why the server could not start.
@@ -33,6 +34,9 @@ pub enum StartError {
     /// The security configuration is refused.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthConfigError),
+    /// The workflow runtime could not start.
+    #[error("cannot start the workflow runtime: {0}")]
+    Runtime(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -66,13 +70,12 @@ pub struct ShutdownReport {
 }
 
 impl RunningApp {
-    /// Stops at once and waits for every task.
+    /// Stops without the readiness delay: queues stop, running workflows get the drain
+    /// timeout, then everything stops.
     pub async fn stop(self) {
-        self.state.draining.cancel();
-        self.state.intake_stopped.cancel();
-        self.shutdown.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
+        let drain = self.state.config.drain_period();
+        self.graceful_shutdown(std::time::Duration::ZERO, drain)
+            .await;
     }
 
     /// Waits until the server has stopped (after `shutdown` fires).
@@ -121,6 +124,14 @@ impl RunningApp {
 
 /// Connects, migrates and starts serving.
 pub async fn start(config: Config) -> Result<RunningApp, StartError> {
+    start_with(config, None).await
+}
+
+/// Like [`start`], and runs the workflows and queues of `workflows` in this process.
+pub async fn start_with(
+    config: Config,
+    workflows: Option<RuntimeBuilder>,
+) -> Result<RunningApp, StartError> {
     let auth = Arc::new(crate::auth::Auth::from_config(&config)?);
     let database_url = config.database_url();
     let store = Store::connect(&database_url, config.pool_size).await?;
@@ -147,6 +158,26 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
     tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
 
+    // Workflows stop taking work when `intake_stopped` fires; their tasks live in their own
+    // tracker so the shutdown sequence can give them the drain timeout.
+    let intake_stopped = CancellationToken::new();
+    let workflow_tasks = TaskTracker::new();
+    let runtime = match workflows {
+        Some(b) => Some(
+            crate::runtime::launch_from_config(
+                b,
+                &config,
+                &store,
+                &hub,
+                &notifier,
+                &intake_stopped,
+                &workflow_tasks,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+
     let tcp = bind(config.addr).await?;
     let addr = local_addr(&tcp, config.addr)?;
     let admin = match config.admin_addr {
@@ -162,11 +193,12 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         draining: CancellationToken::new(),
-        intake_stopped: CancellationToken::new(),
-        workflows: TaskTracker::new(),
+        intake_stopped,
+        workflows: workflow_tasks,
         metrics,
         auth,
         started: Instant::now(),
+        runtime,
     };
     serve(&tracker, tcp, http::router(state.clone()), shutdown.clone());
     let admin_addr = match admin {

@@ -101,6 +101,10 @@ pub struct Config {
     /// lost to a crash between commit and notify; not a polling loop).
     #[arg(long, env = "FLOWGATE_RECHECK", default_value_t = 30.0)]
     pub recheck: f64,
+
+    /// Workflow runtime settings.
+    #[command(flatten)]
+    pub runtime: crate::runtime::config::RuntimeConfig,
 }
 
 impl Config {
@@ -128,6 +132,7 @@ impl Config {
             rate_limit: 1000,
             max_sse_per_client: 100,
             token_ttl: 86400,
+            runtime: Default::default(),
         }
     }
 

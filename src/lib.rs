@@ -10,13 +10,20 @@
 //! Modules in flow order: [`ids`] (validated names) → [`store`] (rows) → [`notify`]
 //! (wake-ups between processes) → [`hub`] (in-process fan-out) → [`http`] (the API), with
 //! [`app`] wiring them together.
+//!
+//! Workflows: [`runtime`] runs registered workflows durably (recorded steps, queues,
+//! executors and recovery) and produces the events, streams and messages above; [`demo`]
+//! holds the demo workflows; [`client`] drives a server over HTTP, and [`tail`] is the
+//! `run` / `tail` commands on top of it.
 #![warn(missing_docs)]
 
 pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod hub;
@@ -24,7 +31,9 @@ pub mod ids;
 pub mod metrics;
 pub mod notify;
 pub mod private_pg;
+pub mod runtime;
 pub mod store;
+pub mod tail;
 pub mod telemetry;
 
 pub use app::{start, RunningApp};

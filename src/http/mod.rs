@@ -9,6 +9,7 @@ pub mod page;
 pub mod runs;
 pub mod sse;
 pub mod streams;
+pub mod workflows;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Auth>,
     /// Process start.
     pub started: Instant,
+    /// The workflow runtime, when this process runs workflows.
+    pub runtime: Option<crate::runtime::Runtime>,
 }
 
 /// Only `/healthz`, `/readyz` and `/metrics`, for the optional admin listener.
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(messages::router())
         .merge(runs::router())
+        .merge(workflows::router())
         .merge(health::router())
         .merge(page::router())
         .merge(crate::auth::approvals::router())

@@ -25,12 +25,20 @@ pub struct PutBody {
     workflow: String,
 }
 
-/// `GET /v1/workflows/{id}`: the run's status (and output or error once finished).
+/// `GET /v1/workflows/{id}`: the run's status (and output or error once finished);
+/// `?wait=S` waits up to S seconds for it to finish first.
 async fn get_run(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    super::extract::ApiQuery(q): super::extract::ApiQuery<super::workflows::WaitQuery>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
+    if let Some(w) = q.wait.as_deref() {
+        // `?wait=S`: answer as soon as the run finishes, or with its state after S seconds.
+        let wait = extract::timeout(Some(w), 0.0, app.config.max_wait_period())
+            .map_err(|e| e.with_field("wait"))?;
+        super::workflows::wait_finished(&app, run.as_str(), wait).await?;
+    }
     match app.store.get_run(run.as_str()).await? {
         Some(row) => Ok(Json(row).into_response()),
         None => Err(ApiError::run_not_found()),

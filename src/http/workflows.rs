@@ -1,0 +1,280 @@
+//! Workflow endpoints: start (with input validation, idempotency and the `?wait=` sync/async
+//! pattern), list with cursor pagination, cancel, and the registered types.
+//!
+//! Waiting uses the hub's run subscription (status notes), never a polling loop.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::AppState;
+use crate::error::ApiError;
+use crate::ids::{RunId, WorkflowName};
+use crate::runtime::runs::{self, ListQuery, StartError};
+use crate::runtime::{Runtime, StartRequest};
+use crate::store::RunRow;
+
+/// Routes for starting, listing and cancelling workflows.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workflows", post(start).get(list))
+        .route("/v1/workflows/{id}/cancel", post(cancel))
+        .route("/v1/workflow-types", get(types))
+}
+
+/// Largest page of `GET /v1/workflows`.
+pub const MAX_PAGE: i64 = 500;
+
+/// `{workflow, input, id?, queue?}`
+#[derive(Debug, Deserialize)]
+pub struct StartBody {
+    workflow: String,
+    #[serde(default)]
+    input: Option<Value>,
+    id: Option<String>,
+    queue: Option<String>,
+}
+
+/// `?wait=<secs>`
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    /// Seconds to wait.
+    pub wait: Option<String>,
+}
+
+fn runtime(app: &AppState) -> Result<&Runtime, ApiError> {
+    app.runtime.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "workflow_not_found",
+            "this server runs no workflows",
+        )
+        .with_field("workflow")
+    })
+}
+
+fn start_error(e: StartError) -> Response {
+    match e {
+        StartError::UnknownWorkflow(w) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "workflow_not_found",
+            format!("no workflow named {w:?} is registered"),
+        )
+        .with_field("workflow")
+        .into_response(),
+        StartError::UnknownQueue(q) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "queue_not_found",
+            format!("no queue named {q:?} is served"),
+        )
+        .with_field("queue")
+        .into_response(),
+        StartError::Invalid(errors) => {
+            let first = errors.first().map(|e| e.field.clone());
+            let message = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let body = json!({"error": {
+                "code": "invalid_input",
+                "message": format!("input does not match the workflow's schema: {message}"),
+                "field": first,
+                "errors": errors,
+            }});
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+        }
+        StartError::Conflict(id) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("run {id} exists with another workflow or input"),
+        )
+        .with_field("id")
+        .into_response(),
+        StartError::Store(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// `POST /v1/workflows`: 201 `{id, status}` (200 if the same id and input exist); with
+/// `?wait=S`, 200 with the output if it finishes in time, else 202 with `Location`.
+async fn start(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<StartBody>,
+) -> Result<Response, ApiError> {
+    let rt = runtime(&app)?;
+    let workflow = extract::name("workflow", body.workflow, WorkflowName::parse)?;
+    let id = body
+        .id
+        .map(|i| extract::name("id", i, RunId::parse))
+        .transpose()?;
+    let queue = body
+        .queue
+        .map(|q| extract::name("queue", q, WorkflowName::parse).map(|q| q.to_string()))
+        .transpose()?;
+    let wait = match q.wait.as_deref() {
+        Some(w) => Some(
+            extract::timeout(Some(w), 0.0, app.config.max_wait_period())
+                .map_err(|e| e.with_field("wait"))?,
+        ),
+        None => None,
+    };
+    let input = body.input.unwrap_or_else(|| json!({}));
+    let req = StartRequest {
+        workflow: workflow.to_string(),
+        input,
+        id,
+        queue,
+    };
+    let started = match rt.start(req).await {
+        Ok(s) => s,
+        Err(e) => return Ok(start_error(e)),
+    };
+    let location = format!("/v1/workflows/{}", started.id);
+    if let Some(wait) = wait {
+        return Ok(match wait_finished(&app, &started.id, wait).await? {
+            Some(row) => (StatusCode::OK, Json(row)).into_response(),
+            None => (
+                StatusCode::ACCEPTED,
+                [("location", location)],
+                Json(json!({"id": started.id, "status": started.status})),
+            )
+                .into_response(),
+        });
+    }
+    let status = if started.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        [("location", location)],
+        Json(json!({"id": started.id, "status": started.status})),
+    )
+        .into_response())
+}
+
+/// Waits up to `wait` for run `id` to finish; `None` if it did not (or on shutdown).
+pub async fn wait_finished(
+    app: &AppState,
+    id: &str,
+    wait: std::time::Duration,
+) -> Result<Option<RunRow>, ApiError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    // Subscribe before reading, so a status change after the read still wakes us.
+    let mut sub = app.hub.subscribe_run(id);
+    loop {
+        match app.store.get_run(id).await? {
+            None => return Err(ApiError::run_not_found()),
+            Some(row) if matches!(row.status.as_str(), "SUCCESS" | "ERROR" | "CANCELLED") => {
+                return Ok(Some(row))
+            }
+            Some(_) => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return Ok(None),
+            _ = app.shutdown.cancelled() => return Ok(None),
+            _ = sub.recv() => {}
+        }
+    }
+}
+
+/// `?status=&workflow=&limit=&cursor=`
+#[derive(Debug, Deserialize)]
+pub struct ListParams {
+    status: Option<String>,
+    workflow: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, String)> {
+    let (micros, id) = c.split_once(':')?;
+    let ts = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    RunId::parse(id).ok()?;
+    Some((ts, id.to_string()))
+}
+
+/// `GET /v1/workflows`: newest first, `{workflows, next_cursor}`.
+async fn list(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Response, ApiError> {
+    const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
+    if let Some(s) = &p.status {
+        if !STATUSES.contains(&s.as_str()) {
+            return Err(ApiError::invalid(
+                "status",
+                format!("must be one of {STATUSES:?}"),
+            ));
+        }
+    }
+    let workflow = p
+        .workflow
+        .map(|w| extract::name("workflow", w, WorkflowName::parse).map(|w| w.to_string()))
+        .transpose()?;
+    let limit = match p.limit.as_deref() {
+        None => 50,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!("must be 1 to {MAX_PAGE}"),
+                ))
+            }
+        },
+    };
+    let after = match p.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "malformed"))?),
+    };
+    let q = ListQuery {
+        status: p.status,
+        workflow,
+        limit,
+        after,
+    };
+    let rows = runs::list(&app.store, &q).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last())
+        .flatten()
+        .map(|r| format!("{}:{}", r.created_at.timestamp_micros(), r.id));
+    Ok(Json(json!({"workflows": rows, "next_cursor": next})).into_response())
+}
+
+/// `POST /v1/workflows/{id}/cancel`: `{id, status}`; 409 for an externally-run workflow.
+async fn cancel(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    let rt = runtime(&app)?;
+    match rt.cancel(&run).await? {
+        None => Err(ApiError::run_not_found()),
+        Some(s) if s == "PENDING" || s == "ENQUEUED" => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_cancellable",
+            "an externally-run workflow cannot be cancelled here",
+        )),
+        Some(status) => Ok(Json(json!({"id": run, "status": status})).into_response()),
+    }
+}
+
+/// `GET /v1/workflow-types`: `{workflows: [{name, input_schema}]}`.
+async fn types(State(app): State<AppState>) -> Response {
+    let list: Vec<Value> = app
+        .runtime
+        .iter()
+        .flat_map(|rt| rt.registry().visible())
+        .map(|t| json!({"name": t.name, "input_schema": t.input_schema}))
+        .collect();
+    Json(json!({ "workflows": list })).into_response()
+}

@@ -1,0 +1,127 @@
+//! Step records: what a replay reads back, and the fenced transaction every recorded
+//! operation commits in.
+//!
+//! A fenced transaction first locks the run row (`FOR NO KEY UPDATE`: it serialises the
+//! recording transactions of one run, which also update that row's event clock, so two
+//! concurrent operations of one workflow cannot deadlock) and checks that the run is still
+//! PENDING and owned by this executor. A cancel (which updates the row) therefore either
+//! commits before the step, making it fail with [`WorkflowError::Cancelled`], or waits for
+//! the step to commit; and an executor that was presumed dead can never record a step after
+//! its run was taken over.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sqlx::{Postgres, Transaction};
+
+use super::WorkflowError;
+use crate::store::Store;
+
+/// A recorded step outcome.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// Step name (checked on replay to catch non-deterministic workflows).
+    pub name: String,
+    /// Output, if the step succeeded.
+    pub output: Option<Value>,
+    /// Error, if the step failed for good.
+    pub error: Option<Value>,
+}
+
+/// Every recorded step of `run`.
+pub async fn load(store: &Store, run: &str) -> Result<HashMap<i32, Recorded>, WorkflowError> {
+    let rows: Vec<(i32, String, Option<Value>, Option<Value>)> = sqlx::query_as(
+        "SELECT step, name, output, error FROM flowgate.steps WHERE workflow_id = $1",
+    )
+    .bind(run)
+    .fetch_all(&store.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(step, name, output, error)| {
+            (
+                step,
+                Recorded {
+                    name,
+                    output,
+                    error,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Fails unless `run` is PENDING and owned by `executor` (a cheap read, no lock).
+pub async fn check_owned(store: &Store, run: &str, executor: &str) -> Result<(), WorkflowError> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, executor_id FROM flowgate.workflows WHERE id = $1")
+            .bind(run)
+            .fetch_optional(&store.pool)
+            .await?;
+    ownership(row, executor)
+}
+
+fn ownership(row: Option<(String, Option<String>)>, executor: &str) -> Result<(), WorkflowError> {
+    match row {
+        Some((status, _)) if status == "CANCELLED" => Err(WorkflowError::Cancelled),
+        Some((status, Some(owner))) if status == "PENDING" && owner == executor => Ok(()),
+        _ => Err(WorkflowError::Superseded),
+    }
+}
+
+/// Begins a transaction fenced on the run's ownership (see the module docs).
+pub async fn begin(
+    store: &Store,
+    run: &str,
+    executor: &str,
+) -> Result<Transaction<'static, Postgres>, WorkflowError> {
+    let mut tx = store.pool.begin().await?;
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT status, executor_id FROM flowgate.workflows WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(run)
+    .fetch_optional(&mut *tx)
+    .await?;
+    ownership(row, executor)?;
+    Ok(tx)
+}
+
+/// Records step `step` inside `tx` (a step recorded before wins; replays never overwrite).
+pub async fn record(
+    tx: &mut Transaction<'static, Postgres>,
+    run: &str,
+    step: i32,
+    name: &str,
+    output: Option<&Value>,
+    error: Option<&Value>,
+) -> Result<(), WorkflowError> {
+    sqlx::query(
+        "INSERT INTO flowgate.steps (workflow_id, step, name, output, error, started_at)
+         VALUES ($1, $2, $3, $4, $5, now())
+         ON CONFLICT (workflow_id, step) DO NOTHING",
+    )
+    .bind(run)
+    .bind(step)
+    .bind(name)
+    .bind(output)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records a step in its own fenced transaction.
+pub async fn record_alone(
+    store: &Store,
+    run: &str,
+    executor: &str,
+    step: i32,
+    name: &str,
+    output: Option<&Value>,
+    error: Option<&Value>,
+) -> Result<(), WorkflowError> {
+    let mut tx = begin(store, run, executor).await?;
+    record(&mut tx, run, step, name, output, error).await?;
+    tx.commit().await?;
+    Ok(())
+}

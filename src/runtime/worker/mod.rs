@@ -1,0 +1,3 @@
+//! Workers: the per-queue dequeue loops of this process.
+
+pub mod queue;
