@@ -4,6 +4,7 @@
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod live;
 pub mod messages;
 pub mod page;
 pub mod runs;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(runs::router())
         .merge(health::router())
         .merge(page::router())
+        .merge(live::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -4,6 +4,7 @@ mod bad_input;
 mod events;
 mod faults;
 mod helpers;
+mod live;
 mod messages;
 mod ops;
 mod streams;
