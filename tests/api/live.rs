@@ -91,13 +91,20 @@ async fn live_multiplexes_status_events_and_every_stream() {
         status,
         json!({"id": "r1", "workflow": "external", "status": "PENDING", "output": null, "error": null})
     );
-    assert_eq!(take(&mut sse, 1).await, vec![record("log", 0, json!("booted"))]);
+    assert_eq!(
+        take(&mut sse, 1).await,
+        vec![record("log", 0, json!("booted"))]
+    );
 
     set_event(&app, "r1", "progress", json!(40)).await;
-    assert_eq!(take(&mut sse, 1).await, vec![event("progress", json!(40), 1)]);
+    assert_eq!(
+        take(&mut sse, 1).await,
+        vec![event("progress", json!(40), 1)]
+    );
 
     // A stream created after the connection opened, over HTTP …
-    app.append("r1", "output", &[json!("Hello "), json!("world")]).await;
+    app.append("r1", "output", &[json!("Hello "), json!("world")])
+        .await;
     let got = take(&mut sse, 2).await;
     assert_eq!(
         got,
@@ -108,14 +115,20 @@ async fn live_multiplexes_status_events_and_every_stream() {
     );
     close(&app, "r1", "output").await;
     let (name, data, _) = next(&mut sse).await;
-    assert_eq!((name.as_str(), data), ("close", json!({"key": "output", "next": 2})));
+    assert_eq!(
+        (name.as_str(), data),
+        ("close", json!({"key": "output", "next": 2}))
+    );
 
     // … and one created by a SQL producer, whose note comes through the listener.
     sqlx::query("SELECT flowgate.write_stream('r1', 'sql', '{\"n\": 1}'::jsonb)")
         .execute(&app.pool)
         .await
         .unwrap();
-    assert_eq!(take(&mut sse, 1).await, vec![record("sql", 0, json!({"n": 1}))]);
+    assert_eq!(
+        take(&mut sse, 1).await,
+        vec![record("sql", 0, json!({"n": 1}))]
+    );
 
     // Status changes keep coming after the run finishes: the connection stays open.
     finish(&app, "r1", json!({"approved": true})).await;
@@ -124,7 +137,10 @@ async fn live_multiplexes_status_events_and_every_stream() {
     assert_eq!(data["status"], "SUCCESS");
     assert_eq!(data["output"], json!({"approved": true}));
     set_event(&app, "r1", "after", json!("still open")).await;
-    assert_eq!(take(&mut sse, 1).await, vec![event("after", json!("still open"), 2)]);
+    assert_eq!(
+        take(&mut sse, 1).await,
+        vec![event("after", json!("still open"), 2)]
+    );
 }
 
 #[tokio::test]
@@ -137,7 +153,10 @@ async fn live_resumes_from_last_event_id_without_duplicates_or_gaps() {
     let mut mid = String::new();
     for want in 0..2 {
         let (name, data, id) = next(&mut sse).await;
-        assert_eq!((name.as_str(), data["offset"].as_i64()), ("record", Some(want)));
+        assert_eq!(
+            (name.as_str(), data["offset"].as_i64()),
+            ("record", Some(want))
+        );
         mid = id;
     }
     // Delivered after `mid`: the client must get these again when it resumes from `mid`.
@@ -172,8 +191,14 @@ async fn live_resumes_from_last_event_id_without_duplicates_or_gaps() {
     assert_eq!(offsets("record:output"), vec![2, 3, 4], "{got:?}");
     assert_eq!(offsets("record:log"), vec![0], "{got:?}");
     // Latest value per key: progress 10 (v1) was overwritten by 50 (v2).
-    assert_eq!(got["event"], vec![json!({"key": "progress", "value": 50, "version": 2})]);
-    assert_eq!(got["close:output"], vec![json!({"key": "output", "next": 5})]);
+    assert_eq!(
+        got["event"],
+        vec![json!({"key": "progress", "value": 50, "version": 2})]
+    );
+    assert_eq!(
+        got["close:output"],
+        vec![json!({"key": "output", "next": 5})]
+    );
     assert!(!got.contains_key("status"), "status unchanged: not resent");
 
     // Nothing else was queued: the next frame is the next change.
@@ -193,7 +218,10 @@ async fn live_resumes_from_last_event_id_without_duplicates_or_gaps() {
         .sse(&format!("/v1/workflows/r2/live?cursor={end}"), None)
         .await;
     let (name, data, _) = next(&mut sse).await;
-    assert_eq!((name.as_str(), data["status"].as_str()), ("status", Some("SUCCESS")));
+    assert_eq!(
+        (name.as_str(), data["status"].as_str()),
+        ("status", Some("SUCCESS"))
+    );
     set_event(&app, "r2", "marker", json!(2)).await;
     assert_eq!(take(&mut sse, 1).await, vec![event("marker", json!(2), 4)]);
 }
@@ -217,7 +245,10 @@ async fn live_rejects_bad_ids_and_cursors_with_json_errors() {
     let (s, body) = error_of(&app, &format!("/v1/workflows/{long}/live"), None).await;
     assert_eq!((s, body["error"]["field"].as_str()), (400, Some("id")));
     let (s, body) = error_of(&app, "/v1/workflows/nope/live", None).await;
-    assert_eq!((s, body["error"]["code"].as_str()), (404, Some("run_not_found")));
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (404, Some("run_not_found"))
+    );
 
     let cursor = |v: i64, s: &[(&str, i64)], e: &[&str]| {
         Cursor {
@@ -242,7 +273,11 @@ async fn live_rejects_bad_ids_and_cursors_with_json_errors() {
         assert_eq!(body["error"]["code"], "invalid_cursor");
         assert_eq!(body["error"]["field"], "Last-Event-ID");
         let (s, body) = error_of(&app, &format!("/v1/workflows/r3/live?cursor={bad}"), None).await;
-        assert_eq!((s, body["error"]["field"].as_str()), (400, Some("cursor")), "{bad}");
+        assert_eq!(
+            (s, body["error"]["field"].as_str()),
+            (400, Some("cursor")),
+            "{bad}"
+        );
     }
     // A good one is accepted.
     let ok = cursor(0, &[("output", 1)], &[]);
@@ -273,7 +308,8 @@ async fn live_ends_on_shutdown_and_resumes_on_the_next_server() {
     let mut app = spawn_app().await;
     app.create_run("r5").await;
     let mut sse = app.sse("/v1/workflows/r5/live", None).await;
-    app.append("r5", "output", &[json!("one "), json!("two ")]).await;
+    app.append("r5", "output", &[json!("one "), json!("two ")])
+        .await;
     let mut last = String::new();
     for want in ["status", "record", "record"] {
         let (name, _, id) = next(&mut sse).await;
@@ -291,5 +327,8 @@ async fn live_ends_on_shutdown_and_resumes_on_the_next_server() {
         .unwrap();
     let app = spawn_on(&app.db_url, |_| {}).await;
     let mut sse = app.sse("/v1/workflows/r5/live", Some(&last)).await;
-    assert_eq!(take(&mut sse, 1).await, vec![record("output", 2, json!("three"))]);
+    assert_eq!(
+        take(&mut sse, 1).await,
+        vec![record("output", 2, json!("three"))]
+    );
 }

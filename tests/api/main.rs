@@ -7,4 +7,5 @@ mod helpers;
 mod live;
 mod messages;
 mod ops;
+mod page;
 mod streams;

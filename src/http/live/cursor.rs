@@ -77,7 +77,11 @@ impl Cursor {
         if c.s.len() > MAX_LIVE_STREAMS || c.e.len() > MAX_LIVE_STREAMS {
             return Err(bad(field, format!("more than {MAX_LIVE_STREAMS} streams")));
         }
-        if let Some(k) = c.s.keys().chain(c.e.iter()).find(|k| Key::parse((*k).clone()).is_err()) {
+        if let Some(k) =
+            c.s.keys()
+                .chain(c.e.iter())
+                .find(|k| Key::parse((*k).clone()).is_err())
+        {
             return Err(bad(field, format!("invalid stream key {k:?}")));
         }
         if let Some(st) = c.st.as_deref().filter(|st| !STATUSES.contains(st)) {
@@ -170,7 +174,11 @@ mod tests {
             "a".repeat(MAX_CURSOR_LEN + 1),
         ] {
             let e = Cursor::parse("Last-Event-ID", &bad).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (400, "invalid_cursor"), "{bad}");
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (400, "invalid_cursor"),
+                "{bad}"
+            );
         }
     }
 
