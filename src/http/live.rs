@@ -143,11 +143,7 @@ async fn live(
             }
         }
     };
-    Ok(sse::response(
-        frames,
-        app.config.heartbeat_period(),
-        app.shutdown.clone(),
-    ))
+    sse::response(&app, frames)
 }
 
 /// One connection's state: the position it has delivered and the streams it follows.
