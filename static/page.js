@@ -366,14 +366,7 @@
         $('result').textContent = JSON.stringify(shown, null, 2);
         $('result-wrap').hidden = false;
       }
-      if (!$('approval').hidden && !v.decided) {
-        const out = d.output;
-        if (out && typeof out.approved === 'boolean') showDecision(v, out);
-        else {
-          $('approval-controls').hidden = true;
-          setDecision(`The run ended (${d.status.toLowerCase()}) without a decision.`, '');
-        }
-      }
+      if (!$('approval').hidden && !v.decided) decisionFromStatus(v, d);
     }
   }
 
@@ -417,8 +410,18 @@
     const title = value && typeof value === 'object' ? value.title : value;
     $('approval-request').textContent = title ? asText(title) : 'This run is waiting for a decision.';
     $('approval').hidden = false;
-    if (!v.decided && !v.sent && !(v.status && FINISHED.has(v.status.status))) {
-      $('approval-controls').hidden = false;
+    const finished = v.status && FINISHED.has(v.status.status);
+    $('approval-controls').hidden = v.decided || !!v.sent || finished;
+    if (finished && !v.decided) decisionFromStatus(v, v.status);
+  }
+
+  /** A finished approval run: its output says what was decided (if anything). */
+  function decisionFromStatus(v, d) {
+    const out = d.output;
+    if (out && typeof out.approved === 'boolean') showDecision(v, out);
+    else {
+      $('approval-controls').hidden = true;
+      setDecision(`The run ended (${d.status.toLowerCase()}) without a decision.`, '');
     }
   }
 

@@ -102,6 +102,13 @@ test('Approve sends the approval message, then the page shows the decision', asy
   assert.deepEqual(await pageErrors(page), []);
   await screenshot(page, 'external-approval-decided');
   await page.close();
+
+  // Someone opening the shared address later sees the decision, not the buttons.
+  const later = await openRun(id);
+  await waitFor(later, () => document.getElementById('decision').textContent.startsWith('Approved'));
+  assert.equal(await later.isVisible('#approve'), false);
+  assert.equal(await later.isVisible('#approval-request'), true);
+  await later.close();
 });
 
 test('Reject on a narrow screen sends approved=false; the layout fits the screen', async () => {
