@@ -60,13 +60,14 @@ export class Server {
     this.starts = 0;
   }
 
-  async start() {
+  /** Starts the binary; `env` adds or overrides settings for this start only. */
+  async start(env = {}) {
     mkdirSync(LOGS, { recursive: true });
     this.starts += 1;
     const log = openSync(path.join(LOGS, `${this.label}-${this.starts}.log`), 'w');
     this.proc = spawn(BIN, ['serve'], {
       env: { ...process.env, DATABASE_URL: this.db.url, FLOWGATE_ADDR: `127.0.0.1:${this.port}`,
-        FLOWGATE_HEARTBEAT: '5', FLOWGATE_SHUTDOWN_DELAY: '0', FLOWGATE_DRAIN_TIMEOUT: '5' },
+        FLOWGATE_HEARTBEAT: '5', FLOWGATE_SHUTDOWN_DELAY: '0', FLOWGATE_DRAIN_TIMEOUT: '5', ...env },
       stdio: ['ignore', log, log],
     });
     closeSync(log);
@@ -148,6 +149,9 @@ export async function openPage(browser, viewport = { width: 1200, height: 900 })
   const page = await context.newPage();
   page.problems = [];
   page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
+  // Every request the page makes to a /live endpoint (one per connection attempt).
+  page.liveRequests = [];
+  page.on('request', (r) => { if (/\/live(\?|$)/.test(r.url())) page.liveRequests.push(r.url()); });
   return page;
 }
 

@@ -49,6 +49,8 @@ test('tokens from an external producer appear word by word, once, in order', asy
   await waitFor(page, () => document.getElementById('stream-output')?.hasAttribute('data-closed'));
   assert.equal(await outputText(page), all.join(''));
   assert.equal(await page.getAttribute('#progress', 'aria-valuenow'), '100');
+  // Status, events and the stream all came over one connection.
+  assert.deepEqual(page.liveRequests, [server.url('/v1/workflows/ext-tokens/live')]);
   assert.deepEqual(await pageErrors(page), []);
   assert.deepEqual(page.problems, []);
   await screenshot(page, 'external-tokens');
@@ -154,6 +156,35 @@ test('a server restart mid-stream: the page reconnects and shows every token exa
   assert.deepEqual(await pageErrors(page), []);
   assert.deepEqual(page.problems, []);
   await screenshot(page, 'external-restart');
+  await page.close();
+});
+
+test('when the browser gives up (503 from a full server), the page reconnects with its cursor', async () => {
+  const id = 'ext-fallback';
+  await server.createRun(id, 'tokens');
+  const page = await openRun(id);
+  const all = words(60);
+  await server.append(id, 'output', all.slice(0, 20));
+  await waitFor(page, (want) => document.getElementById('stream-output')?.textContent === want, all.slice(0, 20).join(''));
+
+  // A server that refuses every SSE connection: EventSource closes for good on the 503.
+  await server.stop();
+  await server.start({ FLOWGATE_MAX_SSE: '0' });
+  await server.append(id, 'output', all.slice(20, 40));
+  await waitFor(page, () => performance.getEntriesByType('resource')
+    .some((e) => e.name.includes('/live?cursor=')), undefined, 30000);
+  assert.equal(await page.getAttribute('#conn', 'data-state'), 'reconnecting');
+
+  await server.stop();
+  await server.start();
+  await waitFor(page, () => document.getElementById('conn').dataset.state === 'live', undefined, 30000);
+  await server.append(id, 'output', all.slice(40));
+  await server.closeStream(id, 'output');
+  await waitFor(page, () => document.getElementById('stream-output')?.hasAttribute('data-closed'));
+  assert.equal(await outputText(page), all.join(''));
+  assert.ok(page.liveRequests.some((u) => u.includes('?cursor=')), JSON.stringify(page.liveRequests));
+  assert.deepEqual(await pageErrors(page), []);
+  await screenshot(page, 'external-fallback');
   await page.close();
 });
 
