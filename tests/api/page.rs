@@ -8,7 +8,9 @@ async fn page_and_assets_are_embedded_and_served() {
     for (path, kind, needle) in [
         ("/", "text/html", "/static/page.js"),
         ("/runs/some-run", "text/html", "/static/page.css"),
-        ("/static/page.js", "text/javascript", "/live"),
+        ("/static/page.js", "text/javascript", "./run.js"),
+        ("/static/run.js", "text/javascript", "/live"),
+        ("/static/ui.js", "text/javascript", "export"),
         ("/static/page.css", "text/css", ".bar"),
     ] {
         let r = app.http.get(app.url(path)).send().await.unwrap();
