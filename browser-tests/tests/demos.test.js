@@ -35,7 +35,7 @@ async function start(demo, inputs = {}) {
     await page.fill(`#in-${demo}-${key}`, String(value));
   }
   await form.getByRole('button', { name: `Start ${demo}` }).click();
-  await page.waitForURL(/\/runs\/[^/]+$/, { timeout: 20000 });
+  await waitFor(page, () => /^\/runs\/[^/]+$/.test(location.pathname));
   const id = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
   await waitFor(page, () => document.getElementById('conn').dataset.state === 'live');
   return { page, id };
