@@ -15,7 +15,6 @@ const DEMOS = [
     fields: [['children', 'Children', 4, 1, 50]] },
 ];
 
-
 // ---- demos ---------------------------------------------------------------------------
 
 function typeNames(body) {
