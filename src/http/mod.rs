@@ -4,6 +4,7 @@
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod live;
 pub mod messages;
 pub mod page;
 pub mod runs;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(page::router())
         .merge(crate::auth::approvals::router())
+        .merge(live::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -98,7 +98,7 @@ async fn follow(
 }
 
 /// A stored payload as embedded JSON (payloads of workflow streams are JSON text).
-fn raw(payload: &Bytes) -> Box<RawValue> {
+pub(crate) fn raw(payload: &Bytes) -> Box<RawValue> {
     std::str::from_utf8(payload)
         .ok()
         .and_then(|s| RawValue::from_string(s.to_string()).ok())

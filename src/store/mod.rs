@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 pub use events::EventRow;
 pub use runs::RunRow;
-pub use streams::StreamPage;
+pub use streams::{StreamInfo, StreamPage};
 
 /// Embedded migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

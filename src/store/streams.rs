@@ -90,3 +90,28 @@ impl Store {
         Ok(page)
     }
 }
+
+/// A stream of a run: its key, next offset and close marker.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StreamInfo {
+    /// Stream key.
+    pub key: String,
+    /// Next offset (the number of records).
+    pub next: i64,
+    /// True once closed.
+    pub closed: bool,
+}
+
+impl Store {
+    /// The streams of run `run`, oldest first, at most `limit` of them.
+    pub async fn list_streams(&self, run: &str, limit: i64) -> Result<Vec<StreamInfo>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT key, next_offset AS next, closed FROM flowgate.streams
+             WHERE workflow_id = $1 ORDER BY created_at, key LIMIT $2",
+        )
+        .bind(run)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,288 @@
+//! `GET /v1/workflows/{id}/live`: one SSE connection per run for pages, multiplexing the
+//! run's status (`event: status`), event changes (`event: event`), the records of every
+//! stream of the run (`event: record`, including streams created later) and stream closes
+//! (`event: close`).
+//!
+//! Every frame carries the client's whole position as an opaque [`Cursor`] `id:`, so a
+//! reconnect with `Last-Event-ID` (or `?cursor=`) resumes without duplicates or gaps. All
+//! reading goes through hub subscriptions (the run topic and one stream topic per stream),
+//! so a note costs one database read per process, not per connection. The response stays
+//! open until the client leaves or the server shuts down: a finished run may still change.
+
+pub mod cursor;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use futures::stream::{BoxStream, SelectAll};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::extract::{self, ApiPath, ApiQuery};
+use super::streams::raw;
+use super::{sse, AppState};
+use crate::error::ApiError;
+use crate::hub::{Hub, RunUpdate, StreamItem};
+use crate::ids::RunId;
+use crate::store::{EventRow, RunRow, Store, StreamInfo};
+pub use cursor::{Cursor, MAX_LIVE_STREAMS};
+
+/// Route for `/v1/workflows/{id}/live`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/workflows/{id}/live", get(live))
+}
+
+/// `?cursor=`: a resume position for clients that cannot set `Last-Event-ID`.
+#[derive(Debug, Deserialize)]
+pub struct LiveQuery {
+    cursor: Option<String>,
+}
+
+/// The `status` frame's data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct StatusView {
+    id: String,
+    workflow: String,
+    status: String,
+    output: Option<Value>,
+    error: Option<Value>,
+}
+
+impl From<&RunRow> for StatusView {
+    fn from(r: &RunRow) -> Self {
+        StatusView {
+            id: r.id.clone(),
+            workflow: r.workflow.clone(),
+            status: r.status.clone(),
+            output: r.output.clone(),
+            error: r.error.clone(),
+        }
+    }
+}
+
+/// The resume position from the header (preferred: it is what a browser sends on its own
+/// reconnect) or the query.
+fn start_cursor(headers: &HeaderMap, q: &LiveQuery) -> Result<(Cursor, &'static str), ApiError> {
+    if let Some(v) = headers.get("last-event-id") {
+        let text = v
+            .to_str()
+            .map_err(|_| ApiError::invalid("Last-Event-ID", "must be ASCII"))?;
+        if !text.trim().is_empty() {
+            return Ok((Cursor::parse("Last-Event-ID", text)?, "Last-Event-ID"));
+        }
+    }
+    match q.cursor.as_deref().filter(|c| !c.trim().is_empty()) {
+        Some(c) => Ok((Cursor::parse("cursor", c)?, "cursor")),
+        None => Ok((Cursor::default(), "cursor")),
+    }
+}
+
+/// `GET …/live`: the run's status, events and streams on one SSE connection.
+async fn live(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<LiveQuery>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    let (cursor, field) = start_cursor(&headers, &q)?;
+    // Subscribe before reading, so nothing committed after the reads below is missed.
+    let updates = app.hub.subscribe_run(run.as_str());
+    let events = app.hub.subscribe_run(run.as_str());
+    let row = app
+        .store
+        .get_run(run.as_str())
+        .await?
+        .ok_or_else(ApiError::run_not_found)?;
+    let (_, clock) = app.store.events_after(run.as_str(), i64::MAX).await?;
+    let streams = app
+        .store
+        .list_streams(run.as_str(), MAX_LIVE_STREAMS as i64 + 1)
+        .await?;
+    cursor.check_against(field, clock.unwrap_or(0), &streams)?;
+
+    let mut live = Live {
+        run: run.as_str().to_string(),
+        hub: app.hub.clone(),
+        store: app.store.clone(),
+        cursor,
+        status: None,
+        known: HashSet::new(),
+        skipped: HashSet::new(),
+        streams: SelectAll::new(),
+    };
+    let frames = async_stream::stream! {
+        let mut updates = updates;
+        yield Bytes::from_static(b"retry: 1000\n\n");
+        if let Some(f) = live.first_status(&row) {
+            yield f;
+        }
+        for f in live.add_streams(&streams) {
+            yield f;
+        }
+        let events = events.follow_events(live.cursor.v);
+        futures::pin_mut!(events);
+        loop {
+            tokio::select! {
+                u = updates.recv() => {
+                    for f in live.on_update(u).await {
+                        yield f;
+                    }
+                }
+                Some(ev) = events.next() => yield live.on_event(ev),
+                Some((key, item)) = live.streams.next(), if !live.streams.is_empty() => {
+                    yield live.on_stream(&key, item);
+                }
+            }
+        }
+    };
+    sse::response(&app, frames)
+}
+
+/// One connection's state: the position it has delivered and the streams it follows.
+struct Live {
+    run: String,
+    hub: Hub,
+    store: Store,
+    cursor: Cursor,
+    /// Last status delivered (or known to the client at resume).
+    status: Option<StatusView>,
+    /// Streams followed or already ended.
+    known: HashSet<String>,
+    /// Streams left out by the limit.
+    skipped: HashSet<String>,
+    /// The followed streams, merged.
+    streams: SelectAll<BoxStream<'static, (Arc<str>, StreamItem)>>,
+}
+
+impl Live {
+    fn frame(&self, name: &str, data: &Value) -> Bytes {
+        sse::event(
+            Some(&self.cursor.encode()),
+            Some(name),
+            data.to_string().as_bytes(),
+        )
+    }
+
+    /// The status at connect: sent unless the client already has it.
+    fn first_status(&mut self, row: &RunRow) -> Option<Bytes> {
+        let view = StatusView::from(row);
+        if self.cursor.st.as_deref() == Some(view.status.as_str()) {
+            self.status = Some(view);
+            return None;
+        }
+        Some(self.status_frame(view))
+    }
+
+    /// A status row from the hub or a re-read: sent if it differs from the last one.
+    fn on_status(&mut self, row: &RunRow) -> Option<Bytes> {
+        let view = StatusView::from(row);
+        (self.status.as_ref() != Some(&view)).then(|| self.status_frame(view))
+    }
+
+    fn status_frame(&mut self, view: StatusView) -> Bytes {
+        self.cursor.st = Some(view.status.clone());
+        let frame = self.frame("status", &json!(view));
+        self.status = Some(view);
+        frame
+    }
+
+    /// Starts following each stream not yet known.
+    fn add_streams(&mut self, streams: &[StreamInfo]) -> Vec<Bytes> {
+        streams.iter().filter_map(|s| self.follow(&s.key)).collect()
+    }
+
+    /// Follows stream `key` from the cursor, unless known already or over the limit (then
+    /// the first time a stream is left out, returns a `limit` frame saying so).
+    fn follow(&mut self, key: &str) -> Option<Bytes> {
+        if self.known.contains(key) || self.skipped.contains(key) {
+            return None;
+        }
+        if self.known.len() >= MAX_LIVE_STREAMS {
+            self.skipped.insert(key.to_string());
+            if self.skipped.len() > 1 {
+                return None;
+            }
+            let message = format!(
+                "this run has more than {MAX_LIVE_STREAMS} streams; only the first \
+                 {MAX_LIVE_STREAMS} are followed live"
+            );
+            let data = json!({ "max_streams": MAX_LIVE_STREAMS, "message": message });
+            return Some(self.frame("limit", &data));
+        }
+        self.known.insert(key.to_string());
+        if !self.cursor.e.contains(key) {
+            let tag: Arc<str> = key.into();
+            let items = self
+                .hub
+                .subscribe_stream(&self.run, key)
+                .follow(self.cursor.next(key))
+                .map(move |item| (tag.clone(), item));
+            self.streams.push(items.boxed());
+        }
+        None
+    }
+
+    async fn on_update(&mut self, update: Option<RunUpdate>) -> Vec<Bytes> {
+        match update {
+            Some(RunUpdate::Status(row)) => self.on_status(&row).into_iter().collect(),
+            // A stream of this run was touched: no read needed to start following it.
+            Some(RunUpdate::Stream(key)) => self.follow(&key).into_iter().collect(),
+            // An empty topic is the hub's resync signal; `None` means we lagged.
+            Some(RunUpdate::Message(t)) if t.is_empty() => self.rescan().await,
+            None => self.rescan().await,
+            Some(_) => Vec::new(),
+        }
+    }
+
+    /// After a resync or lag: re-reads the status and the stream list.
+    async fn rescan(&mut self) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        match self.store.get_run(&self.run).await {
+            Ok(Some(row)) => out.extend(self.on_status(&row)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, run = %self.run, "live status re-read failed"),
+        }
+        match self
+            .store
+            .list_streams(&self.run, MAX_LIVE_STREAMS as i64 + 1)
+            .await
+        {
+            Ok(streams) => out.extend(self.add_streams(&streams)),
+            Err(e) => tracing::warn!(error = %e, run = %self.run, "live stream list failed"),
+        }
+        out
+    }
+
+    fn on_event(&mut self, ev: EventRow) -> Bytes {
+        self.cursor.v = self.cursor.v.max(ev.version);
+        self.frame(
+            "event",
+            &json!({ "key": ev.key, "value": ev.value, "version": ev.version }),
+        )
+    }
+
+    fn on_stream(&mut self, key: &str, item: StreamItem) -> Bytes {
+        match item {
+            StreamItem::Record(offset, payload) => {
+                self.cursor.s.insert(key.to_string(), offset + 1);
+                let data = json!({ "key": key, "offset": offset, "value": raw(&payload) });
+                self.frame("record", &data)
+            }
+            StreamItem::End(next) => {
+                if next > 0 {
+                    self.cursor.s.insert(key.to_string(), next);
+                }
+                self.cursor.e.insert(key.to_string());
+                self.frame("close", &json!({ "key": key, "next": next }))
+            }
+        }
+    }
+}

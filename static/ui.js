@@ -1,0 +1,73 @@
+// Shared helpers of the page: DOM building, JSON requests with the server's error
+// messages, the error list and the connection indicator.
+
+export const $ = (id) => document.getElementById(id);
+export const FINISHED = new Set(['SUCCESS', 'ERROR', 'CANCELLED']);
+
+export function el(tag, props, ...children) {
+  const e = document.createElement(tag);
+  Object.assign(e, props || {});
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+}
+
+export function randomId() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  return Date.now().toString(36) + Math.random().toString(36).slice(2);
+}
+
+/** JSON request; throws an Error carrying the server's message on a non-2xx answer. */
+export async function api(method, path, body) {
+  const init = { method, headers: { accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let r;
+  try {
+    r = await fetch(path, init);
+  } catch (e) {
+    const err = new Error('cannot reach the server');
+    err.status = 0;
+    throw err;
+  }
+  const text = await r.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+  if (!r.ok) {
+    const msg = (data && data.error && data.error.message) || `${r.status} ${r.statusText}`;
+    const err = new Error(msg);
+    err.status = r.status;
+    throw err;
+  }
+  return data;
+}
+
+export function showError(message) {
+  const box = $('errors');
+  for (const old of box.children) if (old.dataset.msg === message) return;
+  const close = el('button', { type: 'button', className: 'small', textContent: 'Dismiss' });
+  const item = el('div', { className: 'error' }, el('span', { textContent: message }), close);
+  item.dataset.msg = message;
+  close.addEventListener('click', () => item.remove());
+  box.append(item);
+}
+
+export function setConn(state, text) {
+  const labels = { idle: 'not connected', connecting: 'connecting…', live: 'live',
+    reconnecting: 'reconnecting…', offline: 'disconnected' };
+  $('conn').dataset.state = state;
+  $('conn-text').textContent = text || labels[state];
+  const notes = {
+    reconnecting: 'Connection lost. Reconnecting; the view continues where it stopped.',
+    offline: 'Not receiving live updates.',
+  };
+  const note = $('conn-note');
+  note.hidden = !notes[state];
+  note.textContent = notes[state] || '';
+  note.dataset.state = state;
+}
+
+export function runPath(id) { return `/runs/${encodeURIComponent(id)}`; }
+export function apiPath(id, rest) { return `/v1/workflows/${encodeURIComponent(id)}${rest || ''}`; }
+export function asText(v) { return typeof v === 'string' ? v : JSON.stringify(v); }
