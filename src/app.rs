@@ -157,6 +157,7 @@ pub async fn start_with(
     tracker.spawn(listener.run(shutdown.clone()));
     tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
+    crate::durable::spawn_sweep(&tracker, store.pool.clone(), shutdown.clone());
 
     // Workflows stop taking work when `intake_stopped` fires; their tasks live in their own
     // tracker so the shutdown sequence can give them the drain timeout.

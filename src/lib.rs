@@ -24,6 +24,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod durable;
 pub mod error;
 pub mod http;
 pub mod hub;

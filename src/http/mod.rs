@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(page::router())
         .merge(crate::auth::approvals::router())
         .merge(live::router())
+        .merge(crate::durable::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -121,7 +121,16 @@ impl Drop for StreamSubscription {
 async fn read_retrying(store: &Store, run: &str, key: &str, from: i64, limit: i64) -> StreamPage {
     let mut delay = Duration::from_millis(50);
     loop {
-        match store.read_stream(run, key, from, limit).await {
+        let read = if run == crate::durable::HUB_NAMESPACE {
+            // Durable Streams topics are keyed (namespace, stream id).
+            match key.parse() {
+                Ok(id) => store.ds_page(id, from, limit).await,
+                Err(_) => Ok(StreamPage::default()),
+            }
+        } else {
+            store.read_stream(run, key, from, limit).await
+        };
+        match read {
             Ok(p) => return p,
             Err(e) => {
                 tracing::warn!(error = %e, run, key, "stream read failed; retrying");

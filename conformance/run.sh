@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the Durable Streams conformance suite against a flowgate binary on a fresh database
+# and a random port. Prints the pass/fail/skip counts; exits non-zero if any test fails.
+# Usage: conformance/run.sh [path/to/flowgate] [extra vitest args, e.g. -t "SSE Mode"]
+# env: TEST_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
+#      CONFORMANCE_SUBSCRIPTIONS=1 to include the reserved __ds subscription tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+BIN="${1:-../target/debug/flowgate}"; shift || true
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+ADMIN="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+DB="fg_test_conformance_$$_$RANDOM"
+BASE="${ADMIN%/*}"
+LONG_POLL_S="${CONFORMANCE_LONG_POLL_S:-1}"
+
+[ -d node_modules/@durable-streams/server-conformance-tests ] || npm ci --no-fund --no-audit
+
+psql "$ADMIN" -qc "CREATE DATABASE $DB"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+LOG="$(mktemp)"
+DATABASE_URL="$BASE/$DB" FLOWGATE_ADDR="127.0.0.1:$PORT" FLOWGATE_DS_LONG_POLL="$LONG_POLL_S" \
+  RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve >"$LOG" 2>&1 &
+PID=$!
+cleanup() {
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+  psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
+  rm -f "$LOG"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+  kill -0 "$PID" 2>/dev/null || { cat "$LOG"; echo "flowgate exited"; exit 1; }
+  sleep 0.1
+done
+
+export NO_COLOR=1; unset FORCE_COLOR
+set +e
+CONFORMANCE_TEST_URL="http://127.0.0.1:$PORT" \
+CONFORMANCE_LONG_POLL_MS="$((LONG_POLL_S * 1000))" \
+  timeout -k 10 "${CONFORMANCE_TIMEOUT_S:-900}" node_modules/.bin/vitest run \
+    --config vitest.config.mjs --no-coverage \
+    --reporter=default --reporter=json --outputFile.json=conformance-results.json "$@" \
+    >conformance.log 2>&1
+rc=$?
+set -e
+grep -E "✗|×|FAIL" conformance.log | head -60 || true
+tail -6 conformance.log
+node -e 'const r=require("./conformance-results.json");console.log(`conformance: total=${r.numTotalTests} passed=${r.numPassedTests} failed=${r.numFailedTests} skipped=${r.numPendingTests+(r.numTodoTests||0)}`)'
+exit "$rc"

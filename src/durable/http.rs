@@ -1,0 +1,390 @@
+//! Method dispatch for `/v1/stream/{path}` and the write side: PUT (create or fork), POST
+//! (append, close), HEAD (metadata), DELETE.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::offsets::{self, Start};
+use super::producer::{Producer, Verdict};
+use super::read::{self, Target};
+use super::store::{DeleteOutcome, Meta};
+use super::write::{Append, Appended, Create, Created, Fork};
+use super::{closed_flag, fail, header, hub_key, HUB_NAMESPACE, MAX_BODY, MAX_PATH};
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::notify::{Note, NoteKind};
+
+/// Routes every method on a stream URL.
+pub async fn dispatch(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        check_path(&path)?;
+        if method == Method::OPTIONS {
+            return Ok(super::preflight());
+        }
+        if path.starts_with(super::WORKFLOW_PREFIX) {
+            return match method {
+                Method::GET => read::get(&app, &path, query.as_deref(), &headers).await,
+                Method::HEAD => head(&app, &path).await,
+                _ => Err(not_allowed("GET, HEAD, OPTIONS")),
+            };
+        }
+        match method {
+            Method::GET => read::get(&app, &path, query.as_deref(), &headers).await,
+            Method::HEAD => head(&app, &path).await,
+            Method::PUT => put(&app, &uri, &path, &headers, body).await,
+            Method::POST => post(&app, &path, &headers, body).await,
+            Method::DELETE => delete(&app, &path).await,
+            _ => Err(not_allowed(
+                "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+            )),
+        }
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn not_allowed(allow: &'static str) -> ApiError {
+    fail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this stream",
+    )
+    .with_header("allow", allow)
+}
+
+fn check_path(path: &str) -> Result<(), ApiError> {
+    if path.is_empty() || path.len() > MAX_PATH {
+        return Err(ApiError::invalid(
+            "path",
+            format!("must be 1 to {MAX_PATH} bytes"),
+        ));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(ApiError::invalid("path", "must not contain control characters"));
+    }
+    if path == "__ds" || path.starts_with("__ds/") {
+        return Err(fail(
+            StatusCode::NOT_FOUND,
+            "reserved",
+            "the __ds namespace is reserved",
+        ));
+    }
+    Ok(())
+}
+
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    to_bytes(body, MAX_BODY).await.map_err(|e| {
+        let too_big = format!("{e:?}").contains("LengthLimit");
+        if too_big {
+            fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("bodies are limited to {MAX_BODY} bytes"),
+            )
+        } else {
+            ApiError::invalid("body", format!("could not read the body: {e}"))
+        }
+    })
+}
+
+/// `Content-Type`, trimmed; `None` if absent or blank.
+fn content_type(h: &HeaderMap) -> Option<String> {
+    header(h, "content-type")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Sets a header from a string (skipped if not a valid header value).
+pub(crate) fn set(r: &mut Response, name: &'static str, value: impl AsRef<str>) {
+    if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
+        r.headers_mut().insert(name, v);
+    }
+}
+
+/// Metadata headers shared by PUT and HEAD.
+fn meta_headers(r: &mut Response, m: &Meta) {
+    set(r, "content-type", &m.content_type);
+    set(r, "stream-next-offset", offsets::format(m.tail));
+    if let Some(ttl) = m.ttl_seconds {
+        set(r, "stream-ttl", ttl.to_string());
+    }
+    if let Some(at) = m.expires_at {
+        set(
+            r,
+            "stream-expires-at",
+            at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        );
+    }
+    if m.closed {
+        set(r, "stream-closed", "true");
+    }
+}
+
+/// Strips a scheme and host and the `/v1/stream/` prefix from a `Stream-Forked-From` value.
+fn source_path(v: &str) -> String {
+    let v = v.trim();
+    let v = match v.split_once("://") {
+        Some((_, rest)) => rest.find('/').map(|i| &rest[i..]).unwrap_or(""),
+        None => v,
+    };
+    let v = v.split(['?', '#']).next().unwrap_or_default();
+    let v = v.strip_prefix("/v1/stream/").unwrap_or(v);
+    v.trim_start_matches('/').to_string()
+}
+
+async fn put(
+    app: &AppState,
+    uri: &Uri,
+    path: &str,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ttl = header(h, "stream-ttl")
+        .map(|v| offsets::parse_ttl(v).ok_or_else(|| ApiError::invalid("Stream-TTL", "must be a whole number of seconds")))
+        .transpose()?;
+    let expires_at = header(h, "stream-expires-at")
+        .map(|v| {
+            offsets::parse_expires_at(v)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .ok_or_else(|| ApiError::invalid("Stream-Expires-At", "must be an RFC 3339 timestamp"))
+        })
+        .transpose()?;
+    if ttl.is_some() && expires_at.is_some() {
+        return Err(ApiError::invalid(
+            "Stream-TTL",
+            "Stream-TTL and Stream-Expires-At are mutually exclusive",
+        ));
+    }
+    let from = header(h, "stream-forked-from").map(source_path);
+    let at = header(h, "stream-fork-offset")
+        .map(|v| match offsets::parse(v.trim()) {
+            Some(Start::At(n)) => Ok(Some(n)),
+            Some(Start::Now) => Ok(None),
+            None => Err(ApiError::invalid("Stream-Fork-Offset", "malformed offset")),
+        })
+        .transpose()?
+        .flatten();
+    let sub = header(h, "stream-fork-sub-offset")
+        .map(|v| {
+            let v = v.trim();
+            (!v.is_empty() && v.len() <= 15 && v.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| v.parse::<i64>().ok())
+                .flatten()
+                .ok_or_else(|| ApiError::invalid("Stream-Fork-Sub-Offset", "must be a non-negative integer"))
+        })
+        .transpose()?;
+    if sub.is_some() && from.is_none() {
+        return Err(ApiError::invalid(
+            "Stream-Fork-Sub-Offset",
+            "needs Stream-Forked-From",
+        ));
+    }
+    if sub.unwrap_or(0) > 0 && header(h, "stream-fork-offset").is_none() {
+        return Err(ApiError::invalid(
+            "Stream-Fork-Sub-Offset",
+            "needs Stream-Fork-Offset",
+        ));
+    }
+    if from.as_deref().is_some_and(|f| f.is_empty() || f == path) {
+        return Err(ApiError::invalid("Stream-Forked-From", "not a stream path"));
+    }
+    let fork = from.map(|from| Fork {
+        from,
+        at,
+        sub: sub.unwrap_or(0),
+    });
+    let req = Create {
+        path: path.to_string(),
+        content_type: content_type(h),
+        ttl,
+        expires_at,
+        closed: closed_flag(h),
+        body: read_body(body).await?,
+        fork,
+    };
+    let (status, m) = match app.store.ds_create(&req).await? {
+        Created::New(m) => (StatusCode::CREATED, m),
+        Created::Existing(m) => (StatusCode::OK, m),
+        Created::Conflict(msg) => return Err(fail(StatusCode::CONFLICT, "conflict", msg)),
+        Created::Invalid(msg) => return Err(ApiError::invalid("body", msg)),
+        Created::SourceMissing => {
+            return Err(fail(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "the fork source does not exist",
+            ))
+        }
+    };
+    let mut r = status.into_response();
+    meta_headers(&mut r, &m);
+    let host = header(h, "host").unwrap_or("localhost");
+    set(&mut r, "location", format!("http://{host}{}", uri.path()));
+    Ok(r)
+}
+
+async fn post(
+    app: &AppState,
+    path: &str,
+    h: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let producer = Producer::from_headers(h)?;
+    let close = closed_flag(h);
+    let body = read_body(body).await?;
+    let ct = content_type(h);
+    if body.is_empty() && !close {
+        return Err(ApiError::invalid("body", "an append needs a body"));
+    }
+    if !body.is_empty() && ct.is_none() {
+        return Err(ApiError::invalid("Content-Type", "an append with a body needs one"));
+    }
+    let req = Append {
+        path: path.to_string(),
+        content_type: ct,
+        body,
+        close,
+        seq: header(h, "stream-seq").map(|s| s.as_bytes().to_vec()),
+        producer: producer.clone(),
+    };
+    let conflict = |msg: &str| fail(StatusCode::CONFLICT, "conflict", msg);
+    let mut r = match app.store.ds_append(&req).await? {
+        Appended::Done {
+            id,
+            tail,
+            closed,
+            new_data,
+        } => {
+            if new_data || close {
+                app.notifier.publish(Note::new(
+                    NoteKind::Stream,
+                    HUB_NAMESPACE,
+                    hub_key(id),
+                    tail,
+                ));
+            }
+            let status = if producer.is_some() && new_data {
+                StatusCode::OK
+            } else {
+                StatusCode::NO_CONTENT
+            };
+            let mut r = status.into_response();
+            set(&mut r, "stream-next-offset", offsets::format(tail));
+            if closed {
+                set(&mut r, "stream-closed", "true");
+            }
+            if let Some(p) = &producer {
+                set(&mut r, "producer-epoch", p.epoch.to_string());
+                set(&mut r, "producer-seq", p.seq.to_string());
+            }
+            r
+        }
+        Appended::Duplicate {
+            tail,
+            closed,
+            epoch,
+            seq,
+        } => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            set(&mut r, "stream-next-offset", offsets::format(tail));
+            if closed {
+                set(&mut r, "stream-closed", "true");
+            }
+            set(&mut r, "producer-epoch", epoch.to_string());
+            set(&mut r, "producer-seq", seq.to_string());
+            r
+        }
+        Appended::Missing => return Err(missing()),
+        Appended::Gone => return Err(gone()),
+        Appended::Closed { tail } => {
+            return Err(conflict("the stream is closed")
+                .with_header("stream-closed", "true")
+                .with_header("stream-next-offset", offsets::format(tail)))
+        }
+        Appended::TypeMismatch => return Err(conflict("content type differs from the stream's")),
+        Appended::SeqConflict => {
+            return Err(conflict("Stream-Seq must be greater than the last one"))
+        }
+        Appended::Invalid(msg) => return Err(ApiError::invalid("body", msg)),
+        Appended::Producer(v) => return Err(producer_error(v)),
+    };
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+fn producer_error(v: Verdict) -> ApiError {
+    match v {
+        Verdict::StaleEpoch { current } => fail(
+            StatusCode::FORBIDDEN,
+            "stale_producer_epoch",
+            "a newer producer epoch exists",
+        )
+        .with_header("producer-epoch", current.to_string()),
+        Verdict::EpochSeqNotZero => ApiError::invalid(
+            "Producer-Seq",
+            "a new producer epoch must start at sequence 0",
+        ),
+        Verdict::Gap { expected, received } => fail(
+            StatusCode::CONFLICT,
+            "producer_sequence_gap",
+            format!("expected Producer-Seq {expected}, got {received}"),
+        )
+        .with_header("producer-expected-seq", expected.to_string())
+        .with_header("producer-received-seq", received.to_string()),
+        Verdict::Accept | Verdict::Duplicate { .. } => {
+            ApiError::internal("producer verdict needs no error")
+        }
+    }
+}
+
+/// 404 for a stream that does not exist (or expired).
+pub(crate) fn missing() -> ApiError {
+    fail(StatusCode::NOT_FOUND, "not_found", "no such stream")
+}
+
+/// 410 for a stream deleted while forks still read it.
+pub(crate) fn gone() -> ApiError {
+    fail(StatusCode::GONE, "gone", "the stream was deleted")
+}
+
+async fn head(app: &AppState, path: &str) -> Result<Response, ApiError> {
+    let target = read::resolve(app, path).await?;
+    let mut r = StatusCode::OK.into_response();
+    match &target {
+        Target::Durable(m) => meta_headers(&mut r, m),
+        Target::Workflow { .. } => {
+            set(&mut r, "content-type", target.content_type());
+            set(&mut r, "stream-next-offset", offsets::format(target.tail()));
+            if target.closed() {
+                set(&mut r, "stream-closed", "true");
+            }
+        }
+    }
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+async fn delete(app: &AppState, path: &str) -> Result<Response, ApiError> {
+    match app.store.ds_delete(path).await? {
+        DeleteOutcome::Deleted(id) => {
+            app.notifier
+                .publish(Note::new(NoteKind::Stream, HUB_NAMESPACE, hub_key(id), 0));
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        DeleteOutcome::Missing => Err(missing()),
+        DeleteOutcome::Gone => Err(gone()),
+    }
+}

@@ -1,0 +1,179 @@
+//! `live=sse`: `data` events carrying what was appended, each followed by a `control` event
+//! with the next offset, the cursor and the up-to-date or closed flags.
+//!
+//! Text and JSON streams are sent as UTF-8 (a `text/*` payload that is not UTF-8 is sent
+//! lossily, and CR or CRLF inside a payload arrives as LF, since SSE splits lines on them);
+//! every other content type is sent base64-encoded, with `Stream-SSE-Data-Encoding: base64`.
+//! A control event also serves as the keep-alive, once per long-poll period; the connection
+//! is closed after [`super::SSE_MAX_AGE`] and the client resumes from its last offset.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{FutureExt, StreamExt};
+use serde_json::json;
+
+use super::offsets::{self, Start};
+use super::read::{body, cursor, resolve, start_at, Target};
+use super::{is_text, SSE_MAX_AGE};
+use crate::error::ApiError;
+use crate::http::sse::event;
+use crate::http::AppState;
+use crate::hub::StreamItem;
+
+/// Bytes gathered into one data event before it is sent.
+const EVENT_BYTES: usize = 256 << 10;
+
+/// How a data event encodes payloads.
+#[derive(Clone, Copy)]
+enum Encoding {
+    Json,
+    Text,
+    Base64,
+}
+
+fn data_event(enc: Encoding, rows: &[(i64, Bytes)]) -> Bytes {
+    let payload = match enc {
+        Encoding::Json => body(true, rows),
+        Encoding::Text => {
+            let raw = body(false, rows);
+            match std::str::from_utf8(&raw) {
+                Ok(_) => raw,
+                Err(_) => Bytes::from(String::from_utf8_lossy(&raw).into_owned()),
+            }
+        }
+        Encoding::Base64 => Bytes::from(
+            base64::engine::general_purpose::STANDARD.encode(body(false, rows)),
+        ),
+    };
+    event(None, Some("data"), &payload)
+}
+
+/// A control event.
+fn control(next: i64, cursor: Option<&str>, up_to_date: bool, closed: bool) -> Bytes {
+    let mut c = json!({ "streamNextOffset": offsets::format(next) });
+    if closed {
+        c["streamClosed"] = json!(true);
+    } else if let Some(cur) = cursor {
+        c["streamCursor"] = json!(cur);
+    }
+    if up_to_date && !closed {
+        c["upToDate"] = json!(true);
+    }
+    event(None, Some("control"), c.to_string().as_bytes())
+}
+
+/// Opens the SSE response for `target` from `start`.
+pub async fn sse(
+    app: &AppState,
+    path: &str,
+    target: Target,
+    start: Start,
+    client_cursor: Option<&str>,
+) -> Result<Response, ApiError> {
+    let (run, key) = target.topic();
+    let sub = app.hub.subscribe_stream(&run, &key);
+    let target = resolve(app, path).await?;
+    let from = start_at(start, target.tail())?;
+    let enc = if target.is_json() {
+        Encoding::Json
+    } else if is_text(target.content_type()) {
+        Encoding::Text
+    } else {
+        Encoding::Base64
+    };
+    let keepalive = super::long_poll(app);
+    let shutdown = app.shutdown.clone();
+    let app = app.clone();
+    let path = path.to_string();
+    let client_cursor = client_cursor.map(str::to_string);
+    let stream = async_stream::stream! {
+        let cur = |c: &Option<String>| cursor(c.as_deref());
+        let deadline = tokio::time::Instant::now() + SSE_MAX_AGE;
+        let mut known_tail = target.tail();
+        let mut pos = from;
+        if from >= known_tail {
+            let closed = target.closed();
+            yield Ok::<Bytes, std::convert::Infallible>(
+                control(pos, Some(&cur(&client_cursor)), true, closed),
+            );
+            if closed {
+                return;
+            }
+        }
+        let items = sub.follow(from);
+        futures::pin_mut!(items);
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep_until(deadline) => break,
+                i = items.next() => match i {
+                    Some(i) => i,
+                    None => break,
+                },
+                _ = tokio::time::sleep(keepalive) => {
+                    yield Ok(control(pos, Some(&cur(&client_cursor)), pos >= known_tail, false));
+                    continue;
+                }
+            };
+            let mut rows = Vec::new();
+            let mut size = 0;
+            let mut end = false;
+            let mut item = Some(first);
+            while let Some(i) = item.take() {
+                match i {
+                    StreamItem::Record(o, p) => {
+                        size += p.len();
+                        rows.push((o + 1, p));
+                    }
+                    StreamItem::End(_) => {
+                        end = true;
+                        break;
+                    }
+                }
+                if size >= EVENT_BYTES {
+                    break;
+                }
+                item = items.next().now_or_never().flatten();
+            }
+            let mut out = BytesMut::new();
+            if let Some((last, _)) = rows.last() {
+                pos = *last;
+                known_tail = known_tail.max(pos);
+                out.put(data_event(enc, &rows));
+            }
+            if end {
+                // Closed, or deleted (then the connection just ends).
+                let closed = matches!(resolve(&app, &path).await, Ok(t) if t.closed());
+                if closed {
+                    out.put(control(pos, None, true, true));
+                }
+                if !out.is_empty() {
+                    yield Ok(out.freeze());
+                }
+                break;
+            }
+            out.put(control(pos, Some(&cur(&client_cursor)), pos >= known_tail, false));
+            yield Ok(out.freeze());
+        }
+    };
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if matches!(enc, Encoding::Base64) {
+        h.insert(
+            "stream-sse-data-encoding",
+            HeaderValue::from_static("base64"),
+        );
+    }
+    Ok(resp)
+}

@@ -1,0 +1,163 @@
+//! The Durable Streams protocol at `/v1/stream/{path}`: append-only byte or JSON streams
+//! addressed by URL, with opaque sortable offsets, catch-up reads, long-poll and SSE, forks,
+//! TTLs and idempotent producers.
+//!
+//! Streams live in their own tables (`migrations/0003_durable_streams.sql`) and use the same
+//! push path as workflow streams: every append commits, then publishes one note through the
+//! process's [`crate::notify::Notifier`]; live readers follow the hub's stream topic keyed
+//! (`~ds`, stream id), so one database read per note serves every reader in the process.
+//!
+//! Workflow streams are readable through the protocol, read-only and in JSON mode, at
+//! `/v1/stream/workflows/{run}/{key}`; the position after record `n` is offset `n + 1`.
+//!
+//! Modules: [`offsets`] (offset, cursor and header grammars) → [`store`] (reads, deletes,
+//! TTL) and [`write`] (create, append) → [`http`] (PUT, POST, HEAD, DELETE, OPTIONS) and
+//! [`read`] (GET catch-up and long-poll), [`live`] (SSE).
+
+pub mod http;
+pub mod live;
+pub mod offsets;
+pub mod producer;
+pub mod read;
+pub mod store;
+pub mod write;
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::http::AppState;
+
+/// Hub namespace of durable streams (not a valid run id, so it never collides).
+pub const HUB_NAMESPACE: &str = "~ds";
+
+/// Content type of a stream created without one.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// Largest request body accepted by PUT and POST (larger: 413).
+pub const MAX_BODY: usize = 16 << 20;
+
+/// Longest stream path.
+pub const MAX_PATH: usize = 1024;
+
+/// Path prefix under which workflow streams are mapped.
+pub const WORKFLOW_PREFIX: &str = "workflows/";
+
+/// How often expired streams are swept (reads check expiry lazily in between).
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(60);
+
+/// SSE connections are closed after this long; clients reconnect from their last offset.
+pub const SSE_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// Request headers a browser may send.
+const ALLOW_HEADERS: &str = "Content-Type, If-None-Match, Stream-Seq, Stream-TTL, \
+     Stream-Expires-At, Stream-Closed, Producer-Id, Producer-Epoch, Producer-Seq, \
+     Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset, Authorization";
+
+/// Response headers a browser may read.
+const EXPOSE_HEADERS: &str = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date, \
+     Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, \
+     Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type";
+
+/// Routes under `/v1/stream/`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/stream/{*path}", any(http::dispatch))
+        .layer(axum::middleware::map_response(common_headers))
+}
+
+/// Headers on every protocol response (CORS and browser safety).
+async fn common_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("cross-origin"),
+    );
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static(EXPOSE_HEADERS),
+    );
+    resp
+}
+
+/// `OPTIONS`: the CORS preflight answer.
+pub fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, OPTIONS"),
+    );
+    h.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static(ALLOW_HEADERS),
+    );
+    h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    r
+}
+
+/// Lower-cased media type without parameters.
+pub fn media_type(ct: &str) -> String {
+    ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+}
+
+/// True for content types sent as text in SSE (`text/*`, `application/json`).
+pub fn is_text(ct: &str) -> bool {
+    let m = media_type(ct);
+    m.starts_with("text/") || m == "application/json"
+}
+
+/// A request header as text (`None` if absent or not visible ASCII).
+pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Stream-Closed` counts only when it is `true` (any case).
+pub(crate) fn closed_flag(h: &HeaderMap) -> bool {
+    header(h, "stream-closed").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// The hub topic key of a durable stream.
+pub fn hub_key(id: i64) -> String {
+    id.to_string()
+}
+
+/// Long-poll timeout (and SSE keep-alive period).
+pub fn long_poll(app: &AppState) -> Duration {
+    Duration::from_secs_f64(app.config.ds_long_poll.clamp(0.05, 300.0))
+}
+
+/// A protocol error: JSON body, status and optional headers.
+pub(crate) fn fail(status: StatusCode, code: &'static str, msg: impl Into<String>) -> ApiError {
+    ApiError::new(status, code, msg)
+}
+
+/// Spawns the background expiry sweep.
+pub fn spawn_sweep(
+    tracker: &tokio_util::task::TaskTracker,
+    pool: sqlx::PgPool,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    tracker.spawn(store::sweep(pool, SWEEP_PERIOD, cancel));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        assert_eq!(media_type("Text/Plain; charset=UTF-8"), "text/plain");
+        assert_eq!(media_type(" application/JSON "), "application/json");
+        assert!(is_text("text/csv"));
+        assert!(is_text("application/json; charset=utf-8"));
+        assert!(!is_text("application/octet-stream"));
+        assert!(!is_text("application/ndjson"));
+    }
+}

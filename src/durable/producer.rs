@@ -1,0 +1,181 @@
+//! Idempotent producers (`Producer-Id`, `Producer-Epoch`, `Producer-Seq`): header parsing
+//! and the decision on an append given the producer's stored state.
+
+use axum::http::HeaderMap;
+
+use super::offsets::parse_producer_number;
+use super::header;
+use crate::error::ApiError;
+
+/// The producer tuple sent with an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Producer {
+    /// Producer id (non-empty).
+    pub id: String,
+    /// Epoch: a higher epoch fences off every older writer of the same id.
+    pub epoch: i64,
+    /// Sequence number within the epoch, from 0.
+    pub seq: i64,
+}
+
+/// Longest producer id accepted.
+pub const MAX_PRODUCER_ID: usize = 256;
+
+impl Producer {
+    /// Reads the three headers: all or none, each well-formed, else a 400.
+    pub fn from_headers(h: &HeaderMap) -> Result<Option<Producer>, ApiError> {
+        let id = header(h, "producer-id");
+        let epoch = header(h, "producer-epoch");
+        let seq = header(h, "producer-seq");
+        let (id, epoch, seq) = match (id, epoch, seq) {
+            (None, None, None) => return Ok(None),
+            (Some(i), Some(e), Some(s)) => (i, e, s),
+            _ => {
+                return Err(ApiError::invalid(
+                    "Producer-Id",
+                    "Producer-Id, Producer-Epoch and Producer-Seq go together",
+                ))
+            }
+        };
+        if id.trim().is_empty() || id.len() > MAX_PRODUCER_ID {
+            return Err(ApiError::invalid(
+                "Producer-Id",
+                format!("must be 1 to {MAX_PRODUCER_ID} characters"),
+            ));
+        }
+        let num = |name: &str, v: &str| {
+            parse_producer_number(v)
+                .ok_or_else(|| ApiError::invalid(name, "must be an integer in 0..=2^53-1"))
+        };
+        Ok(Some(Producer {
+            id: id.to_string(),
+            epoch: num("Producer-Epoch", epoch)?,
+            seq: num("Producer-Seq", seq)?,
+        }))
+    }
+}
+
+/// The verdict on an append from a producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// New data: append and store (epoch, seq).
+    Accept,
+    /// Already applied: answer 204 with the highest accepted seq.
+    Duplicate {
+        /// Current epoch.
+        epoch: i64,
+        /// Highest accepted seq.
+        seq: i64,
+    },
+    /// An older epoch: 403, fenced off.
+    StaleEpoch {
+        /// Current epoch.
+        current: i64,
+    },
+    /// A new epoch must start at seq 0: 400.
+    EpochSeqNotZero,
+    /// A gap in the sequence: 409.
+    Gap {
+        /// The seq the server expects next.
+        expected: i64,
+        /// The seq received.
+        received: i64,
+    },
+}
+
+/// Decides on `p` given the stored `(epoch, last_seq)`, if any.
+pub fn check(state: Option<(i64, i64)>, p: &Producer) -> Verdict {
+    let Some((epoch, last)) = state else {
+        return if p.seq == 0 {
+            Verdict::Accept
+        } else {
+            Verdict::Gap {
+                expected: 0,
+                received: p.seq,
+            }
+        };
+    };
+    if p.epoch < epoch {
+        return Verdict::StaleEpoch { current: epoch };
+    }
+    if p.epoch > epoch {
+        return if p.seq == 0 {
+            Verdict::Accept
+        } else {
+            Verdict::EpochSeqNotZero
+        };
+    }
+    if p.seq <= last {
+        Verdict::Duplicate { epoch, seq: last }
+    } else if p.seq == last + 1 {
+        Verdict::Accept
+    } else {
+        Verdict::Gap {
+            expected: last + 1,
+            received: p.seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(epoch: i64, seq: i64) -> Producer {
+        Producer {
+            id: "p".into(),
+            epoch,
+            seq,
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(check(None, &p(0, 0)), Verdict::Accept);
+        assert_eq!(check(None, &p(3, 0)), Verdict::Accept);
+        assert_eq!(
+            check(None, &p(0, 2)),
+            Verdict::Gap {
+                expected: 0,
+                received: 2
+            }
+        );
+        assert_eq!(check(Some((1, 4)), &p(1, 5)), Verdict::Accept);
+        assert_eq!(
+            check(Some((1, 4)), &p(1, 2)),
+            Verdict::Duplicate { epoch: 1, seq: 4 }
+        );
+        assert_eq!(
+            check(Some((1, 4)), &p(1, 7)),
+            Verdict::Gap {
+                expected: 5,
+                received: 7
+            }
+        );
+        assert_eq!(
+            check(Some((2, 0)), &p(1, 9)),
+            Verdict::StaleEpoch { current: 2 }
+        );
+        assert_eq!(check(Some((2, 9)), &p(3, 0)), Verdict::Accept);
+        assert_eq!(check(Some((2, 9)), &p(3, 1)), Verdict::EpochSeqNotZero);
+    }
+
+    #[test]
+    fn headers_all_or_none() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Producer::from_headers(&h).ok(), Some(None));
+        h.insert("producer-id", "a".parse().unwrap());
+        assert!(Producer::from_headers(&h).is_err());
+        h.insert("producer-epoch", "1".parse().unwrap());
+        h.insert("producer-seq", "2".parse().unwrap());
+        assert_eq!(Producer::from_headers(&h).ok(), Some(Some(p(1, 2)).map(|mut x| {
+            x.id = "a".into();
+            x
+        })));
+        h.insert("producer-seq", "-1".parse().unwrap());
+        assert!(Producer::from_headers(&h).is_err());
+        h.insert("producer-seq", "1".parse().unwrap());
+        h.insert("producer-id", "".parse().unwrap());
+        assert!(Producer::from_headers(&h).is_err());
+    }
+}

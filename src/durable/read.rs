@@ -1,0 +1,352 @@
+//! GET: catch-up reads (with ETags and `offset=now`) and long-poll, over either a durable
+//! stream or a workflow stream mapped at `workflows/{run}/{key}`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
+
+use super::http::{gone, missing, set};
+use super::offsets::{self, Start};
+use super::store::{Meta, CHUNK_ROWS};
+use super::{header, hub_key, HUB_NAMESPACE, WORKFLOW_PREFIX};
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::hub::StreamItem;
+use crate::ids::{Key, RunId};
+
+/// What a stream URL names.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A durable stream.
+    Durable(Meta),
+    /// A workflow stream (read-only, JSON).
+    Workflow {
+        /// Run id.
+        run: String,
+        /// Stream key.
+        key: String,
+        /// Records so far.
+        tail: i64,
+        /// Close marker set.
+        closed: bool,
+    },
+}
+
+impl Target {
+    /// Next offset at this snapshot.
+    pub fn tail(&self) -> i64 {
+        match self {
+            Target::Durable(m) => m.tail,
+            Target::Workflow { tail, .. } => *tail,
+        }
+    }
+
+    /// Closed at this snapshot.
+    pub fn closed(&self) -> bool {
+        match self {
+            Target::Durable(m) => m.closed,
+            Target::Workflow { closed, .. } => *closed,
+        }
+    }
+
+    /// The content type served.
+    pub fn content_type(&self) -> &str {
+        match self {
+            Target::Durable(m) => &m.content_type,
+            Target::Workflow { .. } => "application/json",
+        }
+    }
+
+    /// JSON mode.
+    pub fn is_json(&self) -> bool {
+        super::media_type(self.content_type()) == "application/json"
+    }
+
+    /// The hub topic (`run`, `key`).
+    pub fn topic(&self) -> (String, String) {
+        match self {
+            Target::Durable(m) => (HUB_NAMESPACE.to_string(), hub_key(m.id)),
+            Target::Workflow { run, key, .. } => (run.clone(), key.clone()),
+        }
+    }
+
+    fn etag_prefix(&self) -> String {
+        match self {
+            Target::Durable(m) => m.id.to_string(),
+            Target::Workflow { run, key, .. } => format!("wf/{run}/{key}"),
+        }
+    }
+
+    /// One catch-up chunk after offset `after` up to this snapshot's tail: `(row, payload)`.
+    pub async fn read(&self, app: &AppState, after: i64) -> Result<Vec<(i64, Bytes)>, ApiError> {
+        if after >= self.tail() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Target::Durable(m) => Ok(app.store.ds_read(m.id, after, m.tail).await?),
+            Target::Workflow { run, key, tail, .. } => {
+                let page = app.store.read_stream(run, key, after, CHUNK_ROWS).await?;
+                Ok(page
+                    .records
+                    .into_iter()
+                    .map(|(o, p)| (o + 1, p))
+                    .filter(|(n, _)| n <= tail)
+                    .collect())
+            }
+        }
+    }
+}
+
+/// Looks up what `path` names: 404 if nothing (or expired), 410 if deleted.
+pub async fn resolve(app: &AppState, path: &str) -> Result<Target, ApiError> {
+    if let Some(rest) = path.strip_prefix(WORKFLOW_PREFIX) {
+        let (run, key) = rest.split_once('/').ok_or_else(missing)?;
+        let run = RunId::parse(run).map_err(|_| missing())?;
+        let key = Key::parse(key).map_err(|_| missing())?;
+        app.store.require_run(&run).await?;
+        let page = app.store.read_stream(run.as_str(), key.as_str(), 0, 0).await?;
+        return Ok(Target::Workflow {
+            run: run.as_str().to_string(),
+            key: key.as_str().to_string(),
+            tail: page.next,
+            closed: page.closed,
+        });
+    }
+    match app.store.ds_meta(path).await? {
+        Some(m) if m.deleted => Err(gone()),
+        Some(m) if !m.expired => Ok(Target::Durable(m)),
+        _ => Err(missing()),
+    }
+}
+
+/// Concatenates rows as the response body: bytes as they are, JSON as one array.
+pub fn body(json: bool, rows: &[(i64, Bytes)]) -> Bytes {
+    let len: usize = rows.iter().map(|(_, p)| p.len() + 1).sum();
+    let mut out = BytesMut::with_capacity(len + 2);
+    if json {
+        out.put_u8(b'[');
+    }
+    for (i, (_, p)) in rows.iter().enumerate() {
+        if json && i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(p);
+    }
+    if json {
+        out.put_u8(b']');
+    }
+    out.freeze()
+}
+
+/// The query of a GET.
+#[derive(Debug, Default)]
+pub struct ReadQuery {
+    /// `offset` (absent: the start).
+    pub offset: Option<Start>,
+    /// `live`.
+    pub live: Option<String>,
+    /// `cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Parses the query strictly: a repeated or malformed `offset` is a 400.
+pub fn parse_query(q: Option<&str>) -> Result<ReadQuery, ApiError> {
+    let mut out = ReadQuery::default();
+    let mut seen_offset = false;
+    for (k, v) in form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "offset" => {
+                if seen_offset {
+                    return Err(ApiError::invalid("offset", "given more than once"));
+                }
+                seen_offset = true;
+                out.offset = Some(
+                    offsets::parse(&v).ok_or_else(|| ApiError::invalid("offset", "malformed offset"))?,
+                );
+            }
+            "live" => out.live = Some(v.into_owned()),
+            "cursor" => out.cursor = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A fresh `Stream-Cursor` for a live response.
+pub fn cursor(client: Option<&str>) -> String {
+    offsets::cursor(unix_now(), client, rand::random::<u32>())
+}
+
+/// Resolves a start offset against the snapshot: 400 beyond the tail.
+pub fn start_at(start: Start, tail: i64) -> Result<i64, ApiError> {
+    match start {
+        Start::Now => Ok(tail),
+        Start::At(n) if n <= tail => Ok(n),
+        Start::At(_) => Err(ApiError::invalid("offset", "beyond the end of the stream")),
+    }
+}
+
+/// `GET`.
+pub async fn get(
+    app: &AppState,
+    path: &str,
+    query: Option<&str>,
+    h: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let q = parse_query(query)?;
+    match q.live.as_deref() {
+        None => {}
+        Some("long-poll") if q.offset.is_none() => {
+            return Err(ApiError::invalid("offset", "required with live=long-poll"))
+        }
+        Some("long-poll") => {}
+        Some("sse") => {}
+        Some(_) => return Err(ApiError::invalid("live", "must be long-poll or sse")),
+    }
+    let target = resolve(app, path).await?;
+    if let Target::Durable(m) = &target {
+        if m.ttl_seconds.is_some() {
+            app.store.ds_touch(m.id).await?;
+        }
+    }
+    let start = q.offset.unwrap_or(Start::At(0));
+    match q.live.as_deref() {
+        Some("long-poll") => long_poll(app, path, target, start, q.cursor.as_deref()).await,
+        Some(_) => super::live::sse(app, path, target, start, q.cursor.as_deref()).await,
+        None => catch_up(app, &target, start, h).await,
+    }
+}
+
+async fn catch_up(
+    app: &AppState,
+    target: &Target,
+    start: Start,
+    h: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let tail = target.tail();
+    let from = start_at(start, tail)?;
+    let rows = if start == Start::Now {
+        Vec::new()
+    } else {
+        target.read(app, from).await?
+    };
+    let mut r = chunk_response(target, from, &rows, StatusCode::OK);
+    if start == Start::Now {
+        r.headers_mut()
+            .insert("cache-control", HeaderValue::from_static("no-store"));
+        return Ok(r);
+    }
+    let next = rows.last().map_or(from, |(n, _)| *n);
+    let done = target.closed() && next >= tail;
+    let etag = format!(
+        "\"{}:{from}:{next}{}\"",
+        target.etag_prefix(),
+        if done { ":c" } else { "" }
+    );
+    if header(h, "if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        set(&mut r, "etag", &etag);
+        set(&mut r, "stream-next-offset", offsets::format(next));
+        return Ok(r);
+    }
+    set(&mut r, "etag", &etag);
+    let cache = if next < tail || done {
+        "public, max-age=60, stale-while-revalidate=300"
+    } else {
+        "no-cache"
+    };
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static(cache));
+    Ok(r)
+}
+
+/// A data response for `rows` read after `from`, with the offset, up-to-date and closed
+/// headers.
+fn chunk_response(target: &Target, from: i64, rows: &[(i64, Bytes)], status: StatusCode) -> Response {
+    let next = rows.last().map_or(from, |(n, _)| *n);
+    let tail = target.tail().max(next);
+    let mut r = (status, body(target.is_json(), rows)).into_response();
+    set(&mut r, "content-type", target.content_type());
+    set(&mut r, "stream-next-offset", offsets::format(next));
+    if next >= tail {
+        set(&mut r, "stream-up-to-date", "true");
+        if target.closed() {
+            set(&mut r, "stream-closed", "true");
+        }
+    }
+    r
+}
+
+/// 204 at the tail: nothing new (or closed).
+fn no_content(next: i64, closed: bool, cursor: Option<String>) -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    set(&mut r, "stream-next-offset", offsets::format(next));
+    set(&mut r, "stream-up-to-date", "true");
+    if closed {
+        set(&mut r, "stream-closed", "true");
+    }
+    if let Some(c) = cursor {
+        set(&mut r, "stream-cursor", c);
+    }
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn long_poll(
+    app: &AppState,
+    path: &str,
+    target: Target,
+    start: Start,
+    client_cursor: Option<&str>,
+) -> Result<Response, ApiError> {
+    let (run, key) = target.topic();
+    // Subscribe before reading, so an append committing in between still wakes us.
+    let sub = app.hub.subscribe_stream(&run, &key);
+    let target = resolve(app, path).await?;
+    let from = start_at(start, target.tail())?;
+    let live_response = |target: &Target, rows: Vec<(i64, Bytes)>| {
+        let mut r = chunk_response(target, from, &rows, StatusCode::OK);
+        set(&mut r, "stream-cursor", cursor(client_cursor));
+        r.headers_mut()
+            .insert("cache-control", HeaderValue::from_static("no-store"));
+        r
+    };
+    if from < target.tail() {
+        let rows = target.read(app, from).await?;
+        return Ok(live_response(&target, rows));
+    }
+    if target.closed() {
+        return Ok(no_content(from, true, None));
+    }
+    let items = sub.follow(from);
+    futures::pin_mut!(items);
+    let first = tokio::select! {
+        i = items.next() => i,
+        _ = tokio::time::sleep(super::long_poll(app)) => None,
+        _ = app.shutdown.cancelled() => None,
+    };
+    match first {
+        Some(StreamItem::Record(..)) => {
+            let target = resolve(app, path).await?;
+            let rows = target.read(app, from).await?;
+            Ok(live_response(&target, rows))
+        }
+        Some(StreamItem::End(_)) => {
+            let target = resolve(app, path).await?;
+            Ok(no_content(target.tail().max(from), target.closed(), None))
+        }
+        None => Ok(no_content(from, false, Some(cursor(client_cursor)))),
+    }
+}
