@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Durable Streams conformance suite against a flowgate binary on a fresh database
-# and a random port. Prints the pass/fail/skip counts; exits non-zero if any test fails.
+# and a random port, then the client end-to-end check (client-e2e.mjs) on the same server.
+# Prints the pass/fail/skip counts; exits non-zero if any test fails.
 # Usage: conformance/run.sh [path/to/flowgate] [extra vitest args, e.g. -t "SSE Mode"]
 # env: TEST_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 #      CONFORMANCE_SUBSCRIPTIONS=1 to include the reserved __ds subscription tests.
@@ -47,4 +48,11 @@ set -e
 grep -E "✗|×|FAIL" conformance.log | head -60 || true
 tail -6 conformance.log
 node -e 'const r=require("./conformance-results.json");console.log(`conformance: total=${r.numTotalTests} passed=${r.numPassedTests} failed=${r.numFailedTests} skipped=${r.numPendingTests+(r.numTodoTests||0)}`)'
-exit "$rc"
+
+# The TypeScript client follows a workflow stream through the mapping, on the same server.
+set +e
+timeout -k 5 120 node client-e2e.mjs "http://127.0.0.1:$PORT"
+e2e=$?
+set -e
+[ "$rc" -eq 0 ] || exit "$rc"
+exit "$e2e"

@@ -45,9 +45,7 @@ pub async fn dispatch(
             Method::PUT => put(&app, &uri, &path, &headers, body).await,
             Method::POST => post(&app, &path, &headers, body).await,
             Method::DELETE => delete(&app, &path).await,
-            _ => Err(not_allowed(
-                "GET, HEAD, POST, PUT, DELETE, OPTIONS",
-            )),
+            _ => Err(not_allowed("GET, HEAD, POST, PUT, DELETE, OPTIONS")),
         }
     }
     .await;
@@ -71,7 +69,10 @@ fn check_path(path: &str) -> Result<(), ApiError> {
         ));
     }
     if path.chars().any(char::is_control) {
-        return Err(ApiError::invalid("path", "must not contain control characters"));
+        return Err(ApiError::invalid(
+            "path",
+            "must not contain control characters",
+        ));
     }
     if path == "__ds" || path.starts_with("__ds/") {
         return Err(fail(
@@ -152,13 +153,18 @@ async fn put(
     body: Body,
 ) -> Result<Response, ApiError> {
     let ttl = header(h, "stream-ttl")
-        .map(|v| offsets::parse_ttl(v).ok_or_else(|| ApiError::invalid("Stream-TTL", "must be a whole number of seconds")))
+        .map(|v| {
+            offsets::parse_ttl(v)
+                .ok_or_else(|| ApiError::invalid("Stream-TTL", "must be a whole number of seconds"))
+        })
         .transpose()?;
     let expires_at = header(h, "stream-expires-at")
         .map(|v| {
             offsets::parse_expires_at(v)
                 .map(|t| t.with_timezone(&chrono::Utc))
-                .ok_or_else(|| ApiError::invalid("Stream-Expires-At", "must be an RFC 3339 timestamp"))
+                .ok_or_else(|| {
+                    ApiError::invalid("Stream-Expires-At", "must be an RFC 3339 timestamp")
+                })
         })
         .transpose()?;
     if ttl.is_some() && expires_at.is_some() {
@@ -182,7 +188,9 @@ async fn put(
             (!v.is_empty() && v.len() <= 15 && v.bytes().all(|b| b.is_ascii_digit()))
                 .then(|| v.parse::<i64>().ok())
                 .flatten()
-                .ok_or_else(|| ApiError::invalid("Stream-Fork-Sub-Offset", "must be a non-negative integer"))
+                .ok_or_else(|| {
+                    ApiError::invalid("Stream-Fork-Sub-Offset", "must be a non-negative integer")
+                })
         })
         .transpose()?;
     if sub.is_some() && from.is_none() {
@@ -234,12 +242,7 @@ async fn put(
     Ok(r)
 }
 
-async fn post(
-    app: &AppState,
-    path: &str,
-    h: &HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
+async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let producer = Producer::from_headers(h)?;
     let close = closed_flag(h);
     let body = read_body(body).await?;
@@ -248,7 +251,10 @@ async fn post(
         return Err(ApiError::invalid("body", "an append needs a body"));
     }
     if !body.is_empty() && ct.is_none() {
-        return Err(ApiError::invalid("Content-Type", "an append with a body needs one"));
+        return Err(ApiError::invalid(
+            "Content-Type",
+            "an append with a body needs one",
+        ));
     }
     let req = Append {
         path: path.to_string(),

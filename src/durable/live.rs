@@ -19,7 +19,7 @@ use super::offsets::{self, Start};
 use super::read::{body, cursor, resolve, start_at, Target};
 use super::{is_text, SSE_MAX_AGE};
 use crate::error::ApiError;
-use crate::http::sse::event;
+use crate::http::sse::split_lines;
 use crate::http::AppState;
 use crate::hub::StreamItem;
 
@@ -44,11 +44,31 @@ fn data_event(enc: Encoding, rows: &[(i64, Bytes)]) -> Bytes {
                 Err(_) => Bytes::from(String::from_utf8_lossy(&raw).into_owned()),
             }
         }
-        Encoding::Base64 => Bytes::from(
-            base64::engine::general_purpose::STANDARD.encode(body(false, rows)),
-        ),
+        Encoding::Base64 => {
+            Bytes::from(base64::engine::general_purpose::STANDARD.encode(body(false, rows)))
+        }
     };
-    event(None, Some("data"), &payload)
+    event("data", &payload)
+}
+
+/// Frames one event as `event: NAME` and one `data:` line per payload line. The space after
+/// `data:` is only written when the line itself starts with one (parsers strip one space).
+pub fn event(name: &str, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(data.len() + 32);
+    out.put_slice(b"event: ");
+    out.put_slice(name.as_bytes());
+    out.put_u8(b'\n');
+    for line in split_lines(data) {
+        out.put_slice(if line.first() == Some(&b' ') {
+            b"data: "
+        } else {
+            b"data:"
+        });
+        out.put_slice(line);
+        out.put_u8(b'\n');
+    }
+    out.put_u8(b'\n');
+    out.freeze()
 }
 
 /// A control event.
@@ -62,7 +82,7 @@ fn control(next: i64, cursor: Option<&str>, up_to_date: bool, closed: bool) -> B
     if up_to_date && !closed {
         c["upToDate"] = json!(true);
     }
-    event(None, Some("control"), c.to_string().as_bytes())
+    event("control", c.to_string().as_bytes())
 }
 
 /// Opens the SSE response for `target` from `start`.
@@ -176,4 +196,29 @@ pub async fn sse(
         );
     }
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_keeps_leading_spaces_and_splits_lines() {
+        assert_eq!(
+            &event("data", b"a\nb")[..],
+            b"event: data\ndata:a\ndata:b\n\n"
+        );
+        assert_eq!(&event("data", b" x")[..], b"event: data\ndata:  x\n\n");
+        assert_eq!(
+            &event("data", b"ok\r\n\r\nevent: control")[..],
+            b"event: data\ndata:ok\ndata:\ndata:event: control\n\n"
+        );
+        let c = control(3, Some("7"), true, false);
+        assert_eq!(
+            std::str::from_utf8(&c).unwrap(),
+            "event: control\ndata:{\"streamCursor\":\"7\",\"streamNextOffset\":\"0000000000000000_0000000000000003\",\"upToDate\":true}\n\n"
+        );
+        let c = control(3, Some("7"), true, true);
+        assert!(!std::str::from_utf8(&c).unwrap().contains("streamCursor"));
+    }
 }

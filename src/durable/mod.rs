@@ -73,7 +73,10 @@ pub fn router() -> Router<AppState> {
 /// Headers on every protocol response (CORS and browser safety).
 async fn common_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         "cross-origin-resource-policy",
         HeaderValue::from_static("cross-origin"),
@@ -104,7 +107,11 @@ pub fn preflight() -> Response {
 
 /// Lower-cased media type without parameters.
 pub fn media_type(ct: &str) -> String {
-    ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    ct.split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// True for content types sent as text in SSE (`text/*`, `application/json`).

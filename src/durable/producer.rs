@@ -3,8 +3,8 @@
 
 use axum::http::HeaderMap;
 
-use super::offsets::parse_producer_number;
 use super::header;
+use super::offsets::parse_producer_number;
 use crate::error::ApiError;
 
 /// The producer tuple sent with an append.
@@ -168,10 +168,13 @@ mod tests {
         assert!(Producer::from_headers(&h).is_err());
         h.insert("producer-epoch", "1".parse().unwrap());
         h.insert("producer-seq", "2".parse().unwrap());
-        assert_eq!(Producer::from_headers(&h).ok(), Some(Some(p(1, 2)).map(|mut x| {
-            x.id = "a".into();
-            x
-        })));
+        assert_eq!(
+            Producer::from_headers(&h).ok(),
+            Some(Some(p(1, 2)).map(|mut x| {
+                x.id = "a".into();
+                x
+            }))
+        );
         h.insert("producer-seq", "-1".parse().unwrap());
         assert!(Producer::from_headers(&h).is_err());
         h.insert("producer-seq", "1".parse().unwrap());

@@ -107,7 +107,10 @@ pub async fn resolve(app: &AppState, path: &str) -> Result<Target, ApiError> {
         let run = RunId::parse(run).map_err(|_| missing())?;
         let key = Key::parse(key).map_err(|_| missing())?;
         app.store.require_run(&run).await?;
-        let page = app.store.read_stream(run.as_str(), key.as_str(), 0, 0).await?;
+        let page = app
+            .store
+            .read_stream(run.as_str(), key.as_str(), 0, 0)
+            .await?;
         return Ok(Target::Workflow {
             run: run.as_str().to_string(),
             key: key.as_str().to_string(),
@@ -164,7 +167,8 @@ pub fn parse_query(q: Option<&str>) -> Result<ReadQuery, ApiError> {
                 }
                 seen_offset = true;
                 out.offset = Some(
-                    offsets::parse(&v).ok_or_else(|| ApiError::invalid("offset", "malformed offset"))?,
+                    offsets::parse(&v)
+                        .ok_or_else(|| ApiError::invalid("offset", "malformed offset"))?,
                 );
             }
             "live" => out.live = Some(v.into_owned()),
@@ -207,11 +211,10 @@ pub async fn get(
     let q = parse_query(query)?;
     match q.live.as_deref() {
         None => {}
-        Some("long-poll") if q.offset.is_none() => {
-            return Err(ApiError::invalid("offset", "required with live=long-poll"))
+        Some("long-poll") | Some("sse") if q.offset.is_none() => {
+            return Err(ApiError::invalid("offset", "required with live modes"))
         }
-        Some("long-poll") => {}
-        Some("sse") => {}
+        Some("long-poll") | Some("sse") => {}
         Some(_) => return Err(ApiError::invalid("live", "must be long-poll or sse")),
     }
     let target = resolve(app, path).await?;
@@ -273,7 +276,12 @@ async fn catch_up(
 
 /// A data response for `rows` read after `from`, with the offset, up-to-date and closed
 /// headers.
-fn chunk_response(target: &Target, from: i64, rows: &[(i64, Bytes)], status: StatusCode) -> Response {
+fn chunk_response(
+    target: &Target,
+    from: i64,
+    rows: &[(i64, Bytes)],
+    status: StatusCode,
+) -> Response {
     let next = rows.last().map_or(from, |(n, _)| *n);
     let tail = target.tail().max(next);
     let mut r = (status, body(target.is_json(), rows)).into_response();

@@ -153,7 +153,13 @@ impl Store {
         .await?;
         let (tail, closed) = match meta {
             Some((tail, closed, false, false)) => (tail, closed),
-            _ => return Ok(StreamPage { records: Vec::new(), next: 0, closed: true }),
+            _ => {
+                return Ok(StreamPage {
+                    records: Vec::new(),
+                    next: 0,
+                    closed: true,
+                })
+            }
         };
         let records = if limit > 0 && from < tail {
             read_rows(&self.pool, id, from, tail, limit)
@@ -164,7 +170,11 @@ impl Store {
         } else {
             Vec::new()
         };
-        Ok(StreamPage { records, next: tail, closed })
+        Ok(StreamPage {
+            records,
+            next: tail,
+            closed,
+        })
     }
 
     /// Records a read of a stream with a sliding TTL (at most one write per 100 ms per

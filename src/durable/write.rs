@@ -450,13 +450,20 @@ mod tests {
     fn json_rows_are_byte_exact_and_flattened_once() {
         assert_eq!(
             rows(true, br#"[{"b":1,"a":2}, [1,2], "x"]"#, false).unwrap(),
-            vec![br#"{"b":1,"a":2}"#.to_vec(), b"[1,2]".to_vec(), br#""x""#.to_vec()]
+            vec![
+                br#"{"b":1,"a":2}"#.to_vec(),
+                b"[1,2]".to_vec(),
+                br#""x""#.to_vec()
+            ]
         );
         assert_eq!(rows(true, b" 42 ", false).unwrap(), vec![b"42".to_vec()]);
         assert!(rows(true, b"[]", false).is_err());
         assert!(rows(true, b"[]", true).unwrap().is_empty());
         assert!(rows(true, b"{nope", false).is_err());
-        assert_eq!(rows(false, b"\0\xff", false).unwrap(), vec![b"\0\xff".to_vec()]);
+        assert_eq!(
+            rows(false, b"\0\xff", false).unwrap(),
+            vec![b"\0\xff".to_vec()]
+        );
         assert!(rows(false, b"", false).unwrap().is_empty());
     }
 }

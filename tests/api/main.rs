@@ -3,6 +3,7 @@
 mod bad_input;
 mod events;
 mod faults;
+mod durable;
 mod helpers;
 mod live;
 mod messages;
