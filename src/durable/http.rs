@@ -32,6 +32,7 @@ pub async fn dispatch(
         if method == Method::OPTIONS {
             return Ok(super::preflight());
         }
+        check_header_sizes(&headers)?;
         if path.starts_with(super::WORKFLOW_PREFIX) {
             return match method {
                 Method::GET => read::get(&app, &path, query.as_deref(), &headers).await,
@@ -97,6 +98,19 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
             ApiError::invalid("body", format!("could not read the body: {e}"))
         }
     })
+}
+
+/// Rejects over-long protocol headers.
+fn check_header_sizes(h: &HeaderMap) -> Result<(), ApiError> {
+    for name in ["content-type", "stream-seq", "stream-forked-from"] {
+        if h.get(name).is_some_and(|v| v.len() > super::MAX_HEADER) {
+            return Err(ApiError::invalid(
+                name,
+                format!("at most {} bytes", super::MAX_HEADER),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `Content-Type`, trimmed; `None` if absent or blank.

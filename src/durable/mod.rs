@@ -41,6 +41,12 @@ pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// Largest request body accepted by PUT and POST (larger: 413).
 pub const MAX_BODY: usize = 16 << 20;
 
+/// Most JSON messages in one PUT or POST body.
+pub const MAX_MESSAGES: usize = 100_000;
+
+/// Longest `Content-Type`, `Stream-Seq` or fork source value.
+pub const MAX_HEADER: usize = 1024;
+
 /// Longest stream path.
 pub const MAX_PATH: usize = 1024;
 

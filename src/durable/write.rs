@@ -138,6 +138,12 @@ pub fn rows(json: bool, body: &[u8], allow_empty_array: bool) -> Result<Vec<Vec<
     if items.is_empty() && !allow_empty_array {
         return Err("an empty JSON array appends nothing".into());
     }
+    if items.len() > super::MAX_MESSAGES {
+        return Err(format!(
+            "at most {} JSON messages per request",
+            super::MAX_MESSAGES
+        ));
+    }
     Ok(items.iter().map(|v| v.get().as_bytes().to_vec()).collect())
 }
 

@@ -156,7 +156,8 @@ async fn fetch_loop(store: Store, topic: Arc<StreamTopic>) {
                 let page = read_retrying(&store, run, key, upto, READ_LIMIT).await;
                 let n = page.records.len() as i64;
                 let end = page.ended_at(upto + n);
-                let full = n == READ_LIMIT;
+                // More is there if this page stopped short of its tail (row or byte limit).
+                let full = n > 0 && upto + n < page.next;
                 if n > 0 || (end && !end_sent) {
                     let _ = topic.tx.send(Arc::new(Batch {
                         from: upto,
@@ -206,7 +207,7 @@ impl StreamSubscription {
                         yield StreamItem::End(page.next);
                         return;
                     }
-                    if n < READ_LIMIT {
+                    if n == 0 || pos >= page.next {
                         break;
                     }
                 }

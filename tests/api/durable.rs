@@ -383,3 +383,50 @@ async fn streams_survive_a_restart() {
     let r = app.http.get(&url).send().await.unwrap();
     assert_eq!(r.text().await.unwrap(), "onetwo");
 }
+
+/// A live reader catches up across several byte-limited chunks without any new append to
+/// wake it, then sees the close.
+#[tokio::test]
+async fn sse_catches_up_past_the_chunk_limit() {
+    let app = spawn_app().await;
+    let url = app.url("/v1/stream/big");
+    app.http
+        .put(&url)
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    let part = "x".repeat(700 * 1024);
+    for i in 0..4 {
+        let close = if i == 3 { "true" } else { "false" };
+        let r = app
+            .http
+            .post(&url)
+            .header("content-type", "text/plain")
+            .header("stream-closed", close)
+            .body(part.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    let mut sse = app.sse("/v1/stream/big?offset=-1&live=sse", None).await;
+    let mut bytes = 0;
+    let mut closed = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !closed {
+        let ev = tokio::time::timeout_at(deadline, sse.next())
+            .await
+            .expect("caught up in time")
+            .expect("stream open until the close");
+        match ev.event.as_str() {
+            "data" => bytes += ev.data.len(),
+            "control" => {
+                let c: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+                closed = c["streamClosed"] == true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(bytes, 4 * part.len());
+}
