@@ -19,7 +19,7 @@ use super::offsets::{self, Start};
 use super::read::{body, cursor, resolve, start_at, Target};
 use super::{is_text, SSE_MAX_AGE};
 use crate::error::ApiError;
-use crate::http::sse::split_lines;
+use crate::http::sse::{split_lines, GaugeGuard};
 use crate::http::AppState;
 use crate::hub::StreamItem;
 
@@ -93,6 +93,17 @@ pub async fn sse(
     start: Start,
     client_cursor: Option<&str>,
 ) -> Result<Response, ApiError> {
+    // The process-wide SSE connection limit and gauge apply here too.
+    let Ok(permit) = app.sse_slots.clone().try_acquire_owned() else {
+        app.metrics.sse_rejected.inc();
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "SSE connection limit reached",
+        )
+        .with_header("retry-after", "5"));
+    };
+    let open = app.metrics.sse_open.clone();
     let (run, key) = target.topic();
     let sub = app.hub.subscribe_stream(&run, &key);
     let target = resolve(app, path).await?;
@@ -110,6 +121,8 @@ pub async fn sse(
     let path = path.to_string();
     let client_cursor = client_cursor.map(str::to_string);
     let stream = async_stream::stream! {
+        let _permit = permit;
+        let _open = GaugeGuard::inc(&open);
         let cur = |c: &Option<String>| cursor(c.as_deref());
         let deadline = tokio::time::Instant::now() + SSE_MAX_AGE;
         let mut known_tail = target.tail();
