@@ -251,12 +251,8 @@ async fn catch_up(
         return Ok(r);
     }
     let next = rows.last().map_or(from, |(n, _)| *n);
-    let done = target.closed() && next >= tail;
-    let etag = format!(
-        "\"{}:{from}:{next}{}\"",
-        target.etag_prefix(),
-        if done { ":c" } else { "" }
-    );
+    let etag = etag(target, from, &rows);
+    set(&mut r, "stream-cursor", cursor(None));
     if header(h, "if-none-match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         set(&mut r, "etag", &etag);
@@ -264,15 +260,28 @@ async fn catch_up(
         return Ok(r);
     }
     set(&mut r, "etag", &etag);
-    let cache = if next < tail || done {
-        "public, max-age=60, stale-while-revalidate=300"
-    } else {
-        "no-cache"
-    };
-    r.headers_mut()
-        .insert("cache-control", HeaderValue::from_static(cache));
+    set(&mut r, "cache-control", CACHEABLE);
+    if rows.is_empty() && !target.closed() {
+        // Nothing new on an open stream: a cached copy would hide the next append.
+        set(&mut r, "cache-control", "no-cache");
+    }
     Ok(r)
 }
+
+/// `"{stream}:{start}:{end}[:c]"`, `:c` when the response includes the closure.
+fn etag(target: &Target, from: i64, rows: &[(i64, Bytes)]) -> String {
+    let next = rows.last().map_or(from, |(n, _)| *n);
+    let done = target.closed() && next >= target.tail();
+    format!(
+        "\"{}:{from}:{next}{}\"",
+        target.etag_prefix(),
+        if done { ":c" } else { "" }
+    )
+}
+
+/// Data at an offset never changes, so a response carrying it may be cached and shared
+/// (flowgate has no per-user streams).
+const CACHEABLE: &str = "public, max-age=60, stale-while-revalidate=300";
 
 /// A data response for `rows` read after `from`, with the offset, up-to-date and closed
 /// headers.
@@ -286,6 +295,9 @@ fn chunk_response(
     let tail = target.tail().max(next);
     let mut r = (status, body(target.is_json(), rows)).into_response();
     set(&mut r, "content-type", target.content_type());
+    if super::media_type(target.content_type()) == super::DEFAULT_CONTENT_TYPE {
+        set(&mut r, "content-disposition", "attachment");
+    }
     set(&mut r, "stream-next-offset", offsets::format(next));
     if next >= tail {
         set(&mut r, "stream-up-to-date", "true");
@@ -327,8 +339,9 @@ async fn long_poll(
     let live_response = |target: &Target, rows: Vec<(i64, Bytes)>| {
         let mut r = chunk_response(target, from, &rows, StatusCode::OK);
         set(&mut r, "stream-cursor", cursor(client_cursor));
-        r.headers_mut()
-            .insert("cache-control", HeaderValue::from_static("no-store"));
+        // Safe to cache when keyed by offset and cursor (the cursor moves on).
+        set(&mut r, "etag", etag(target, from, &rows));
+        set(&mut r, "cache-control", CACHEABLE);
         r
     };
     if from < target.tail() {

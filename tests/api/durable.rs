@@ -46,7 +46,20 @@ async fn bytes_round_trip_with_offsets_etag_and_headers() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(&r, "stream-up-to-date").as_deref(), Some("true"));
     let etag = header(&r, "etag").unwrap();
+    assert!(header(&r, "cache-control").unwrap().starts_with("public"));
+    assert_eq!(
+        header(&r, "content-disposition").as_deref(),
+        Some("attachment")
+    );
     assert_eq!(&r.bytes().await.unwrap()[..], b"\0one\xfftwo");
+    // At the tail of an open stream nothing may be cached: the next append would be hidden.
+    let r = app
+        .http
+        .get(format!("{url}?offset={}", offset(2)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, "cache-control").as_deref(), Some("no-cache"));
     let r = app
         .http
         .get(format!("{url}?offset={}", offset(1)))
@@ -223,6 +236,19 @@ async fn long_poll_wakes_on_append_and_times_out_with_204() {
         "{}",
         r.status()
     );
+
+    // Data available: answered at once, with an ETag, a cursor and shared caching.
+    let r = app
+        .http
+        .get(format!("{url}?offset=-1&live=long-poll&cursor=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(header(&r, "etag").is_some());
+    let cursor: i64 = header(&r, "stream-cursor").unwrap().parse().unwrap();
+    assert!(cursor > 5);
+    assert!(header(&r, "cache-control").unwrap().contains("max-age=60"));
 }
 
 #[tokio::test]

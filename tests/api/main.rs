@@ -1,9 +1,9 @@
 //! Integration tests against the machine's real Postgres, over real sockets.
 
 mod bad_input;
+mod durable;
 mod events;
 mod faults;
-mod durable;
 mod helpers;
 mod live;
 mod messages;
