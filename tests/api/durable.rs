@@ -456,3 +456,102 @@ async fn sse_catches_up_past_the_chunk_limit() {
     }
     assert_eq!(bytes, 4 * part.len());
 }
+
+/// An append on one server reaches a live reader on another through NOTIFY.
+#[tokio::test]
+async fn append_on_one_process_reaches_a_reader_on_another() {
+    let a = spawn_app().await;
+    let b = spawn_on(&a.db_url, |_| {}).await;
+    a.http
+        .put(a.url("/v1/stream/shared"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let mut sse = b.sse("/v1/stream/shared?offset=-1&live=sse", None).await;
+    a.http
+        .post(a.url("/v1/stream/shared"))
+        .header("content-type", "application/json")
+        .body(r#"[{"n":1},{"n":2}]"#)
+        .send()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 2 {
+        let ev = tokio::time::timeout_at(deadline, sse.next())
+            .await
+            .expect("delivered across processes in time")
+            .expect("sse open");
+        if ev.event == "data" {
+            let batch: Vec<serde_json::Value> = serde_json::from_str(&ev.data).unwrap();
+            seen.extend(batch);
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![serde_json::json!({"n":1}), serde_json::json!({"n":2})]
+    );
+}
+
+/// An expired stream answers 404 at once, its path can be re-created, and the sweep drops
+/// expired rows.
+#[tokio::test]
+async fn expired_streams_vanish_and_are_swept() {
+    let app = spawn_app().await;
+    let url = app.url("/v1/stream/old");
+    let r = app
+        .http
+        .put(&url)
+        .header("stream-expires-at", "2000-01-01T00:00:00Z")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.http.get(&url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.http.head(&url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = app.http.put(&url).body("y").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "the path is free again");
+    assert_eq!(
+        app.http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "y"
+    );
+
+    app.http
+        .put(app.url("/v1/stream/gone"))
+        .header("stream-expires-at", "2000-01-01T00:00:00+02:00")
+        .send()
+        .await
+        .unwrap();
+    let store = &app.app.as_ref().unwrap().state.store;
+    assert_eq!(store.ds_sweep().await.unwrap(), 1);
+    let left: Vec<(String,)> = sqlx::query_as("SELECT path FROM flowgate.ds_streams")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![("old".to_string(),)]);
+
+    let r = app
+        .http
+        .put(app.url("/v1/stream/both"))
+        .header("stream-ttl", "60")
+        .header("stream-expires-at", "2030-01-01T00:00:00Z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
