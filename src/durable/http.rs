@@ -7,11 +7,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use super::create::{Create, Created, Fork};
 use super::offsets::{self, Start};
-use super::producer::{Producer, Verdict};
+use super::producer::Producer;
 use super::read::{self, Target};
 use super::store::{DeleteOutcome, Meta};
-use super::write::{Append, Appended, Create, Created, Fork};
+use super::write::{Append, Appended};
 use super::{closed_flag, fail, header, hub_key, HUB_NAMESPACE, MAX_BODY, MAX_PATH};
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -337,36 +338,11 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
             return Err(conflict("Stream-Seq must be greater than the last one"))
         }
         Appended::Invalid(msg) => return Err(ApiError::invalid("body", msg)),
-        Appended::Producer(v) => return Err(producer_error(v)),
+        Appended::Producer(v) => return Err(v.into_error()),
     };
     r.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-store"));
     Ok(r)
-}
-
-fn producer_error(v: Verdict) -> ApiError {
-    match v {
-        Verdict::StaleEpoch { current } => fail(
-            StatusCode::FORBIDDEN,
-            "stale_producer_epoch",
-            "a newer producer epoch exists",
-        )
-        .with_header("producer-epoch", current.to_string()),
-        Verdict::EpochSeqNotZero => ApiError::invalid(
-            "Producer-Seq",
-            "a new producer epoch must start at sequence 0",
-        ),
-        Verdict::Gap { expected, received } => fail(
-            StatusCode::CONFLICT,
-            "producer_sequence_gap",
-            format!("expected Producer-Seq {expected}, got {received}"),
-        )
-        .with_header("producer-expected-seq", expected.to_string())
-        .with_header("producer-received-seq", received.to_string()),
-        Verdict::Accept | Verdict::Duplicate { .. } => {
-            ApiError::internal("producer verdict needs no error")
-        }
-    }
 }
 
 /// 404 for a stream that does not exist (or expired).

@@ -11,9 +11,10 @@
 //! `/v1/stream/workflows/{run}/{key}`; the position after record `n` is offset `n + 1`.
 //!
 //! Modules: [`offsets`] (offset, cursor and header grammars) → [`store`] (reads, deletes,
-//! TTL) and [`write`] (create, append) → [`http`] (PUT, POST, HEAD, DELETE, OPTIONS) and
+//! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s) → [`http`] (PUT, POST, HEAD, DELETE, OPTIONS) and
 //! [`read`] (GET catch-up and long-poll), [`live`] (SSE).
 
+pub mod create;
 pub mod http;
 pub mod live;
 pub mod offsets;

@@ -5,6 +5,9 @@ use axum::http::HeaderMap;
 
 use super::header;
 use super::offsets::parse_producer_number;
+use axum::http::StatusCode;
+
+use super::fail;
 use crate::error::ApiError;
 
 /// The producer tuple sent with an append.
@@ -81,6 +84,34 @@ pub enum Verdict {
         /// The seq received.
         received: i64,
     },
+}
+
+impl Verdict {
+    /// The error response for a verdict that rejects the append.
+    pub fn into_error(self) -> ApiError {
+        match self {
+            Verdict::StaleEpoch { current } => fail(
+                StatusCode::FORBIDDEN,
+                "stale_producer_epoch",
+                "a newer producer epoch exists",
+            )
+            .with_header("producer-epoch", current.to_string()),
+            Verdict::EpochSeqNotZero => ApiError::invalid(
+                "Producer-Seq",
+                "a new producer epoch must start at sequence 0",
+            ),
+            Verdict::Gap { expected, received } => fail(
+                StatusCode::CONFLICT,
+                "producer_sequence_gap",
+                format!("expected Producer-Seq {expected}, got {received}"),
+            )
+            .with_header("producer-expected-seq", expected.to_string())
+            .with_header("producer-received-seq", received.to_string()),
+            Verdict::Accept | Verdict::Duplicate { .. } => {
+                ApiError::internal("producer verdict needs no error")
+            }
+        }
+    }
 }
 
 /// Decides on `p` given the stored `(epoch, last_seq)`, if any.

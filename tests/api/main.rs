@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod durable;
+mod durable_live;
 mod events;
 mod faults;
 mod helpers;
