@@ -6,9 +6,10 @@
 # env: TEST_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 #      CONFORMANCE_SUBSCRIPTIONS=1 to include the reserved __ds subscription tests.
 set -euo pipefail
-cd "$(dirname "$0")"
-BIN="${1:-../target/debug/flowgate}"; shift || true
+HERE="$(cd "$(dirname "$0")" && pwd)"
+BIN="${1:-$HERE/../target/debug/flowgate}"; shift || true
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+cd "$HERE"
 ADMIN="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 DB="fg_test_conformance_$$_$RANDOM"
 BASE="${ADMIN%/*}"
