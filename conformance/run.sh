@@ -20,7 +20,9 @@ LONG_POLL_S="${CONFORMANCE_LONG_POLL_S:-1}"
 psql "$ADMIN" -qc "CREATE DATABASE $DB"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 LOG="$(mktemp)"
+# The suite's webhook receiver listens on 127.0.0.1.
 DATABASE_URL="$BASE/$DB" FLOWGATE_ADDR="127.0.0.1:$PORT" FLOWGATE_DS_LONG_POLL="$LONG_POLL_S" \
+  FLOWGATE_DS_WEBHOOK_LOOPBACK=true \
   RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
@@ -38,7 +40,7 @@ done
 
 export NO_COLOR=1; unset FORCE_COLOR
 set +e
-CONFORMANCE_TEST_URL="http://127.0.0.1:$PORT" \
+CONFORMANCE_TEST_URL="http://127.0.0.1:$PORT" CONFORMANCE_SUBSCRIPTIONS="${CONFORMANCE_SUBSCRIPTIONS:-1}" \
 CONFORMANCE_LONG_POLL_MS="$((LONG_POLL_S * 1000))" \
   timeout -k 10 "${CONFORMANCE_TIMEOUT_S:-900}" node_modules/.bin/vitest run \
     --config vitest.config.mjs --no-coverage \

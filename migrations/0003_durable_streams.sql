@@ -103,3 +103,42 @@ BEGIN
         cur := src;
     END LOOP;
 END $$;
+
+-- Subscriptions (reserved `__ds/subscriptions/{id}` API): a webhook or pull-wake consumer of
+-- every stream matching `pattern` or linked explicitly. A wake is one round of work: its
+-- generation and token fence callbacks from older rounds.
+CREATE TABLE flowgate.ds_subscriptions (
+    id           text PRIMARY KEY,
+    kind         text NOT NULL CHECK (kind IN ('webhook', 'pull-wake')),
+    pattern      text,
+    webhook_url  text,
+    wake_stream  text,
+    lease_ttl_ms bigint NOT NULL,
+    description  text,
+    -- Base URL the subscription was created through (for callback and JWKS links).
+    base_url     text NOT NULL,
+    generation   bigint NOT NULL DEFAULT 0,
+    wake_id      text,
+    token        text,
+    holder       text,
+    lease_until  timestamptz,
+    -- Activity arrived while a wake was open: another wake follows.
+    pending      boolean NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Streams a subscription follows and how far its consumer acknowledged each.
+CREATE TABLE flowgate.ds_sub_streams (
+    sub_id    text   NOT NULL REFERENCES flowgate.ds_subscriptions (id) ON DELETE CASCADE,
+    path      text   NOT NULL,
+    link_type text   NOT NULL CHECK (link_type IN ('pattern', 'explicit')),
+    acked     bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (sub_id, path)
+);
+
+-- The Ed25519 key that signs webhook requests (one per database, shared by all processes).
+CREATE TABLE flowgate.ds_signing_keys (
+    kid        text PRIMARY KEY,
+    secret     bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);

@@ -108,6 +108,10 @@ pub struct Config {
     /// Durable Streams long-poll timeout in seconds (also the SSE keep-alive period).
     #[arg(long, env = "FLOWGATE_DS_LONG_POLL", default_value_t = 30.0)]
     pub ds_long_poll: f64,
+
+    /// Let Durable Streams webhook subscriptions call loopback addresses (local development).
+    #[arg(long, env = "FLOWGATE_DS_WEBHOOK_LOOPBACK", default_value_t = false)]
+    pub ds_webhook_loopback: bool,
 }
 
 impl Config {
@@ -137,6 +141,7 @@ impl Config {
             token_ttl: 86400,
             runtime: Default::default(),
             ds_long_poll: 30.0,
+            ds_webhook_loopback: false,
         }
     }
 

@@ -29,6 +29,10 @@ pub async fn dispatch(
     body: Body,
 ) -> Response {
     let result = async {
+        if let Some(rest) = path.strip_prefix("__ds/") {
+            let body = read_body(body).await?;
+            return super::subs::handle(&app, &method, rest, &headers, body).await;
+        }
         check_path(&path)?;
         if method == Method::OPTIONS {
             return Ok(super::preflight());
@@ -238,7 +242,12 @@ async fn put(
         fork,
     };
     let (status, m) = match app.store.ds_create(&req).await? {
-        Created::New(m) => (StatusCode::CREATED, m),
+        Created::New(m) => {
+            if m.tail > 0 {
+                tokio::spawn(super::wake::activity(app.clone(), path.to_string()));
+            }
+            (StatusCode::CREATED, m)
+        }
         Created::Existing(m) => (StatusCode::OK, m),
         Created::Conflict(msg) => return Err(fail(StatusCode::CONFLICT, "conflict", msg)),
         Created::Invalid(msg) => return Err(ApiError::invalid("body", msg)),
@@ -294,6 +303,9 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
                     hub_key(id),
                     tail,
                 ));
+            }
+            if new_data {
+                tokio::spawn(super::wake::activity(app.clone(), path.to_string()));
             }
             let status = if producer.is_some() && new_data {
                 StatusCode::OK

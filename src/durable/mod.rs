@@ -21,6 +21,8 @@ pub mod offsets;
 pub mod producer;
 pub mod read;
 pub mod store;
+pub mod subs;
+pub mod wake;
 pub mod write;
 
 use std::time::Duration;

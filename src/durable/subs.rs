@@ -1,0 +1,477 @@
+//! The reserved subscription API under `/v1/stream/__ds/`: `jwks.json`, and
+//! `subscriptions/{id}` with PUT (create or confirm), GET, DELETE, `streams` (link or unlink
+//! streams explicitly), `callback` (a webhook consumer acknowledges its wake), and for
+//! pull-wake subscriptions `claim`, `ack` and `release` (a worker leases the open wake).
+//!
+//! Every callback is fenced: the bearer token, wake id and generation must be the open
+//! wake's, else 409 `FENCED`. Acknowledged offsets only move forward.
+
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::offsets::{self, Start};
+use super::wake::{self, SubRow, SUB_COLUMNS};
+use super::{fail, header};
+use crate::error::ApiError;
+use crate::http::AppState;
+use crate::ids::RunId;
+
+/// Longest lease a subscription may ask for, in milliseconds.
+const MAX_LEASE_MS: i64 = 3_600_000;
+
+/// Most explicit streams in one request.
+const MAX_LINKS: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+struct Webhook {
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubBody {
+    #[serde(rename = "type")]
+    kind: String,
+    pattern: Option<String>,
+    streams: Option<Vec<String>>,
+    webhook: Option<Webhook>,
+    wake_stream: Option<String>,
+    lease_ttl_ms: Option<i64>,
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AckBody {
+    wake_id: String,
+    generation: i64,
+    #[serde(default)]
+    acks: Vec<AckItem>,
+    #[serde(default)]
+    done: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct AckItem {
+    stream: String,
+    offset: String,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid("body", e))
+}
+
+fn bearer(h: &HeaderMap) -> String {
+    header(h, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn not_found() -> ApiError {
+    fail(StatusCode::NOT_FOUND, "NOT_FOUND", "no such subscription")
+}
+
+/// Routes `__ds/{rest}`.
+pub async fn handle(
+    app: &AppState,
+    method: &Method,
+    rest: &str,
+    h: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if rest == "jwks.json" && method == Method::GET {
+        let (kid, key) = wake::signing_key(&app.store).await?;
+        let mut r = Json(wake::jwks(&kid, &key)).into_response();
+        super::http::set(&mut r, "content-type", "application/jwk-set+json");
+        return Ok(r);
+    }
+    let Some(rest) = rest.strip_prefix("subscriptions/") else {
+        return Err(fail(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint"));
+    };
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    RunId::parse(id).map_err(|e| ApiError::invalid("id", e))?;
+    match (method.as_str(), tail) {
+        ("PUT", "") => put(app, id, h, &json_body(&body)?).await,
+        ("GET", "") => get(app, id).await,
+        ("DELETE", "") => {
+            let n = sqlx::query("DELETE FROM flowgate.ds_subscriptions WHERE id = $1")
+                .bind(id)
+                .execute(&app.store.pool)
+                .await
+                .map_err(crate::error::StoreError::from)?
+                .rows_affected();
+            if n == 0 {
+                return Err(not_found());
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        ("POST", "streams") => {
+            #[derive(Deserialize)]
+            struct Links {
+                streams: Vec<String>,
+            }
+            let links: Links = json_body(&body)?;
+            require(app, id).await?;
+            link(app, id, &links.streams).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        ("DELETE", t) if t.starts_with("streams/") => {
+            let path = &t["streams/".len()..];
+            let n =
+                sqlx::query("DELETE FROM flowgate.ds_sub_streams WHERE sub_id = $1 AND path = $2")
+                    .bind(id)
+                    .bind(path)
+                    .execute(&app.store.pool)
+                    .await
+                    .map_err(crate::error::StoreError::from)?
+                    .rows_affected();
+            if n == 0 {
+                return Err(not_found());
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        ("POST", "callback") | ("POST", "ack") => {
+            let b: AckBody = json_body(&body)?;
+            let mut acks = Vec::new();
+            for a in &b.acks {
+                match offsets::parse(&a.offset) {
+                    Some(Start::At(n)) => acks.push((a.stream.clone(), n)),
+                    _ => return Err(ApiError::invalid("acks", "malformed offset")),
+                }
+            }
+            let next = ack(app, id, &bearer(h), &b.wake_id, b.generation, &acks, b.done).await?;
+            let more = next.is_some();
+            if let Some(sub) = next {
+                wake::deliver(app, sub).await?;
+            }
+            Ok(Json(json!({ "ok": true, "next_wake": more })).into_response())
+        }
+        ("POST", "claim") => claim(app, id, &json_body::<Value>(&body)?).await,
+        ("POST", "release") => {
+            let b: AckBody = json_body(&body)?;
+            release(app, id, &bearer(h), &b.wake_id, b.generation).await
+        }
+        _ => Err(fail(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "not allowed on this subscription resource",
+        )),
+    }
+}
+
+async fn require(app: &AppState, id: &str) -> Result<(), ApiError> {
+    let found: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM flowgate.ds_subscriptions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&app.store.pool)
+            .await
+            .map_err(crate::error::StoreError::from)?;
+    found.map(|_| ()).ok_or_else(not_found)
+}
+
+async fn link(app: &AppState, id: &str, streams: &[String]) -> Result<(), ApiError> {
+    if streams.len() > MAX_LINKS
+        || streams
+            .iter()
+            .any(|s| s.is_empty() || s.len() > super::MAX_PATH)
+    {
+        return Err(ApiError::invalid(
+            "streams",
+            format!("at most {MAX_LINKS} non-empty paths"),
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO flowgate.ds_sub_streams (sub_id, path, link_type)
+         SELECT $1, p, 'explicit' FROM unnest($2::text[]) AS p
+         ON CONFLICT (sub_id, path) DO UPDATE SET link_type = 'explicit'",
+    )
+    .bind(id)
+    .bind(streams)
+    .execute(&app.store.pool)
+    .await
+    .map_err(crate::error::StoreError::from)?;
+    Ok(())
+}
+
+async fn put(app: &AppState, id: &str, h: &HeaderMap, b: &SubBody) -> Result<Response, ApiError> {
+    let lease = b.lease_ttl_ms.unwrap_or(30_000);
+    if !(100..=MAX_LEASE_MS).contains(&lease) {
+        return Err(ApiError::invalid(
+            "lease_ttl_ms",
+            format!("must be 100..={MAX_LEASE_MS}"),
+        ));
+    }
+    if b.pattern.is_none() && b.streams.is_none() {
+        return Err(ApiError::invalid(
+            "pattern",
+            "a pattern or a list of streams is required",
+        ));
+    }
+    let url = match (b.kind.as_str(), &b.webhook, &b.wake_stream) {
+        ("webhook", Some(w), _) => Some(
+            wake::check_url(&w.url, app.config.ds_webhook_loopback)
+                .await
+                .map_err(|m| {
+                    fail(StatusCode::BAD_REQUEST, "WEBHOOK_URL_REJECTED", m)
+                        .with_field("webhook.url")
+                })?
+                .to_string(),
+        ),
+        ("pull-wake", _, Some(_)) => None,
+        _ => {
+            return Err(ApiError::invalid(
+                "type",
+                "webhook (with webhook.url) or pull-wake (with wake_stream)",
+            ))
+        }
+    };
+    let url = url.map(|_| {
+        b.webhook
+            .as_ref()
+            .map(|w| w.url.clone())
+            .unwrap_or_default()
+    });
+    let base = format!("http://{}", header(h, "host").unwrap_or("localhost"));
+    let created = sqlx::query(
+        "INSERT INTO flowgate.ds_subscriptions
+           (id, kind, pattern, webhook_url, wake_stream, lease_ttl_ms, description, base_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(&b.kind)
+    .bind(&b.pattern)
+    .bind(&url)
+    .bind(&b.wake_stream)
+    .bind(lease)
+    .bind(&b.description)
+    .bind(&base)
+    .execute(&app.store.pool)
+    .await
+    .map_err(crate::error::StoreError::from)?
+    .rows_affected()
+        == 1;
+    if !created {
+        let same: Option<(bool,)> = sqlx::query_as(
+            "SELECT kind = $2 AND pattern IS NOT DISTINCT FROM $3 AND webhook_url IS NOT DISTINCT FROM $4
+                    AND wake_stream IS NOT DISTINCT FROM $5 AND lease_ttl_ms = $6
+                    AND description IS NOT DISTINCT FROM $7
+             FROM flowgate.ds_subscriptions WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&b.kind)
+        .bind(&b.pattern)
+        .bind(&url)
+        .bind(&b.wake_stream)
+        .bind(lease)
+        .bind(&b.description)
+        .fetch_optional(&app.store.pool)
+        .await
+        .map_err(crate::error::StoreError::from)?;
+        if same != Some((true,)) {
+            return Err(fail(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                "a different subscription has this id",
+            ));
+        }
+    }
+    if let Some(streams) = &b.streams {
+        link(app, id, streams).await?;
+    }
+    let mut r = get(app, id).await?;
+    if created {
+        *r.status_mut() = StatusCode::CREATED;
+    }
+    Ok(r)
+}
+
+async fn get(app: &AppState, id: &str) -> Result<Response, ApiError> {
+    let sql = format!("SELECT {SUB_COLUMNS} FROM flowgate.ds_subscriptions WHERE id = $1");
+    let sub: SubRow = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(&app.store.pool)
+        .await
+        .map_err(crate::error::StoreError::from)?
+        .ok_or_else(not_found)?;
+    let (streams, _) = wake::snapshot(&app.store.pool, id).await?;
+    let mut out = json!({
+        "id": sub.id, "type": sub.kind, "pattern": sub.pattern, "lease_ttl_ms": sub.lease_ttl_ms,
+        "generation": sub.generation, "streams": streams,
+    });
+    if let Some(url) = &sub.webhook_url {
+        let (kid, _) = wake::signing_key(&app.store).await?;
+        out["webhook"] = json!({ "url": url, "signing": {
+            "alg": "ed25519", "kid": kid,
+            "jwks_url": format!("{}/v1/stream/__ds/jwks.json", sub.base_url),
+        }});
+    }
+    if let Some(ws) = &sub.wake_stream {
+        out["wake_stream"] = json!(ws);
+    }
+    Ok(Json(out).into_response())
+}
+
+fn fenced() -> ApiError {
+    fail(
+        StatusCode::CONFLICT,
+        "FENCED",
+        "this wake is no longer current",
+    )
+}
+
+async fn lock(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: &str,
+) -> Result<SubRow, ApiError> {
+    let sql =
+        format!("SELECT {SUB_COLUMNS} FROM flowgate.ds_subscriptions WHERE id = $1 FOR UPDATE");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(crate::error::StoreError::from)?
+        .ok_or_else(not_found)
+}
+
+/// Applies acknowledgements for the open wake; with `done` the wake ends, and if work is
+/// left a new wake opens and is returned (the caller delivers it).
+pub async fn ack(
+    app: &AppState,
+    id: &str,
+    token: &str,
+    wake_id: &str,
+    generation: i64,
+    acks: &[(String, i64)],
+    done: bool,
+) -> Result<Option<SubRow>, ApiError> {
+    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
+    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let sub = lock(&mut tx, id).await?;
+    if sub.token.as_deref() != Some(token)
+        || sub.wake_id.as_deref() != Some(wake_id)
+        || sub.generation != generation
+    {
+        return Err(fenced());
+    }
+    for (path, n) in acks {
+        sqlx::query("UPDATE flowgate.ds_sub_streams SET acked = greatest(acked, $3) WHERE sub_id = $1 AND path = $2")
+            .bind(id)
+            .bind(path)
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    if !done {
+        sqlx::query(
+            "UPDATE flowgate.ds_subscriptions
+             SET lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0) WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE flowgate.ds_subscriptions
+         SET wake_id = NULL, token = NULL, holder = NULL, lease_until = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let (_, unacked) = wake::snapshot(&app.store.pool, id).await?;
+    if !(sub.pending || unacked) {
+        return Ok(None);
+    }
+    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let cur = lock(&mut tx, id).await?;
+    if cur.wake_id.is_some() {
+        return Ok(None);
+    }
+    let opened = wake::open_wake(&mut tx, id).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(opened))
+}
+
+async fn claim(app: &AppState, id: &str, body: &Value) -> Result<Response, ApiError> {
+    let worker = body["worker"]
+        .as_str()
+        .filter(|w| !w.is_empty() && w.len() <= 256);
+    let worker =
+        worker.ok_or_else(|| ApiError::invalid("worker", "a non-empty worker name is required"))?;
+    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
+    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let sub = lock(&mut tx, id).await?;
+    if sub.kind != "pull-wake" {
+        return Err(ApiError::invalid(
+            "type",
+            "only pull-wake subscriptions are claimed",
+        ));
+    }
+    if let (Some(holder), true) = (&sub.holder, sub.leased) {
+        let body = json!({ "error": { "code": "ALREADY_CLAIMED", "message": "another worker holds this wake",
+                                      "current_holder": holder } });
+        return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+    }
+    let (_, unacked) = wake::snapshot(&app.store.pool, id).await?;
+    if sub.wake_id.is_none() && !unacked && !sub.pending {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let sub = if sub.wake_id.is_none() {
+        wake::open_wake(&mut tx, id).await?
+    } else {
+        sub
+    };
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query(
+        "UPDATE flowgate.ds_subscriptions
+         SET holder = $2, token = $3, lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(&token)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let (streams, _) = wake::snapshot(&app.store.pool, id).await?;
+    Ok(Json(json!({
+        "wake_id": sub.wake_id, "generation": sub.generation, "token": token,
+        "lease_ttl_ms": sub.lease_ttl_ms, "streams": streams,
+    }))
+    .into_response())
+}
+
+async fn release(
+    app: &AppState,
+    id: &str,
+    token: &str,
+    wake_id: &str,
+    generation: i64,
+) -> Result<Response, ApiError> {
+    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
+    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let sub = lock(&mut tx, id).await?;
+    if sub.token.as_deref() != Some(token)
+        || sub.wake_id.as_deref() != Some(wake_id)
+        || sub.generation != generation
+    {
+        return Err(fenced());
+    }
+    sqlx::query("UPDATE flowgate.ds_subscriptions SET holder = NULL, token = NULL, lease_until = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,446 @@
+//! Wakes of subscriptions: stream activity starts a wake (generation + 1, fresh token) for
+//! each subscription that follows the stream; a webhook subscription gets a signed POST, a
+//! pull-wake subscription an event on its wake stream. Activity during an open wake only
+//! marks the subscription pending, so a consumer sees one wake at a time.
+//!
+//! Webhook requests carry `Webhook-Signature: t=<unix>,kid=<kid>,ed25519=<base64url>`, an
+//! Ed25519 signature over `<t>.<body>`; the public key is served as a JWKS. Webhook URLs
+//! must be http(s) and must not point at private, link-local or (unless allowed in the
+//! configuration) loopback addresses; hosts are checked at registration and before each
+//! delivery.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{json, Value};
+
+use super::offsets;
+use super::write::Append;
+use super::{hub_key, HUB_NAMESPACE};
+use crate::error::StoreError;
+use crate::http::AppState;
+use crate::notify::{Note, NoteKind};
+use crate::store::Store;
+
+/// True if `path` matches `pattern`: `*` matches within one path segment, `**` anything.
+pub fn glob(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => (0..=s.len()).any(|i| go(&p[2..], &s[i..])),
+            Some(b'*') => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| go(&p[1..], &s[i..])),
+            Some(c) => s.first() == Some(c) && go(&p[1..], &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), path.as_bytes())
+}
+
+/// Whether an address may receive webhooks.
+pub fn ip_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            if v4.is_loopback() {
+                return allow_loopback;
+            }
+            !(v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return ip_allowed(IpAddr::V4(v4), allow_loopback);
+            }
+            if v6.is_loopback() {
+                return allow_loopback;
+            }
+            let s = v6.segments()[0];
+            !(v6.is_unspecified()
+                || v6.is_multicast()
+                || (s & 0xfe00) == 0xfc00
+                || (s & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Checks a webhook URL: http(s), and every address it resolves to allowed.
+pub async fn check_url(url: &str, allow_loopback: bool) -> Result<reqwest::Url, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err("only http and https URLs".into());
+    }
+    let host = u
+        .host_str()
+        .ok_or("URL has no host")?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = u.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| "host lookup timed out".to_string())?
+        .map_err(|e| format!("host lookup failed: {e}"))?
+        .map(|a| a.ip())
+        .collect(),
+    };
+    if addrs.is_empty() || addrs.iter().any(|ip| !ip_allowed(*ip, allow_loopback)) {
+        return Err("the webhook host is a private or reserved address".into());
+    }
+    Ok(u)
+}
+
+/// The signing key (created on first use, shared through the database).
+pub async fn signing_key(store: &Store) -> Result<(String, SigningKey), StoreError> {
+    for _ in 0..2 {
+        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT kid, secret FROM flowgate.ds_signing_keys ORDER BY created_at, kid LIMIT 1",
+        )
+        .fetch_optional(&store.pool)
+        .await?;
+        if let Some((kid, secret)) = row {
+            if let Ok(bytes) = <[u8; 32]>::try_from(secret.as_slice()) {
+                return Ok((kid, SigningKey::from_bytes(&bytes)));
+            }
+        }
+        let secret: [u8; 32] = rand::random();
+        let kid = format!("ds_{:016x}", rand::random::<u64>());
+        sqlx::query(
+            "INSERT INTO flowgate.ds_signing_keys (kid, secret)
+             SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM flowgate.ds_signing_keys)",
+        )
+        .bind(&kid)
+        .bind(secret.as_slice())
+        .execute(&store.pool)
+        .await?;
+    }
+    Err(StoreError::Conflict("no usable signing key".into()))
+}
+
+/// The public key set.
+pub fn jwks(kid: &str, key: &SigningKey) -> Value {
+    json!({ "keys": [{
+        "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid,
+        "x": URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
+    }]})
+}
+
+/// The `Webhook-Signature` header value for `body` at Unix time `t`.
+pub fn signature(kid: &str, key: &SigningKey, t: i64, body: &[u8]) -> String {
+    let mut msg = format!("{t}.").into_bytes();
+    msg.extend_from_slice(body);
+    let sig = key.sign(&msg);
+    format!(
+        "t={t},kid={kid},ed25519={}",
+        URL_SAFE_NO_PAD.encode(sig.to_bytes())
+    )
+}
+
+/// A subscription row as the wake logic needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SubRow {
+    /// Id.
+    pub id: String,
+    /// `webhook` or `pull-wake`.
+    pub kind: String,
+    /// Glob pattern.
+    pub pattern: Option<String>,
+    /// Webhook URL.
+    pub webhook_url: Option<String>,
+    /// Wake stream path.
+    pub wake_stream: Option<String>,
+    /// Lease length.
+    pub lease_ttl_ms: i64,
+    /// Base URL for links.
+    pub base_url: String,
+    /// Current wake generation.
+    pub generation: i64,
+    /// Open wake.
+    pub wake_id: Option<String>,
+    /// Token of the open wake (or claim).
+    pub token: Option<String>,
+    /// Worker holding a pull-wake claim.
+    pub holder: Option<String>,
+    /// Lease still valid.
+    pub leased: bool,
+    /// Activity during the open wake.
+    pub pending: bool,
+}
+
+/// Columns of [`SubRow`].
+pub const SUB_COLUMNS: &str = "id, kind, pattern, webhook_url, wake_stream, lease_ttl_ms, \
+    base_url, generation, wake_id, token, holder, coalesce(lease_until > now(), false) AS leased, pending";
+
+/// The streams of a subscription with their tails: `{path, tail_offset, acked_offset,
+/// has_pending, link_type}`; and whether any has unacknowledged data.
+pub async fn snapshot(db: &sqlx::PgPool, sub: &str) -> Result<(Vec<Value>, bool), StoreError> {
+    let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT l.path, l.link_type, l.acked, s.tail
+         FROM flowgate.ds_sub_streams l
+         LEFT JOIN flowgate.ds_streams s ON s.path = l.path AND NOT s.deleted
+         WHERE l.sub_id = $1 ORDER BY l.path",
+    )
+    .bind(sub)
+    .fetch_all(db)
+    .await?;
+    let mut any = false;
+    let streams = rows
+        .into_iter()
+        .map(|(path, link, acked, tail)| {
+            let tail = tail.unwrap_or(0);
+            any |= tail > acked;
+            json!({
+                "path": path, "link_type": link,
+                "tail_offset": offsets::format(tail), "acked_offset": offsets::format(acked),
+                "has_pending": tail > acked,
+            })
+        })
+        .collect();
+    Ok((streams, any))
+}
+
+/// Opens a new wake on a locked, idle subscription; returns its row.
+pub async fn open_wake(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: &str,
+) -> Result<SubRow, StoreError> {
+    let sql = format!(
+        "UPDATE flowgate.ds_subscriptions
+         SET generation = generation + 1, wake_id = $2, token = $3, holder = NULL,
+             lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0), pending = false
+         WHERE id = $1 RETURNING {SUB_COLUMNS}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(id)
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .bind(uuid::Uuid::new_v4().simple().to_string())
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+/// Records activity on `path` for every subscription following it, opening wakes where
+/// none is open. Runs after the write committed; errors are logged.
+pub async fn activity(app: AppState, path: String) {
+    if path.starts_with("__ds/") {
+        return;
+    }
+    if let Err(e) = activity_inner(&app, &path).await {
+        tracing::warn!(error = %e, path, "subscription wake failed");
+    }
+}
+
+async fn activity_inner(app: &AppState, path: &str) -> Result<(), StoreError> {
+    let subs: Vec<(String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT s.id, s.pattern, EXISTS (SELECT 1 FROM flowgate.ds_sub_streams l
+                                         WHERE l.sub_id = s.id AND l.path = $1)
+         FROM flowgate.ds_subscriptions s",
+    )
+    .bind(path)
+    .fetch_all(&app.store.pool)
+    .await?;
+    for (id, pattern, linked) in subs {
+        let matched = pattern.as_deref().is_some_and(|p| glob(p, path));
+        if !matched && !linked {
+            continue;
+        }
+        let mut tx = app.store.pool.begin().await?;
+        let sql =
+            format!("SELECT {SUB_COLUMNS} FROM flowgate.ds_subscriptions WHERE id = $1 FOR UPDATE");
+        let Some(sub): Option<SubRow> = sqlx::query_as(&sql)
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            continue;
+        };
+        if matched {
+            sqlx::query(
+                "INSERT INTO flowgate.ds_sub_streams (sub_id, path, link_type) VALUES ($1, $2, 'pattern')
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(path)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if sub.wake_id.is_some() && (sub.leased || sub.holder.is_none() && sub.kind == "pull-wake")
+        {
+            sqlx::query("UPDATE flowgate.ds_subscriptions SET pending = true WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            continue;
+        }
+        let sub = open_wake(&mut tx, &id).await?;
+        tx.commit().await?;
+        deliver(app, sub).await?;
+    }
+    Ok(())
+}
+
+/// Announces an opened wake: a signed webhook POST, or an event on the wake stream.
+pub async fn deliver(app: &AppState, sub: SubRow) -> Result<(), StoreError> {
+    let (streams, _) = snapshot(&app.store.pool, &sub.id).await?;
+    let wake_id = sub.wake_id.clone().unwrap_or_default();
+    if sub.kind == "pull-wake" {
+        let event = json!({
+            "subscription_id": sub.id, "wake_id": wake_id, "generation": sub.generation,
+            "streams": streams,
+        });
+        let Some(path) = sub.wake_stream.clone() else {
+            return Ok(());
+        };
+        let req = Append {
+            path,
+            content_type: Some("application/json".into()),
+            body: event.to_string().into(),
+            close: false,
+            seq: None,
+            producer: None,
+        };
+        if let super::write::Appended::Done { id, tail, .. } = app.store.ds_append(&req).await? {
+            app.notifier.publish(Note::new(
+                NoteKind::Stream,
+                HUB_NAMESPACE,
+                hub_key(id),
+                tail,
+            ));
+        }
+        return Ok(());
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        let (mut sub, mut wake_id, mut streams) = (sub, wake_id, streams);
+        // A webhook that answers `done` may leave work for a next wake: deliver it too.
+        loop {
+            match post_webhook(&app, &sub, &wake_id, streams).await {
+                Ok(Some(next)) => {
+                    wake_id = next.wake_id.clone().unwrap_or_default();
+                    streams = match snapshot(&app.store.pool, &next.id).await {
+                        Ok((s, _)) => s,
+                        Err(_) => break,
+                    };
+                    sub = next;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, subscription = sub.id, "webhook delivery failed");
+                    break;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Posts one wake; returns the next wake if the consumer finished and work is left.
+async fn post_webhook(
+    app: &AppState,
+    sub: &SubRow,
+    wake_id: &str,
+    streams: Vec<Value>,
+) -> Result<Option<SubRow>, String> {
+    let url = sub.webhook_url.clone().unwrap_or_default();
+    let url = check_url(&url, app.config.ds_webhook_loopback).await?;
+    let body = json!({
+        "subscription_id": sub.id, "wake_id": wake_id, "generation": sub.generation,
+        "callback_url": format!("{}/v1/stream/__ds/subscriptions/{}/callback", sub.base_url, sub.id),
+        "callback_token": sub.token, "streams": streams.clone(),
+    })
+    .to_string();
+    let (kid, key) = signing_key(&app.store).await.map_err(|e| e.to_string())?;
+    let sig = signature(&kid, &key, super::read::unix_now(), body.as_bytes());
+    let resp = reqwest::Client::new()
+        .post(url)
+        .timeout(Duration::from_secs(10))
+        .header("content-type", "application/json")
+        .header("webhook-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    if answer.get("done") == Some(&Value::Bool(true)) {
+        let acks: Vec<(String, i64)> = streams
+            .iter()
+            .filter_map(|s| {
+                let path = s["path"].as_str()?.to_string();
+                match offsets::parse(s["tail_offset"].as_str()?)? {
+                    offsets::Start::At(n) => Some((path, n)),
+                    offsets::Start::Now => None,
+                }
+            })
+            .collect();
+        let token = sub.token.clone().unwrap_or_default();
+        return super::subs::ack(app, &sub.id, &token, wake_id, sub.generation, &acks, true)
+            .await
+            .map_err(|e| e.message);
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("events/*", "events/a-1"));
+        assert!(!glob("events/*", "events/a/b"));
+        assert!(glob("events/**", "events/a/b"));
+        assert!(!glob("events/*", "other/a"));
+        assert!(glob("exact", "exact"));
+        assert!(glob("*/x", "a/x"));
+    }
+
+    #[test]
+    fn addresses() {
+        for bad in [
+            "10.0.0.1",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!ip_allowed(bad.parse().unwrap(), true), "{bad}");
+        }
+        assert!(ip_allowed("93.184.216.34".parse().unwrap(), false));
+        assert!(!ip_allowed("127.0.0.1".parse().unwrap(), false));
+        assert!(ip_allowed("127.0.0.1".parse().unwrap(), true));
+        assert!(!ip_allowed("::1".parse().unwrap(), false));
+    }
+
+    #[test]
+    fn signatures_verify() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let s = signature("ds_k", &key, 1700000000, b"{}");
+        let sig = s.rsplit_once("ed25519=").unwrap().1;
+        let bytes: [u8; 64] = URL_SAFE_NO_PAD.decode(sig).unwrap().try_into().unwrap();
+        let sig = ed25519_dalek::Signature::from_bytes(&bytes);
+        assert!(key
+            .verifying_key()
+            .verify_strict(b"1700000000.{}", &sig)
+            .is_ok());
+        assert!(key
+            .verifying_key()
+            .verify_strict(b"1700000001.{}", &sig)
+            .is_err());
+    }
+}
