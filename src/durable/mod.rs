@@ -11,11 +11,14 @@
 //! `/v1/stream/workflows/{run}/{key}`; the position after record `n` is offset `n + 1`.
 //!
 //! Modules: [`offsets`] (offset, cursor and header grammars) → [`store`] (reads, deletes,
-//! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s) → [`http`] (PUT, POST, HEAD, DELETE, OPTIONS) and
-//! [`read`] (GET catch-up and long-poll), [`live`] (SSE).
+//! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s) → [`http`] (PUT, POST,
+//! HEAD, DELETE, OPTIONS), [`read`] (GET catch-up and long-poll) and [`live`] (SSE). The
+//! reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
+//! opens wakes), [`lease`] (callbacks, claims, fencing), [`webhook`] (signing, URL policy).
 
 pub mod create;
 pub mod http;
+pub mod lease;
 pub mod live;
 pub mod offsets;
 pub mod producer;
@@ -23,6 +26,7 @@ pub mod read;
 pub mod store;
 pub mod subs;
 pub mod wake;
+pub mod webhook;
 pub mod write;
 
 use std::time::Duration;

@@ -13,8 +13,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::lease;
 use super::offsets::{self, Start};
 use super::wake::{self, SubRow, SUB_COLUMNS};
+use super::webhook;
 use super::{fail, header};
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -71,7 +73,8 @@ fn bearer(h: &HeaderMap) -> String {
         .to_string()
 }
 
-fn not_found() -> ApiError {
+/// 404 for an unknown subscription.
+pub(crate) fn not_found() -> ApiError {
     fail(StatusCode::NOT_FOUND, "NOT_FOUND", "no such subscription")
 }
 
@@ -84,8 +87,8 @@ pub async fn handle(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if rest == "jwks.json" && method == Method::GET {
-        let (kid, key) = wake::signing_key(&app.store).await?;
-        let mut r = Json(wake::jwks(&kid, &key)).into_response();
+        let (kid, key) = webhook::signing_key(&app.store).await?;
+        let mut r = Json(webhook::jwks(&kid, &key)).into_response();
         super::http::set(&mut r, "content-type", "application/jwk-set+json");
         return Ok(r);
     }
@@ -143,17 +146,18 @@ pub async fn handle(
                     _ => return Err(ApiError::invalid("acks", "malformed offset")),
                 }
             }
-            let next = ack(app, id, &bearer(h), &b.wake_id, b.generation, &acks, b.done).await?;
+            let next =
+                lease::ack(app, id, &bearer(h), &b.wake_id, b.generation, &acks, b.done).await?;
             let more = next.is_some();
             if let Some(sub) = next {
                 wake::deliver(app, sub).await?;
             }
             Ok(Json(json!({ "ok": true, "next_wake": more })).into_response())
         }
-        ("POST", "claim") => claim(app, id, &json_body::<Value>(&body)?).await,
+        ("POST", "claim") => lease::claim(app, id, &json_body::<Value>(&body)?).await,
         ("POST", "release") => {
             let b: AckBody = json_body(&body)?;
-            release(app, id, &bearer(h), &b.wake_id, b.generation).await
+            lease::release(app, id, &bearer(h), &b.wake_id, b.generation).await
         }
         _ => Err(fail(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -213,7 +217,7 @@ async fn put(app: &AppState, id: &str, h: &HeaderMap, b: &SubBody) -> Result<Res
     }
     let url = match (b.kind.as_str(), &b.webhook, &b.wake_stream) {
         ("webhook", Some(w), _) => Some(
-            wake::check_url(&w.url, app.config.ds_webhook_loopback)
+            webhook::check_url(&w.url, app.config.ds_webhook_loopback)
                 .await
                 .map_err(|m| {
                     fail(StatusCode::BAD_REQUEST, "WEBHOOK_URL_REJECTED", m)
@@ -303,7 +307,7 @@ async fn get(app: &AppState, id: &str) -> Result<Response, ApiError> {
         "generation": sub.generation, "streams": streams,
     });
     if let Some(url) = &sub.webhook_url {
-        let (kid, _) = wake::signing_key(&app.store).await?;
+        let (kid, _) = webhook::signing_key(&app.store).await?;
         out["webhook"] = json!({ "url": url, "signing": {
             "alg": "ed25519", "kid": kid,
             "jwks_url": format!("{}/v1/stream/__ds/jwks.json", sub.base_url),
@@ -313,165 +317,4 @@ async fn get(app: &AppState, id: &str) -> Result<Response, ApiError> {
         out["wake_stream"] = json!(ws);
     }
     Ok(Json(out).into_response())
-}
-
-fn fenced() -> ApiError {
-    fail(
-        StatusCode::CONFLICT,
-        "FENCED",
-        "this wake is no longer current",
-    )
-}
-
-async fn lock(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    id: &str,
-) -> Result<SubRow, ApiError> {
-    let sql =
-        format!("SELECT {SUB_COLUMNS} FROM flowgate.ds_subscriptions WHERE id = $1 FOR UPDATE");
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(crate::error::StoreError::from)?
-        .ok_or_else(not_found)
-}
-
-/// Applies acknowledgements for the open wake; with `done` the wake ends, and if work is
-/// left a new wake opens and is returned (the caller delivers it).
-pub async fn ack(
-    app: &AppState,
-    id: &str,
-    token: &str,
-    wake_id: &str,
-    generation: i64,
-    acks: &[(String, i64)],
-    done: bool,
-) -> Result<Option<SubRow>, ApiError> {
-    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
-    let mut tx = app.store.pool.begin().await.map_err(db)?;
-    let sub = lock(&mut tx, id).await?;
-    if sub.token.as_deref() != Some(token)
-        || sub.wake_id.as_deref() != Some(wake_id)
-        || sub.generation != generation
-    {
-        return Err(fenced());
-    }
-    for (path, n) in acks {
-        sqlx::query("UPDATE flowgate.ds_sub_streams SET acked = greatest(acked, $3) WHERE sub_id = $1 AND path = $2")
-            .bind(id)
-            .bind(path)
-            .bind(n)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-    }
-    if !done {
-        sqlx::query(
-            "UPDATE flowgate.ds_subscriptions
-             SET lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0) WHERE id = $1",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        return Ok(None);
-    }
-    sqlx::query(
-        "UPDATE flowgate.ds_subscriptions
-         SET wake_id = NULL, token = NULL, holder = NULL, lease_until = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let (_, unacked) = wake::snapshot(&app.store.pool, id).await?;
-    if !(sub.pending || unacked) {
-        return Ok(None);
-    }
-    let mut tx = app.store.pool.begin().await.map_err(db)?;
-    let cur = lock(&mut tx, id).await?;
-    if cur.wake_id.is_some() {
-        return Ok(None);
-    }
-    let opened = wake::open_wake(&mut tx, id).await?;
-    tx.commit().await.map_err(db)?;
-    Ok(Some(opened))
-}
-
-async fn claim(app: &AppState, id: &str, body: &Value) -> Result<Response, ApiError> {
-    let worker = body["worker"]
-        .as_str()
-        .filter(|w| !w.is_empty() && w.len() <= 256);
-    let worker =
-        worker.ok_or_else(|| ApiError::invalid("worker", "a non-empty worker name is required"))?;
-    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
-    let mut tx = app.store.pool.begin().await.map_err(db)?;
-    let sub = lock(&mut tx, id).await?;
-    if sub.kind != "pull-wake" {
-        return Err(ApiError::invalid(
-            "type",
-            "only pull-wake subscriptions are claimed",
-        ));
-    }
-    if let (Some(holder), true) = (&sub.holder, sub.leased) {
-        let body = json!({ "error": { "code": "ALREADY_CLAIMED", "message": "another worker holds this wake",
-                                      "current_holder": holder } });
-        return Ok((StatusCode::CONFLICT, Json(body)).into_response());
-    }
-    let (_, unacked) = wake::snapshot(&app.store.pool, id).await?;
-    if sub.wake_id.is_none() && !unacked && !sub.pending {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    let sub = if sub.wake_id.is_none() {
-        wake::open_wake(&mut tx, id).await?
-    } else {
-        sub
-    };
-    let token = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query(
-        "UPDATE flowgate.ds_subscriptions
-         SET holder = $2, token = $3, lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0)
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(worker)
-    .bind(&token)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let (streams, _) = wake::snapshot(&app.store.pool, id).await?;
-    Ok(Json(json!({
-        "wake_id": sub.wake_id, "generation": sub.generation, "token": token,
-        "lease_ttl_ms": sub.lease_ttl_ms, "streams": streams,
-    }))
-    .into_response())
-}
-
-async fn release(
-    app: &AppState,
-    id: &str,
-    token: &str,
-    wake_id: &str,
-    generation: i64,
-) -> Result<Response, ApiError> {
-    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
-    let mut tx = app.store.pool.begin().await.map_err(db)?;
-    let sub = lock(&mut tx, id).await?;
-    if sub.token.as_deref() != Some(token)
-        || sub.wake_id.as_deref() != Some(wake_id)
-        || sub.generation != generation
-    {
-        return Err(fenced());
-    }
-    sqlx::query("UPDATE flowgate.ds_subscriptions SET holder = NULL, token = NULL, lease_until = NULL WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,0 +1,178 @@
+//! Wake leases and fencing: a webhook consumer's callback, and a pull-wake worker's claim,
+//! ack and release. Every call names the wake (id and generation) and carries its bearer
+//! token; anything but the open wake's is answered 409 `FENCED`. Acknowledged offsets only
+//! move forward, and finishing a wake with work left opens the next one.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::fail;
+use super::wake::{self, SubRow, SUB_COLUMNS};
+use crate::error::ApiError;
+use crate::http::AppState;
+
+fn fenced() -> ApiError {
+    fail(
+        StatusCode::CONFLICT,
+        "FENCED",
+        "this wake is no longer current",
+    )
+}
+
+pub(crate) async fn lock(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: &str,
+) -> Result<SubRow, ApiError> {
+    let sql =
+        format!("SELECT {SUB_COLUMNS} FROM flowgate.ds_subscriptions WHERE id = $1 FOR UPDATE");
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(crate::error::StoreError::from)?
+        .ok_or_else(super::subs::not_found)
+}
+
+/// Applies acknowledgements for the open wake; with `done` the wake ends, and if work is
+/// left a new wake opens and is returned (the caller delivers it).
+pub async fn ack(
+    app: &AppState,
+    id: &str,
+    token: &str,
+    wake_id: &str,
+    generation: i64,
+    acks: &[(String, i64)],
+    done: bool,
+) -> Result<Option<SubRow>, ApiError> {
+    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
+    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let sub = lock(&mut tx, id).await?;
+    if sub.token.as_deref() != Some(token)
+        || sub.wake_id.as_deref() != Some(wake_id)
+        || sub.generation != generation
+    {
+        return Err(fenced());
+    }
+    for (path, n) in acks {
+        sqlx::query("UPDATE flowgate.ds_sub_streams SET acked = greatest(acked, $3) WHERE sub_id = $1 AND path = $2")
+            .bind(id)
+            .bind(path)
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+    }
+    if !done {
+        sqlx::query(
+            "UPDATE flowgate.ds_subscriptions
+             SET lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0) WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE flowgate.ds_subscriptions
+         SET wake_id = NULL, token = NULL, holder = NULL, lease_until = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let (_, unacked) = wake::snapshot(&app.store.pool, id).await?;
+    if !(sub.pending || unacked) {
+        return Ok(None);
+    }
+    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let cur = lock(&mut tx, id).await?;
+    if cur.wake_id.is_some() {
+        return Ok(None);
+    }
+    let opened = wake::open_wake(&mut tx, id).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(opened))
+}
+
+/// A worker claims the open (or a new) wake of a pull-wake subscription: 200 with the
+/// wake, 409 `ALREADY_CLAIMED` while another worker holds it, 204 when there is no work.
+pub async fn claim(app: &AppState, id: &str, body: &Value) -> Result<Response, ApiError> {
+    let worker = body["worker"]
+        .as_str()
+        .filter(|w| !w.is_empty() && w.len() <= 256);
+    let worker =
+        worker.ok_or_else(|| ApiError::invalid("worker", "a non-empty worker name is required"))?;
+    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
+    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let sub = lock(&mut tx, id).await?;
+    if sub.kind != "pull-wake" {
+        return Err(ApiError::invalid(
+            "type",
+            "only pull-wake subscriptions are claimed",
+        ));
+    }
+    if let (Some(holder), true) = (&sub.holder, sub.leased) {
+        let body = json!({ "error": { "code": "ALREADY_CLAIMED", "message": "another worker holds this wake",
+                                      "current_holder": holder } });
+        return Ok((StatusCode::CONFLICT, Json(body)).into_response());
+    }
+    let (_, unacked) = wake::snapshot(&app.store.pool, id).await?;
+    if sub.wake_id.is_none() && !unacked && !sub.pending {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let sub = if sub.wake_id.is_none() {
+        wake::open_wake(&mut tx, id).await?
+    } else {
+        sub
+    };
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query(
+        "UPDATE flowgate.ds_subscriptions
+         SET holder = $2, token = $3, lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(&token)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let (streams, _) = wake::snapshot(&app.store.pool, id).await?;
+    Ok(Json(json!({
+        "wake_id": sub.wake_id, "generation": sub.generation, "token": token,
+        "lease_ttl_ms": sub.lease_ttl_ms, "streams": streams,
+    }))
+    .into_response())
+}
+
+/// A worker gives its claim back; the wake stays open for another worker.
+pub async fn release(
+    app: &AppState,
+    id: &str,
+    token: &str,
+    wake_id: &str,
+    generation: i64,
+) -> Result<Response, ApiError> {
+    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
+    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let sub = lock(&mut tx, id).await?;
+    if sub.token.as_deref() != Some(token)
+        || sub.wake_id.as_deref() != Some(wake_id)
+        || sub.generation != generation
+    {
+        return Err(fenced());
+    }
+    sqlx::query("UPDATE flowgate.ds_subscriptions SET holder = NULL, token = NULL, lease_until = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
