@@ -3,6 +3,7 @@
 mod bad_input;
 mod durable;
 mod durable_live;
+mod durable_subs;
 mod events;
 mod faults;
 mod helpers;
