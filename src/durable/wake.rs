@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::offsets;
@@ -16,6 +17,9 @@ use super::{hub_key, HUB_NAMESPACE};
 use crate::error::StoreError;
 use crate::http::AppState;
 use crate::notify::{Note, NoteKind};
+
+/// Largest webhook answer read, in bytes.
+const MAX_ANSWER: usize = 64 << 10;
 
 /// A subscription row as the wake logic needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -232,16 +236,30 @@ async fn post_webhook(
     .to_string();
     let (kid, key) = signing_key(&app.store).await.map_err(|e| e.to_string())?;
     let sig = signature(&kid, &key, super::read::unix_now(), body.as_bytes());
-    let resp = reqwest::Client::new()
-        .post(url)
+    // No redirects: a redirect could lead to an address the policy rejects.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resp = client
+        .post(url)
         .header("content-type", "application/json")
         .header("webhook-signature", sig)
         .body(body)
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    // Only a small answer is read (`{"done": true}` or nothing).
+    let mut raw = Vec::new();
+    let mut chunks = resp.bytes_stream();
+    while let Some(Ok(c)) = chunks.next().await {
+        if raw.len() + c.len() > MAX_ANSWER {
+            break;
+        }
+        raw.extend_from_slice(&c);
+    }
+    let answer: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     if answer.get("done") == Some(&Value::Bool(true)) {
         let acks: Vec<(String, i64)> = streams
             .iter()
