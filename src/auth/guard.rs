@@ -44,6 +44,12 @@ pub fn classify(method: &Method, path: &str) -> Need {
         {
             Need::Run(id.to_string(), Scope::Read)
         }
+        // A workflow stream read through the Durable Streams mapping.
+        ["v1", "stream", "workflows", id, _, ..]
+            if method == Method::GET || method == Method::HEAD =>
+        {
+            Need::Run(id.to_string(), Scope::Read)
+        }
         _ => Need::Admin,
     }
 }
@@ -311,5 +317,13 @@ mod tests {
         assert_eq!(classify(&Method::POST, "/v1/workflows"), Need::Admin);
         assert_eq!(classify(&Method::POST, "/v1/approvals/x"), Need::Public);
         assert_eq!(classify(&Method::GET, "/v1/stream/x"), Need::Admin);
+        assert_eq!(
+            classify(&Method::GET, "/v1/stream/workflows/a/tokens"),
+            Need::Run("a".into(), Scope::Read)
+        );
+        assert_eq!(
+            classify(&Method::POST, "/v1/stream/workflows/a/tokens"),
+            Need::Admin
+        );
     }
 }

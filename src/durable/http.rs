@@ -55,7 +55,9 @@ pub async fn dispatch(
         }
     }
     .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    super::common_headers(&app, &mut resp);
+    resp
 }
 
 fn not_allowed(allow: &'static str) -> ApiError {

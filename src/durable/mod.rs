@@ -78,13 +78,13 @@ const EXPOSE_HEADERS: &str = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Da
 
 /// Routes under `/v1/stream/`.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/stream/{*path}", any(http::dispatch))
-        .layer(axum::middleware::map_response(common_headers))
+    Router::new().route("/v1/stream/{*path}", any(http::dispatch))
 }
 
-/// Headers on every protocol response (CORS and browser safety).
-async fn common_headers(mut resp: Response) -> Response {
+/// Headers on every protocol response: browser safety always; open CORS (any origin, no
+/// credentials) only when no CORS origins are configured, else the server's CORS policy
+/// answers for these routes as for every other.
+pub fn common_headers(app: &AppState, resp: &mut Response) {
     let h = resp.headers_mut();
     h.insert(
         "x-content-type-options",
@@ -94,15 +94,16 @@ async fn common_headers(mut resp: Response) -> Response {
         "cross-origin-resource-policy",
         HeaderValue::from_static("cross-origin"),
     );
-    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    h.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static(EXPOSE_HEADERS),
-    );
-    resp
+    if app.config.cors_origins.is_empty() {
+        h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static(EXPOSE_HEADERS),
+        );
+    }
 }
 
-/// `OPTIONS`: the CORS preflight answer.
+/// `OPTIONS`: the CORS preflight answer (when the server's own CORS policy did not answer).
 pub fn preflight() -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
