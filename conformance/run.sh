@@ -3,6 +3,9 @@
 # and a random port, then the client end-to-end check (client-e2e.mjs) on the same server.
 # Prints the pass/fail/skip counts; exits non-zero if any test fails.
 # Usage: conformance/run.sh [path/to/flowgate] [extra vitest args, e.g. -t "SSE Mode"]
+# The per-test timeout is raised from vitest's 5 s to 20 s (CONFORMANCE_TEST_TIMEOUT_MS): the
+# property tests send ~2,000 requests each to a debug build on a shared 2-core machine. Tests
+# that wait for the server bring their own bounds, so this changes no verdict on behaviour.
 # env: TEST_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
 #      CONFORMANCE_SUBSCRIPTIONS=1 to include the reserved __ds subscription tests.
 set -euo pipefail
@@ -43,7 +46,7 @@ set +e
 CONFORMANCE_TEST_URL="http://127.0.0.1:$PORT" CONFORMANCE_SUBSCRIPTIONS="${CONFORMANCE_SUBSCRIPTIONS:-1}" \
 CONFORMANCE_LONG_POLL_MS="$((LONG_POLL_S * 1000))" \
   timeout -k 10 "${CONFORMANCE_TIMEOUT_S:-900}" node_modules/.bin/vitest run \
-    --config vitest.config.mjs --no-coverage \
+    --config vitest.config.mjs --no-coverage --testTimeout="${CONFORMANCE_TEST_TIMEOUT_MS:-20000}" \
     --reporter=default --reporter=json --outputFile.json=conformance-results.json "$@" \
     >conformance.log 2>&1
 rc=$?
