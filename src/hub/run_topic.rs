@@ -157,6 +157,14 @@ async fn fetch_loop(store: Store, topic: Arc<RunTopic>) {
     let read = async {
         let (_, clock) = retry("events", || store.events_after(run, i64::MAX)).await;
         let mut upto = clock.unwrap_or(0);
+        // Announce where the fetcher starts, so a subscriber whose own read predates a
+        // write that this initial read already covers re-reads instead of waiting.
+        let marker = EventBatch {
+            after: upto,
+            clock: upto,
+            events: Vec::new(),
+        };
+        let _ = topic.tx.send(RunUpdate::Events(Arc::new(marker)));
         let mut status: Option<RunRow> = None;
         loop {
             topic.wake.notified().await;
@@ -214,6 +222,10 @@ impl RunSubscription {
                 if let RunUpdate::Events(b) = update {
                     if let Some(ev) = b.events.iter().find(|e| e.key == key && e.version > after) {
                         return ev.clone();
+                    }
+                    if b.events.is_empty() {
+                        // The fetcher's start marker: re-read, the write may predate it.
+                        break;
                     }
                 }
             }

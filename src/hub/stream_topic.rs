@@ -148,7 +148,16 @@ async fn fetch_loop(store: Store, topic: Arc<StreamTopic>) {
     let read = async {
         let tail = read_retrying(&store, run, key, 0, 0).await;
         let mut upto = tail.next;
-        let mut end_sent = false;
+        let mut end_sent = tail.closed;
+        // Announce where the fetcher starts: a write that committed between a subscriber's
+        // own catch-up and this read would otherwise leave that subscriber behind until the
+        // next write. The empty batch makes every subscriber behind `upto` re-read.
+        let marker = Batch {
+            from: upto,
+            page: tail,
+            woken: Instant::now(),
+        };
+        let _ = topic.tx.send(Arc::new(marker));
         loop {
             topic.wake.notified().await;
             let woken = lock(&topic.woken_at).take().unwrap_or_else(Instant::now);
