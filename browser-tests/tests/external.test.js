@@ -89,9 +89,11 @@ test('Approve sends the approval message, then the page shows the decision', asy
   await page.getByRole('button', { name: 'Approve' }).click();
   await waitFor(page, () => /waiting for the run/.test(document.getElementById('decision').textContent));
 
-  // Stored once, with the page's idempotency key.
+  // Stored once, through a single-use approval link (its use is recorded with the message).
   const rows = sql(server.db.url, `SELECT topic || '|' || body::text || '|' || (idempotency_key IS NOT NULL) FROM flowgate.messages WHERE workflow_id = '${id}'`);
-  assert.equal(rows, 'approval|{"comment": "Checked the canary", "approved": true}|true');
+  assert.equal(rows, 'approval|{"comment": "Checked the canary", "approved": true, "approver": "approver"}|true');
+  const uses = sql(server.db.url, `SELECT topic || '|' || decision || '|' || comment || '|' || (message_id IS NOT NULL) FROM flowgate.approval_uses WHERE workflow_id = '${id}'`);
+  assert.equal(uses, 'approval|approve|Checked the canary|true');
 
   // The workflow (here: a producer) consumes it and records the decision.
   await server.setEvent(id, 'decision', { approved: true, comment: 'Checked the canary' });
@@ -125,7 +127,9 @@ test('Reject on a narrow screen sends approved=false; the layout fits the screen
   await page.getByRole('button', { name: 'Reject' }).click();
   await waitFor(page, () => /rejected; waiting/.test(document.getElementById('decision').textContent));
   const body = sql(server.db.url, `SELECT body::text FROM flowgate.messages WHERE workflow_id = '${id}'`);
-  assert.equal(body, '{"comment": "", "approved": false}');
+  assert.equal(body, '{"comment": "", "approved": false, "approver": "approver"}');
+  const uses = sql(server.db.url, `SELECT decision FROM flowgate.approval_uses WHERE workflow_id = '${id}'`);
+  assert.equal(uses, 'reject');
   await page.close();
 });
 
