@@ -229,6 +229,14 @@ pub fn spec() -> Value {
                 &[400, 403, 404, 410, 413, 415, 429, 503]),
         },
     });
+    let mut paths = paths;
+    if let Some(all) = paths.as_object_mut() {
+        for (path, ops) in all.iter_mut() {
+            for (method, op) in ops.as_object_mut().into_iter().flatten() {
+                op["operationId"] = json!(operation_id(method, path));
+            }
+        }
+    }
     json!({
         "openapi": "3.0.3",
         "info": { "title": "flowgate", "version": env!("CARGO_PKG_VERSION"),
@@ -238,6 +246,20 @@ pub fn spec() -> Value {
             "runToken": { "type": "apiKey", "in": "query", "name": "token" } } },
         "paths": paths,
     })
+}
+
+/// `get /v1/workflows/{id}/live` → `get_v1_workflows_id_live`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_string();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        id.push('_');
+        id.extend(
+            part.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .map(|c| if c == '-' { '_' } else { c }),
+        );
+    }
+    id
 }
 
 trait TapName {

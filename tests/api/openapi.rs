@@ -101,3 +101,69 @@ async fn openapi_describes_every_route_and_error() {
         serde_json::json!(["code", "message", "field"])
     );
 }
+
+/// Found by schemathesis: a `\u0000` inside JSON strings was a 500 (Postgres refuses it).
+#[tokio::test]
+async fn nul_characters_in_values_are_a_400() {
+    let app = crate::runtime_support::spawn_runtime_app(|_| {}).await;
+    app.create_run("r").await;
+    let nul = serde_json::json!({"text": "a\u{0}b"});
+    let minted: Value = app
+        .http
+        .post(app.url("/v1/workflows/r/approval-links"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = minted["links"][0]["approve_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let requests = [
+        ("PUT", "/v1/workflows/r/events/e".to_string(), nul.clone()),
+        (
+            "POST",
+            "/v1/workflows/r/messages".into(),
+            serde_json::json!({"topic": "t", "body": nul}),
+        ),
+        (
+            "POST",
+            "/v1/workflows/r/messages".into(),
+            serde_json::json!({"topic": "t", "body": 1, "idempotency_key": "k\u{0}"}),
+        ),
+        (
+            "POST",
+            "/v1/workflows".into(),
+            serde_json::json!({"workflow": "approval", "input": {"title": "a\u{0}b"}}),
+        ),
+        ("POST", link, serde_json::json!({"comment": "a\u{0}b"})),
+    ];
+    for (method, path, body) in requests {
+        let r = app
+            .http
+            .request(method.parse().unwrap(), app.url(&path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(
+            (400..500).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        assert!(v["error"]["code"].is_string(), "{method} {path}: {v}");
+    }
+    // A record with a NUL is stored or refused with a 4xx, never a 500.
+    let r = app
+        .http
+        .post(app.url("/v1/workflows/r/streams/s"))
+        .json(&[nul])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().as_u16() < 500, "{}", r.status());
+}
