@@ -22,9 +22,11 @@ DATABASE_URL="${ADMIN%/*}/$DB" FLOWGATE_ADDR="127.0.0.1:$PORT" FLOWGATE_MAX_WAIT
 PID=$!
 trap 'kill "$PID" 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -fs "$BASE/readyz" >/dev/null && break; sleep 0.5; done
+# Deterministic by default; SCHEMATHESIS_SEED=N explores other inputs.
+if [ -n "${SCHEMATHESIS_SEED:-}" ]; then MODE=(--seed "$SCHEMATHESIS_SEED"); else MODE=(--generation-deterministic); fi
 timeout 900 "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-15}" --request-timeout 5 --workers 1 \
   --phases examples,coverage,fuzzing \
   --exclude-operation-id-regex '^get_v1_workflows_id_(live|streams_key)$' \
-  --generation-deterministic "$@"
+  "${MODE[@]}" "$@"
