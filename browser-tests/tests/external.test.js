@@ -1,6 +1,7 @@
 // The page against runs driven over HTTP by an external producer (no workflow runtime
 // needed): token text exactly once and in order, the progress bar, the approval buttons,
-// a server restart in the middle of a stream, an unknown run, and a narrow screen.
+// a server restart in the middle of a stream, an unknown run, a narrow screen, and a decision
+// whose answer was lost (the retry reuses the single-use link).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, launchBrowser, openPage, screenshot, waitFor, pageErrors, sql, sleep } from '../lib/harness.js';
@@ -198,5 +199,28 @@ test('an unknown run is reported plainly', async () => {
   await waitFor(page, () => document.getElementById('conn').dataset.state === 'offline');
   assert.deepEqual(await pageErrors(page), ['There is no run "no-such-run".']);
   await screenshot(page, 'external-unknown-run');
+  await page.close();
+});
+
+test('a decision whose answer was lost: the retry reuses the link and shows "already decided"', async () => {
+  const id = 'ext-lost-answer';
+  await server.createRun(id, 'approval');
+  await server.setEvent(id, 'request', { title: 'Rotate the keys?' });
+  const page = await openRun(id);
+  await page.waitForSelector('#approve:visible', { timeout: 20000 });
+  // The first use reaches the server, but its answer never reaches the page.
+  await page.route('**/v1/approvals/**', async (route) => {
+    await route.fetch();
+    await route.abort();
+  }, { times: 1 });
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await waitFor(page, () => !document.getElementById('reject').disabled
+    && [...document.querySelectorAll('#errors .error span')].some((e) => /Could not send the decision/.test(e.textContent)));
+  // Pressing Reject now uses the same (already used) link pair: the first decision stands.
+  await page.getByRole('button', { name: 'Reject' }).click();
+  await waitFor(page, () => /^Already decided: approved/.test(document.getElementById('decision').textContent));
+  assert.equal(sql(server.db.url, `SELECT count(*) FROM flowgate.messages WHERE workflow_id = '${id}'`), '1');
+  assert.equal(sql(server.db.url, `SELECT decision FROM flowgate.approval_uses WHERE workflow_id = '${id}'`), 'approve');
+  await screenshot(page, 'external-already-decided');
   await page.close();
 });
