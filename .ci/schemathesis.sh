@@ -16,6 +16,10 @@ psql "$ADMIN" -qc "CREATE DATABASE $DB"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
 cargo build --bin flowgate
+# SCHEMATHESIS_KEY=k runs the server with that API key and sends it (the keyed surface).
+AUTH=()
+if [ -n "${SCHEMATHESIS_KEY:-}" ]; then AUTH=(-H "Authorization: Bearer $SCHEMATHESIS_KEY"); fi
+FLOWGATE_API_KEYS="${SCHEMATHESIS_KEY:-}" \
 DATABASE_URL="${ADMIN%/*}/$DB" FLOWGATE_ADDR="127.0.0.1:$PORT" FLOWGATE_MAX_WAIT=0.5 \
   FLOWGATE_SHUTDOWN_DELAY=0 FLOWGATE_DRAIN_TIMEOUT=1 RUST_LOG=warn \
   target/debug/flowgate serve >target/schemathesis-flowgate.log 2>&1 &
@@ -29,4 +33,4 @@ timeout 900 "$VENV/bin/schemathesis" run "$BASE/openapi.json" \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-15}" --request-timeout 5 --workers 1 \
   --phases examples,coverage,fuzzing \
   --exclude-operation-id-regex '^get_v1_workflows_id_(live|streams_key)$' \
-  "${MODE[@]}" "$@"
+  "${MODE[@]}" "${AUTH[@]}" "$@"
