@@ -37,7 +37,15 @@ fn path_param(name: &str, what: &str) -> Value {
 }
 
 fn query(name: &str, what: &str) -> Value {
-    json!({ "name": name, "in": "query", "required": false, "description": what, "schema": { "type": "string" } })
+    let schema = match name {
+        "from" | "after" => json!({ "type": "string", "pattern": "^[0-9]{1,16}$" }),
+        "timeout" | "wait" => {
+            json!({ "type": "string", "pattern": "^[0-9]{1,5}(\\.[0-9]{1,3})?$" })
+        }
+        "limit" => json!({ "type": "string", "pattern": "^[0-9]{1,3}$" }),
+        _ => json!({ "type": "string" }),
+    };
+    json!({ "name": name, "in": "query", "required": false, "description": what, "schema": schema })
 }
 
 fn last_event_id() -> Value {
