@@ -116,6 +116,18 @@ impl From<StoreError> for ApiError {
                     "database busy",
                 )
                 .with_header("retry-after", "1"),
+                // Postgres cannot hold a NUL character (`\u0000`) in jsonb or text.
+                e if e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "22P05" || c == "22021") =>
+                {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_value",
+                        "JSON strings may not contain the NUL character (\\u0000)",
+                    )
+                }
                 e => ApiError::internal(e),
             },
         }

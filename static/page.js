@@ -1,6 +1,6 @@
 // The flowgate page: start demo workflows, list recent runs, and route /runs/{id} to the
 // live view of that run (run.js).
-import { $, el, api, showError, runPath } from './ui.js';
+import { $, el, api, showError, runPath, setToken } from './ui.js';
 import { openRun, showPlaceholder, currentRun } from './run.js';
 
 const DEMOS = [
@@ -74,7 +74,9 @@ async function startDemo(demo, form, button) {
   button.disabled = true;
   try {
     const run = await api('POST', '/v1/workflows', { workflow: demo.name, input });
-    navigate(runPath(run.id));
+    // The run's token goes into the address, so the link works for whoever it is shared with.
+    setToken(run.token);
+    navigate(runPath(run.id, run.token));
     loadRuns();
   } catch (e) {
     showError(`Could not start ${demo.name}: ${e.message}`);
@@ -172,7 +174,7 @@ document.addEventListener('flowgate:status', (e) => {
 });
 
 function navigate(path) {
-  if (location.pathname !== path) history.pushState(null, '', path);
+  if (location.pathname + location.search !== path) history.pushState(null, '', path);
   route();
 }
 

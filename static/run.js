@@ -2,7 +2,7 @@
 // stream of the run), rendered as a status badge, a progress bar, the approval buttons and
 // each stream's text. The browser resumes a dropped connection with Last-Event-ID; when it
 // gives up (an HTTP error), this module reconnects with the last cursor as ?cursor=.
-import { $, FINISHED, el, api, randomId, showError, setConn, runPath, apiPath, asText } from './ui.js';
+import { $, FINISHED, el, api, showError, setConn, runPath, apiPath, asText, withToken } from './ui.js';
 
 /** State of the run on screen; replaced when another run is opened. */
 let view = null;
@@ -10,7 +10,7 @@ let view = null;
 export function openRun(id) {
   closeRun();
   view = { run: id, es: null, lastId: '', attempts: 0, timer: null, streams: new Map(),
-    status: null, decided: false, sent: null };
+    status: null, decided: false, sent: null, links: null };
   $('placeholder').hidden = true;
   $('run').hidden = false;
   $('run-id').textContent = id;
@@ -18,8 +18,8 @@ export function openRun(id) {
   const badge = $('run-status');
   badge.textContent = '…';
   badge.dataset.status = '';
-  $('share').href = runPath(id);
-  $('share').textContent = location.origin + runPath(id);
+  $('share').href = withToken(runPath(id));
+  $('share').textContent = location.origin + withToken(runPath(id));
   $('status-text').textContent = '';
   $('progress-wrap').hidden = true;
   setProgress(0);
@@ -57,7 +57,7 @@ export function showPlaceholder() {
 
 function connect(v) {
   const cursor = v.lastId ? `?cursor=${encodeURIComponent(v.lastId)}` : '';
-  const es = new EventSource(apiPath(v.run, '/live') + cursor);
+  const es = new EventSource(withToken(apiPath(v.run, '/live') + cursor));
   v.es = es;
   setConn(v.lastId ? 'reconnecting' : 'connecting');
   es.onopen = () => {
@@ -98,7 +98,7 @@ async function diagnose(v) {
   try {
     const ctl = new AbortController();
     const cursor = v.lastId ? `?cursor=${encodeURIComponent(v.lastId)}` : '';
-    const r = await fetch(apiPath(v.run, '/live') + cursor,
+    const r = await fetch(withToken(apiPath(v.run, '/live') + cursor),
       { headers: { accept: 'text/event-stream' }, signal: ctl.signal });
     if (!r.ok) {
       const body = await r.json().catch(() => null);
@@ -120,6 +120,11 @@ async function diagnose(v) {
     // The server no longer knows our position (its database was reset): start over.
     showError('The server lost this run\'s position; showing it from the start.');
     openRun(v.run);
+    return;
+  }
+  if (problem && (problem.status === 401 || problem.status === 403)) {
+    setConn('offline');
+    showError(`Not allowed to watch this run: ${problem.message}. Open the link with its ?token=… (the address a run's starter was given).`);
     return;
   }
   if (problem && problem.status >= 400 && problem.status < 500) {
@@ -235,12 +240,22 @@ async function decide(approved) {
   setDecisionButtons(false);
   setDecision('Sending…', '');
   try {
-    await api('POST', apiPath(v.run, '/messages'), {
-      topic: 'approval',
-      body: { approved, comment },
-      idempotency_key: `page-${randomId()}`,
-    });
+    // A link pair for this run's approval topic, then the chosen link with the comment.
+    // Kept for the view: a second try after an error reuses the same (single-use) pair.
+    if (!v.links) {
+      const minted = await api('POST', apiPath(v.run, '/approval-links'), { topic: 'approval' });
+      if (view !== v) return;
+      [v.links] = minted.links;
+    }
+    const link = v.links;
+    const used = await api('POST', approved ? link.approve_url : link.reject_url, { comment });
     if (view !== v) return;
+    if (used.status === 'already_decided') {
+      $('approval-controls').hidden = true;
+      setDecision(`Already decided: ${used.decision === 'approve' ? 'approved' : 'rejected'}`
+        + `${used.comment ? ` — “${used.comment}”` : ''}`, used.decision === 'approve' ? 'approved' : 'rejected');
+      return;
+    }
     v.sent = { approved, comment };
     if (!v.decided) {
       $('approval-controls').hidden = true;

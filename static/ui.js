@@ -16,9 +16,22 @@ export function randomId() {
   return Date.now().toString(36) + Math.random().toString(36).slice(2);
 }
 
+/** The run token this page was opened with (`/runs/{id}?token=…`), if any. */
+let token = new URLSearchParams(location.search).get('token') || '';
+
+/** Remembers the token handed out when the page starts a run. */
+export function setToken(t) { token = t || ''; }
+
+/** `path` with the page's token as `?token=` (for EventSource, which sends no headers). */
+export function withToken(path) {
+  if (!token) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+}
+
 /** JSON request; throws an Error carrying the server's message on a non-2xx answer. */
 export async function api(method, path, body) {
   const init = { method, headers: { accept: 'application/json' } };
+  if (token) init.headers.authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -38,6 +51,7 @@ export async function api(method, path, body) {
     const msg = (data && data.error && data.error.message) || `${r.status} ${r.statusText}`;
     const err = new Error(msg);
     err.status = r.status;
+    err.code = data && data.error && data.error.code;
     throw err;
   }
   return data;
@@ -68,6 +82,9 @@ export function setConn(state, text) {
   note.dataset.state = state;
 }
 
-export function runPath(id) { return `/runs/${encodeURIComponent(id)}`; }
+export function runPath(id, tok) {
+  const p = `/runs/${encodeURIComponent(id)}`;
+  return tok ? `${p}?token=${encodeURIComponent(tok)}` : p;
+}
 export function apiPath(id, rest) { return `/v1/workflows/${encodeURIComponent(id)}${rest || ''}`; }
 export function asText(v) { return typeof v === 'string' ? v : JSON.stringify(v); }

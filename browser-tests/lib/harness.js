@@ -45,8 +45,11 @@ function freePort() {
 
 /** The flowgate binary on one database and one port. */
 export class Server {
-  static async start(label) {
+  /** `env` (e.g. FLOWGATE_API_KEYS) applies to every start; `key` authenticates `request`. */
+  static async start(label, env = {}, key = null) {
     const s = new Server(label, freshDatabase(), await freePort());
+    s.env = env;
+    s.key = key;
     await s.start();
     return s;
   }
@@ -58,6 +61,8 @@ export class Server {
     this.base = `http://127.0.0.1:${port}`;
     this.proc = null;
     this.starts = 0;
+    this.env = {};
+    this.key = null;
   }
 
   /** Starts the binary; `env` adds or overrides settings for this start only. */
@@ -67,7 +72,7 @@ export class Server {
     const log = openSync(path.join(LOGS, `${this.label}-${this.starts}.log`), 'w');
     this.proc = spawn(BIN, ['serve'], {
       env: { ...process.env, DATABASE_URL: this.db.url, FLOWGATE_ADDR: `127.0.0.1:${this.port}`,
-        FLOWGATE_HEARTBEAT: '5', FLOWGATE_SHUTDOWN_DELAY: '0', FLOWGATE_DRAIN_TIMEOUT: '5', ...env },
+        FLOWGATE_HEARTBEAT: '5', FLOWGATE_SHUTDOWN_DELAY: '0', FLOWGATE_DRAIN_TIMEOUT: '5', ...this.env, ...env },
       stdio: ['ignore', log, log],
     });
     closeSync(log);
@@ -111,6 +116,7 @@ export class Server {
 
   async request(method, p, body, want = [200, 201, 202]) {
     const init = { method, headers: {} };
+    if (this.key) init.headers.authorization = `Bearer ${this.key}`;
     if (body !== undefined) {
       init.headers['content-type'] = 'application/json';
       init.body = JSON.stringify(body);

@@ -2,7 +2,7 @@
 // Each test is skipped, saying why, when the server does not register the demo workflows.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launchBrowser, openPage, screenshot, waitFor, pageErrors } from '../lib/harness.js';
+import { Server, launchBrowser, openPage, screenshot, waitFor, pageErrors, sql } from '../lib/harness.js';
 
 let server;
 let browser;
@@ -90,6 +90,10 @@ test('demo: an approval run finishes approved after clicking Approve', async (t)
   assert.equal(run.status, 'SUCCESS');
   assert.equal(run.output.approved, true);
   assert.equal(run.output.comment, 'ship it');
+  // The page started the run with its token in the address and decided through a link.
+  assert.match(new URL(page.url()).search, /^\?token=/);
+  const uses = sql(server.db.url, `SELECT decision || '|' || comment FROM flowgate.approval_uses WHERE workflow_id = '${id}'`);
+  assert.equal(uses, 'approve|ship it');
   assert.deepEqual(await pageErrors(page), []);
   await screenshot(page, 'demo-approval');
   await page.close();

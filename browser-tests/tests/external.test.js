@@ -1,6 +1,7 @@
 // The page against runs driven over HTTP by an external producer (no workflow runtime
 // needed): token text exactly once and in order, the progress bar, the approval buttons,
-// a server restart in the middle of a stream, an unknown run, and a narrow screen.
+// a server restart in the middle of a stream, an unknown run, a narrow screen, and a decision
+// whose answer was lost (the retry reuses the single-use link).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, launchBrowser, openPage, screenshot, waitFor, pageErrors, sql, sleep } from '../lib/harness.js';
@@ -89,9 +90,11 @@ test('Approve sends the approval message, then the page shows the decision', asy
   await page.getByRole('button', { name: 'Approve' }).click();
   await waitFor(page, () => /waiting for the run/.test(document.getElementById('decision').textContent));
 
-  // Stored once, with the page's idempotency key.
+  // Stored once, through a single-use approval link (its use is recorded with the message).
   const rows = sql(server.db.url, `SELECT topic || '|' || body::text || '|' || (idempotency_key IS NOT NULL) FROM flowgate.messages WHERE workflow_id = '${id}'`);
-  assert.equal(rows, 'approval|{"comment": "Checked the canary", "approved": true}|true');
+  assert.equal(rows, 'approval|{"comment": "Checked the canary", "approved": true, "approver": "approver"}|true');
+  const uses = sql(server.db.url, `SELECT topic || '|' || decision || '|' || comment || '|' || (message_id IS NOT NULL) FROM flowgate.approval_uses WHERE workflow_id = '${id}'`);
+  assert.equal(uses, 'approval|approve|Checked the canary|true');
 
   // The workflow (here: a producer) consumes it and records the decision.
   await server.setEvent(id, 'decision', { approved: true, comment: 'Checked the canary' });
@@ -125,7 +128,9 @@ test('Reject on a narrow screen sends approved=false; the layout fits the screen
   await page.getByRole('button', { name: 'Reject' }).click();
   await waitFor(page, () => /rejected; waiting/.test(document.getElementById('decision').textContent));
   const body = sql(server.db.url, `SELECT body::text FROM flowgate.messages WHERE workflow_id = '${id}'`);
-  assert.equal(body, '{"comment": "", "approved": false}');
+  assert.equal(body, '{"comment": "", "approved": false, "approver": "approver"}');
+  const uses = sql(server.db.url, `SELECT decision FROM flowgate.approval_uses WHERE workflow_id = '${id}'`);
+  assert.equal(uses, 'reject');
   await page.close();
 });
 
@@ -194,5 +199,28 @@ test('an unknown run is reported plainly', async () => {
   await waitFor(page, () => document.getElementById('conn').dataset.state === 'offline');
   assert.deepEqual(await pageErrors(page), ['There is no run "no-such-run".']);
   await screenshot(page, 'external-unknown-run');
+  await page.close();
+});
+
+test('a decision whose answer was lost: the retry reuses the link and shows "already decided"', async () => {
+  const id = 'ext-lost-answer';
+  await server.createRun(id, 'approval');
+  await server.setEvent(id, 'request', { title: 'Rotate the keys?' });
+  const page = await openRun(id);
+  await page.waitForSelector('#approve:visible', { timeout: 20000 });
+  // The first use reaches the server, but its answer never reaches the page.
+  await page.route('**/v1/approvals/**', async (route) => {
+    await route.fetch();
+    await route.abort();
+  }, { times: 1 });
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await waitFor(page, () => !document.getElementById('reject').disabled
+    && [...document.querySelectorAll('#errors .error span')].some((e) => /Could not send the decision/.test(e.textContent)));
+  // Pressing Reject now uses the same (already used) link pair: the first decision stands.
+  await page.getByRole('button', { name: 'Reject' }).click();
+  await waitFor(page, () => /^Already decided: approved/.test(document.getElementById('decision').textContent));
+  assert.equal(sql(server.db.url, `SELECT count(*) FROM flowgate.messages WHERE workflow_id = '${id}'`), '1');
+  assert.equal(sql(server.db.url, `SELECT decision FROM flowgate.approval_uses WHERE workflow_id = '${id}'`), 'approve');
+  await screenshot(page, 'external-already-decided');
   await page.close();
 });

@@ -118,6 +118,14 @@ impl Auth {
     }
 }
 
+/// `path` fit for logs: the token of an approval link (`/v1/approvals/{token}`) is replaced.
+pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/v1/approvals/") {
+        Some(rest) if !rest.is_empty() => "/v1/approvals/<token>".into(),
+        _ => path.into(),
+    }
+}
+
 /// Builds the CORS layer: the configured origins with credentials, or `*` without.
 pub fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
     use axum::http::{header, HeaderName, HeaderValue, Method};

@@ -1,13 +1,19 @@
-//! `approval`: publishes a request, waits for an `approval` message
-//! `{"approved": bool, "comment": string}` with a timeout, and finishes accordingly.
+//! `approval`: publishes a request, then collects `approval` messages
+//! `{"approved": bool, "comment": string, "approver": string}` until `required` distinct
+//! approvers approved, anyone rejected, or the timeout passed, and finishes accordingly.
+//! A second message from the same approver does not count again; a message without an
+//! approver name counts as one approval of its own.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::runtime::{WorkflowContext, WorkflowResult};
+
+/// Most approvals a run can ask for.
+pub const MAX_REQUIRED: u32 = 50;
 
 /// Input of `approval`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -16,9 +22,12 @@ pub struct ApprovalInput {
     /// What is to be approved.
     #[schemars(length(min = 1, max = 200))]
     pub title: String,
-    /// Seconds to wait for a decision.
+    /// Seconds to wait for the decision (all approvals), counted from the start.
     #[schemars(range(min = 1, max = 86400))]
     pub timeout_secs: u64,
+    /// Distinct approvers needed (N of M); one rejection ends the run.
+    #[schemars(range(min = 1, max = 50))]
+    pub required: u32,
 }
 
 impl Default for ApprovalInput {
@@ -26,6 +35,7 @@ impl Default for ApprovalInput {
         ApprovalInput {
             title: "Deploy to production".into(),
             timeout_secs: 300,
+            required: 1,
         }
     }
 }
@@ -33,44 +43,104 @@ impl Default for ApprovalInput {
 /// The decision (also the output).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
-    /// Approved or rejected.
+    /// Approved (by `required` approvers) or rejected (by one, or by the timeout).
     pub approved: bool,
-    /// Why.
+    /// Why: the deciding message's comment, or "timed out".
     pub comment: String,
+    /// Who approved, in order (messages without an approver name are not listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Who rejected, if someone did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One message's fields; anything malformed counts as a rejection.
+fn read(body: &Value) -> (bool, String, Option<String>) {
+    let approved = body
+        .get("approved")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let comment = body
+        .get("comment")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .chars()
+        .take(2000)
+        .collect();
+    let approver = body
+        .get("approver")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+        .map(|a| a.chars().take(200).collect());
+    (approved, comment, approver)
 }
 
 /// The `approval` workflow.
 pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowResult<Decision> {
-    ctx.set_event("request", json!({"title": input.title}))
-        .await?;
+    let required = input.required.clamp(1, MAX_REQUIRED) as usize;
+    let request = if required > 1 {
+        json!({"title": input.title, "required": required})
+    } else {
+        json!({"title": input.title})
+    };
+    ctx.set_event("request", request).await?;
     ctx.set_event("status", "waiting for approval").await?;
-    let timeout = Duration::from_secs(input.timeout_secs.clamp(1, 86400));
-    let msg: Option<Value> = ctx.recv("approval", timeout).await?;
-    let (decision, body) = match msg {
-        Some(body) => {
-            let d = Decision {
-                approved: body
-                    .get("approved")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                comment: body
-                    .get("comment")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-            };
-            (d, body)
-        }
-        None => {
-            let d = Decision {
+    // The overall deadline is recorded once, so a replay waits only for what is left.
+    let timeout_ms = input.timeout_secs.clamp(1, 86400) as i64 * 1000;
+    let deadline: i64 = ctx
+        .step("approval_deadline", || async {
+            Ok::<_, std::convert::Infallible>(now_ms() + timeout_ms)
+        })
+        .await?;
+    let mut approvers: Vec<String> = Vec::new();
+    let mut anonymous = 0usize;
+    let decision = loop {
+        // Always ask (at least 1 ms): a replay must make the same calls as the first run.
+        let left = Duration::from_millis((deadline - now_ms()).max(1) as u64);
+        let Some(body) = ctx.recv::<Value>("approval", left).await? else {
+            break Decision {
                 approved: false,
                 comment: "timed out".into(),
+                approvers,
+                rejected_by: None,
             };
-            let body = serde_json::to_value(&d)?;
-            (d, body)
+        };
+        let (approved, comment, approver) = read(&body);
+        if !approved {
+            break Decision {
+                approved: false,
+                comment,
+                approvers,
+                rejected_by: approver,
+            };
         }
+        match approver {
+            Some(a) if approvers.contains(&a) => continue,
+            Some(a) => approvers.push(a),
+            None => anonymous += 1,
+        }
+        let have = approvers.len() + anonymous;
+        if have >= required {
+            break Decision {
+                approved: true,
+                comment,
+                approvers,
+                rejected_by: None,
+            };
+        }
+        ctx.set_event("status", format!("{have} of {required} approvals"))
+            .await?;
+        ctx.set_event("progress", have * 100 / required).await?;
     };
-    ctx.set_event("decision", body).await?;
+    ctx.set_event("decision", &decision).await?;
     let status = match (&decision.approved, decision.comment.as_str()) {
         (true, _) => "approved",
         (false, "timed out") => "timed out",

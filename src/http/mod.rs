@@ -6,6 +6,7 @@ pub mod extract;
 pub mod health;
 pub mod live;
 pub mod messages;
+pub mod openapi;
 pub mod page;
 pub mod runs;
 pub mod sse;
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::approvals::router())
         .merge(live::router())
         .merge(crate::durable::router())
+        .merge(openapi::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -108,9 +110,10 @@ type TraceLayer = tower_http::trace::TraceLayer<
     fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
 >;
 
-/// Request spans name the method and path only: query strings may carry tokens.
+/// Request spans name the method and path only: query strings may carry tokens, and an
+/// approval link's token in its path is replaced.
 fn trace_layer() -> TraceLayer {
     tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-        tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        tracing::info_span!("request", method = %req.method(), path = %crate::auth::redact_path(req.uri().path()))
     })
 }

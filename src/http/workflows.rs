@@ -153,10 +153,11 @@ async fn start(
     } else {
         StatusCode::OK
     };
+    let token = app.auth.read_token(&started.id);
     Ok((
         status,
         [("location", location)],
-        Json(json!({"id": started.id, "status": started.status})),
+        Json(json!({"id": started.id, "status": started.status, "token": token})),
     )
         .into_response())
 }

@@ -6,4 +6,5 @@
 mod helpers;
 mod procs;
 mod restart;
+mod secrets;
 mod shutdown;
