@@ -49,7 +49,12 @@ pub async fn per_record(
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     for i in 0..records {
         tick.tick().await;
-        let r = bench.http.post(&url).json(&[json!({"i": i})]).send().await?;
+        let r = bench
+            .http
+            .post(&url)
+            .json(&[json!({"i": i})])
+            .send()
+            .await?;
         anyhow::ensure!(r.status() == 200, "append: {}", r.status());
     }
     let want = records * subscribers;

@@ -46,14 +46,7 @@ async fn start(
 /// workflow reads the clock itself and reports the difference), `trials` times in a row;
 /// the next message is sent once the workflow has answered the last one with an event.
 pub async fn message_wakeup(bench: &Bench, trials: usize) -> anyhow::Result<Row> {
-    let id = start(
-        bench,
-        &bench.base,
-        "pingpong",
-        json!({ "n": trials }),
-        None,
-    )
-    .await?;
+    let id = start(bench, &bench.base, "pingpong", json!({ "n": trials }), None).await?;
     let mut after = 0i64;
     let mut round_trip = Vec::with_capacity(trials);
     for _ in 0..trials {
@@ -84,7 +77,12 @@ pub async fn message_wakeup(bench: &Bench, trials: usize) -> anyhow::Result<Row>
         .await?;
     let mut lat: Vec<f64> = out["output"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_i64).map(|us| us as f64 / 1000.0).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_i64)
+                .map(|us| us as f64 / 1000.0)
+                .collect()
+        })
         .unwrap_or_default();
     let s = Summary::of(&mut lat);
     let rt = Summary::of(&mut round_trip);
