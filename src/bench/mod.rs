@@ -4,6 +4,8 @@
 
 pub mod delivery;
 pub mod fanout;
+pub mod queries;
+pub mod runtime;
 pub mod stats;
 pub mod throughput;
 pub mod wakeup;
@@ -42,8 +44,9 @@ pub struct BenchArgs {
     /// Seconds the fan-out scenario writes for (10 records/s).
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
-    /// Scenarios to run (comma-separated): delivery, wakeup, throughput, fanout.
-    #[arg(long, value_delimiter = ',', default_values_t = vec!["delivery".to_string(), "wakeup".into(), "throughput".into(), "fanout".into()])]
+    /// Scenarios to run (comma-separated): delivery, wakeup, throughput, fanout, health,
+    /// queries, queue.
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "fanout", "health", "queries", "queue"].map(String::from).to_vec())]
     pub only: Vec<String>,
     /// A few seconds in all: proves the command works (used by CI).
     #[arg(long)]
@@ -64,6 +67,7 @@ pub struct Bench {
     /// HTTP client.
     pub http: reqwest::Client,
     server: Child,
+    extra: Vec<Child>,
     admin_url: String,
     db_name: String,
 }
@@ -82,38 +86,10 @@ impl Bench {
             .map(|(b, _)| b)
             .unwrap_or(admin_url);
         let db_url = format!("{base_url}/{db_name}");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let server = Command::new(std::env::current_exe()?)
-            .arg("serve")
-            .env("DATABASE_URL", &db_url)
-            .env("FLOWGATE_ADDR", format!("127.0.0.1:{port}"))
-            .env("FLOWGATE_SHUTDOWN_DELAY", "0")
-            .env("FLOWGATE_MAX_SSE", "50000")
-            .env("FLOWGATE_POOL_SIZE", "32")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(4096)
             .build()?;
-        let mut ready = false;
-        for _ in 0..200 {
-            if http
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::ensure!(ready, "the server did not become ready");
+        let (server, base) = spawn_server(&http, &db_url).await?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(16)
             .connect(&db_url)
@@ -124,20 +100,30 @@ impl Bench {
             db_url,
             http,
             server,
+            extra: Vec::new(),
             admin_url: admin_url.to_string(),
             db_name,
         })
     }
 
-    /// Stops the server and drops the database.
-    pub async fn finish(mut self) -> anyhow::Result<()> {
-        if let Some(pid) = self.server.id() {
-            // SAFETY: signalling our own child.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGTERM);
-            }
+    /// Starts another server process on the same database; returns its base URL.
+    pub async fn add_server(&mut self) -> anyhow::Result<String> {
+        let (child, base) = spawn_server(&self.http, &self.db_url).await?;
+        self.extra.push(child);
+        Ok(base)
+    }
+
+    /// Stops the extra server processes.
+    pub async fn stop_extra(&mut self) {
+        for mut c in std::mem::take(&mut self.extra) {
+            stop_child(&mut c).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.server.wait()).await;
+    }
+
+    /// Stops the servers and drops the database.
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        self.stop_extra().await;
+        stop_child(&mut self.server).await;
         self.pool.close().await;
         let admin = sqlx::PgPool::connect(&self.admin_url).await?;
         sqlx::query(&format!(
@@ -157,6 +143,11 @@ impl Bench {
             .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
             .map(|pages| pages * 4096)
             .unwrap_or(0)
+    }
+
+    /// The first server's process id.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.id()
     }
 
     /// `base + path`
@@ -187,6 +178,50 @@ impl Bench {
     }
 }
 
+/// Starts `flowgate serve` (with the hidden bench workflows and 16 `default` queue slots)
+/// on `db_url` and waits until it is ready.
+async fn spawn_server(http: &reqwest::Client, db_url: &str) -> anyhow::Result<(Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let server = Command::new(std::env::current_exe()?)
+        .args(["serve", "--test-workflows", "--queue", "default:16"])
+        .env("DATABASE_URL", db_url)
+        .env("FLOWGATE_ADDR", format!("127.0.0.1:{port}"))
+        .env("FLOWGATE_SHUTDOWN_DELAY", "0")
+        .env("FLOWGATE_MAX_SSE", "50000")
+        .env("FLOWGATE_MAX_SSE_PER_CLIENT", "50000")
+        .env("FLOWGATE_POOL_SIZE", "32")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return Ok((server, base));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the server did not become ready")
+}
+
+/// SIGTERM, then up to 20 s for the child to exit (it is killed when dropped).
+async fn stop_child(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling our own child.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+}
+
 /// Runs the chosen scenarios and prints the table.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let _ = rlimit::increase_nofile_limit(1 << 20);
@@ -198,7 +233,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.fanout = 50;
         args.fanout_seconds = 1.0;
     }
-    let bench = Bench::start(&args.database_url).await?;
+    let mut bench = Bench::start(&args.database_url).await?;
     println!(
         "flowgate bench — {} cores, server pid RSS at start {:.1} MB",
         num_cpus(),
@@ -220,6 +255,31 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let r = wakeup::event_wakeup(&bench, trials).await?;
         println!("{}", r.0);
         results.push(r.1);
+        let r = runtime::message_wakeup(&bench, trials).await?;
+        println!("{}", r.0);
+        results.push(r.1);
+    }
+    if want("health") {
+        let (secs, fib) = if args.smoke { (0.5, 20) } else { (20.0, 34) };
+        let r = runtime::responsiveness(&bench, secs, fib).await?;
+        println!("{}", r.0);
+        results.push(r.1);
+    }
+    if want("queries") {
+        let (records, settle) = if args.smoke { (20, 0.2) } else { (200, 11.0) };
+        for subs in [1, if args.smoke { 10 } else { 1000 }] {
+            let r = queries::per_record(&bench, subs, records, settle).await?;
+            println!("{}", r.0);
+            results.push(r.1);
+        }
+    }
+    if want("queue") {
+        let total = if args.smoke { 50 } else { 5000 };
+        for processes in [1, 2] {
+            let r = runtime::queue_throughput(&mut bench, total, processes).await?;
+            println!("{}", r.0);
+            results.push(r.1);
+        }
     }
     if want("throughput") {
         for r in throughput::run(&bench, args.seconds).await? {

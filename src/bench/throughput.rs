@@ -54,7 +54,7 @@ pub async fn run(bench: &Bench, seconds: f64) -> anyhow::Result<Vec<Row>> {
             None,
             "",
         ));
-        drop(readers);
+        readers.iter().for_each(|r| r.abort());
     }
     Ok(rows)
 }

@@ -2,7 +2,8 @@
 //! `crashy` (many short steps with side effects counted in a stream, stream writes and
 //! two `recv`s, to be killed mid-run) and `probe` (holds a queue slot and logs when it
 //! starts and stops, to check concurrency limits from outside) and `flaky` (a step that
-//! fails a given number of times, to check retries).
+//! fails a given number of times, to check retries). `flowgate bench` drives `pingpong`
+//! (message wake-up measured inside the workflow) and `noop` (queue throughput).
 
 use std::time::Duration;
 
@@ -18,6 +19,50 @@ pub fn register(b: RuntimeBuilder) -> RuntimeBuilder {
     b.hidden_workflow("crashy", crashy)
         .hidden_workflow("probe", probe)
         .hidden_workflow("flaky", flaky)
+        .hidden_workflow("pingpong", pingpong)
+        .hidden_workflow("noop", noop)
+}
+
+/// Input of `pingpong`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PingPongInput {
+    /// Messages to receive.
+    #[schemars(range(min = 1, max = 10000))]
+    pub n: u32,
+}
+
+fn unix_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// `pingpong`: receives `n` messages on topic `ping`, each `{"t": unix µs when sent}`; after
+/// each, sets event `pong` to `{"i", "us"}` where `us` is the time from `t` to the moment
+/// `recv` returned. Returns the list of those times.
+pub async fn pingpong(ctx: WorkflowContext, input: PingPongInput) -> WorkflowResult<Vec<i64>> {
+    let mut lat = Vec::new();
+    for i in 0..input.n.min(10_000) {
+        let m: Option<Value> = ctx.recv("ping", Duration::from_secs(60)).await?;
+        let got = unix_micros();
+        let sent = m
+            .and_then(|v| v["t"].as_i64())
+            .ok_or_else(|| WorkflowError::failed("no ping"))?;
+        lat.push(got - sent);
+        ctx.set_event("pong", json!({"i": i, "us": got - sent}))
+            .await?;
+    }
+    Ok(lat)
+}
+
+/// Input of `noop`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct NoopInput {}
+
+/// `noop`: one recorded step that does nothing.
+pub async fn noop(ctx: WorkflowContext, _input: NoopInput) -> WorkflowResult<u32> {
+    ctx.step("one", || async { Ok::<_, String>(1u32) }).await
 }
 
 /// Input of `crashy`.
