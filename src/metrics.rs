@@ -28,6 +28,8 @@ pub struct Metrics {
     pub notes_published: IntCounterVec,
     /// Time from a wake-up reaching the hub to a record reaching a subscriber's response.
     pub delivery_seconds: Histogram,
+    /// Durations of workflow steps (`step`, `step_blocking`), including retries.
+    pub step_seconds: Histogram,
     /// Broadcast lag events (a slow subscriber fell back to the database).
     pub lagged: IntCounter,
     /// SSE connections refused at the limit.
@@ -76,7 +78,15 @@ impl Metrics {
         )
         .expect("constant metric definition");
         let _ = registry.register(Box::new(delivery_seconds.clone()));
+        let step_seconds = Histogram::with_opts(
+            HistogramOpts::new("step_seconds", "Durations of workflow steps").buckets(vec![
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0,
+            ]),
+        )
+        .expect("constant metric definition");
+        let _ = registry.register(Box::new(step_seconds.clone()));
         Metrics {
+            step_seconds,
             sse_open: gauge("sse_connections", "Open SSE responses"),
             long_polls_waiting: gauge("long_polls_waiting", "Long-polls waiting"),
             records_appended: counter(

@@ -76,6 +76,18 @@ async fn metrics(State(app): State<AppState>) -> Response {
     )
     .fetch_all(&app.store.pool)
     .await;
+    let depth: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+        "SELECT coalesce(queue, ''), count(*) FROM flowgate.workflows
+         WHERE status = 'ENQUEUED' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&app.store.pool)
+    .await;
+    if let Ok(depth) = depth {
+        text.push_str("# HELP flowgate_queue_depth Workflows waiting in each queue\n# TYPE flowgate_queue_depth gauge\n");
+        for (queue, n) in depth {
+            text.push_str(&format!("flowgate_queue_depth{{queue=\"{queue}\"}} {n}\n"));
+        }
+    }
     if let Ok(counts) = counts {
         text.push_str(
             "# HELP flowgate_workflows Workflows by status\n# TYPE flowgate_workflows gauge\n",

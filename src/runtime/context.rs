@@ -154,13 +154,18 @@ impl WorkflowContext {
             return decode(name, r);
         }
         steps::check_owned(self.store(), &self.id, self.executor()).await?;
+        let started = std::time::Instant::now();
         let mut delay = opts.backoff;
         let mut attempt = 1;
         loop {
             match f().await {
-                Ok(v) => return self.finish_step(n, name, Ok(v)).await,
+                Ok(v) => {
+                    self.observe_step(name, started);
+                    return self.finish_step(n, name, Ok(v)).await;
+                }
                 Err(e) if attempt >= opts.max_attempts => {
-                    return self.finish_step(n, name, Err(e.to_string())).await
+                    self.observe_step(name, started);
+                    return self.finish_step(n, name, Err(e.to_string())).await;
                 }
                 Err(e) => {
                     tracing::warn!(run = %self.id, step = name, attempt, error = %e, "step failed; retrying");
@@ -186,6 +191,7 @@ impl WorkflowContext {
             return decode(name, r);
         }
         steps::check_owned(self.store(), &self.id, self.executor()).await?;
+        let started = std::time::Instant::now();
         let outcome = {
             let _permit = self
                 .rt
@@ -198,8 +204,16 @@ impl WorkflowContext {
                 .await
                 .map_err(|e| WorkflowError::failed(format!("step {name} panicked: {e}")))?
         };
+        self.observe_step(name, started);
         self.finish_step(n, name, outcome.map_err(|e| e.to_string()))
             .await
+    }
+
+    /// Records a step's duration (metric `flowgate_step_seconds`, and a debug log line).
+    fn observe_step(&self, name: &str, started: std::time::Instant) {
+        let secs = started.elapsed().as_secs_f64();
+        self.rt.inner.hub.metrics().step_seconds.observe(secs);
+        tracing::debug!(run = %self.id, step = name, secs, "step finished");
     }
 
     async fn finish_step<T: Serialize + DeserializeOwned>(

@@ -148,3 +148,30 @@ async fn readiness_fails_while_draining() {
     assert!(report.clean);
     assert_eq!(report.unfinished_workflows, 0);
 }
+
+/// Step durations and queue depth are exported once workflows run.
+#[tokio::test]
+async fn metrics_cover_steps_and_queues() {
+    use crate::runtime_support::{finished, spawn_runtime_app, start};
+    let app = spawn_runtime_app(|_| {}).await;
+    let body = json!({"workflow": "progress", "id": "m1", "input": {"steps": 2, "fib": 10}});
+    assert_eq!(start(&app.http, &app.base, body, "").await.0, 201);
+    let row = finished(&app.http, &app.base, "m1", Duration::from_secs(30)).await;
+    assert_eq!(row["status"], "SUCCESS");
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix("flowgate_step_seconds_count "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("step histogram in {text}"));
+    assert!(count >= 2.0, "both steps observed: {count}");
+    assert!(text.contains("# TYPE flowgate_queue_depth gauge"));
+}
