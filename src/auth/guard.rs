@@ -162,7 +162,7 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    if auth.open() && peer.is_some_and(|p| !p.ip().is_loopback()) {
+    if !auth.admits(peer) {
         return forbidden("this server accepts loopback clients only (no API keys configured)")
             .into_response();
     }

@@ -31,6 +31,9 @@ pub struct Auth {
     pub token_ttl: i64,
     rate: Option<DefaultKeyedRateLimiter<usize>>,
     max_sse_per_client: usize,
+    /// FLOWGATE_ALLOW_INSECURE: without keys, serve non-loopback clients too (e.g. behind
+    /// Docker's port mapping, where the peer is the bridge address).
+    allow_remote: bool,
     sse_clients: Arc<Mutex<HashMap<String, usize>>>,
 }
 
@@ -90,8 +93,14 @@ impl Auth {
             token_ttl: config.token_ttl as i64,
             rate,
             max_sse_per_client: config.max_sse_per_client,
+            allow_remote: config.allow_insecure,
             sse_clients: Arc::default(),
         })
+    }
+
+    /// True if a client at `peer` may be served at all.
+    pub fn admits(&self, peer: Option<std::net::SocketAddr>) -> bool {
+        !self.open() || self.allow_remote || peer.is_none_or(|p| p.ip().is_loopback())
     }
 
     /// True in loopback mode (no keys).
@@ -160,4 +169,31 @@ pub fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
         base.allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(tweak: impl FnOnce(&mut Config)) -> Auth {
+        let mut c = Config::new("postgres://unused", "127.0.0.1:0".parse().unwrap());
+        tweak(&mut c);
+        Auth::from_config(&c).unwrap()
+    }
+
+    #[test]
+    fn loopback_mode_admits_only_loopback_unless_allowed() {
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        let open = auth(|_| {});
+        assert!(open.admits(Some(local)));
+        assert!(!open.admits(Some(remote)));
+        assert!(auth(|c| c.allow_insecure = true).admits(Some(remote)));
+        assert!(auth(|c| c.api_keys = vec!["k".into()]).admits(Some(remote)));
+        let c = Config::new("postgres://unused", "0.0.0.0:8080".parse().unwrap());
+        assert!(matches!(
+            Auth::from_config(&c),
+            Err(AuthConfigError::OpenBind(_))
+        ));
+    }
 }
