@@ -83,6 +83,16 @@ impl ApiError {
         self
     }
 
+    /// 413 for a single value (record, event, message body) above the `max` bytes limit.
+    pub fn value_too_large(field: impl Into<String>, what: &str, max: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            format!("{what} exceeds {max} bytes"),
+        )
+        .with_field(field)
+    }
+
     /// 404 for an unknown run.
     pub fn run_not_found() -> Self {
         Self::new(

@@ -139,9 +139,7 @@ impl Bench {
     pub fn server_rss(&self) -> u64 {
         self.server
             .id()
-            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/statm")).ok())
-            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map(|pages| pages * 4096)
+            .map(|pid| crate::http::health::rss_of(&pid.to_string()))
             .unwrap_or(0)
     }
 

@@ -8,7 +8,7 @@
 //! is closed after [`super::SSE_MAX_AGE`] and the client resumes from its last offset.
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -19,7 +19,7 @@ use super::offsets::{self, Start};
 use super::read::{body, cursor, resolve, start_at, Target};
 use super::{is_text, SSE_MAX_AGE};
 use crate::error::ApiError;
-use crate::http::sse::{split_lines, GaugeGuard};
+use crate::http::sse::{split_lines, stream_response, GaugeGuard};
 use crate::http::AppState;
 use crate::hub::StreamItem;
 
@@ -193,15 +193,8 @@ pub async fn sse(
             yield Ok(out.freeze());
         }
     };
-    let mut resp = Response::new(Body::from_stream(stream));
-    *resp.status_mut() = StatusCode::OK;
+    let mut resp = stream_response(Body::from_stream(stream));
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     if matches!(enc, Encoding::Base64) {
         h.insert(
             "stream-sse-data-encoding",

@@ -109,12 +109,11 @@ async fn set(
     let run = extract::name("id", id, RunId::parse)?;
     let key = extract::name("key", key, Key::parse)?;
     if value.to_string().len() > app.config.max_value {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "value_too_large",
-            format!("value exceeds {} bytes", app.config.max_value),
-        )
-        .with_field("body"));
+        return Err(ApiError::value_too_large(
+            "body",
+            "value",
+            app.config.max_value,
+        ));
     }
     let version = app.store.set_event(&run, &key, &value).await?;
     app.notifier.publish(Note::new(

@@ -23,7 +23,12 @@ pub fn router() -> Router<AppState> {
 
 /// Resident memory of this process in bytes (Linux; 0 elsewhere).
 pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
+    rss_of("self")
+}
+
+/// Resident memory of process `pid` (a number, or `self`) in bytes (Linux; 0 elsewhere).
+pub fn rss_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/statm"))
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map(|pages| pages * 4096)

@@ -47,12 +47,11 @@ async fn send(
         .map(|s| s.len())
         .unwrap_or(0);
     if size > app.config.max_value {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "value_too_large",
-            format!("body exceeds {} bytes", app.config.max_value),
-        )
-        .with_field("body"));
+        return Err(ApiError::value_too_large(
+            "body",
+            "body",
+            app.config.max_value,
+        ));
     }
     let (message_id, duplicate) = app
         .store

@@ -110,7 +110,13 @@ where
             }
         }
     };
-    let mut resp = Response::new(Body::from_stream(body));
+    Ok(stream_response(Body::from_stream(body)))
+}
+
+/// A 200 with the SSE headers every event stream carries: `text/event-stream`,
+/// `Cache-Control: no-cache`, `X-Accel-Buffering: no` (and never a content encoding).
+pub fn stream_response(body: Body) -> Response {
+    let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
     h.insert(
@@ -119,7 +125,7 @@ where
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(resp)
+    resp
 }
 
 /// Counts something open in a gauge for as long as it lives.

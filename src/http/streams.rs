@@ -201,12 +201,11 @@ async fn append(
         .iter()
         .position(|v| v.get().len() > app.config.max_value)
     {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "value_too_large",
-            format!("record {i} exceeds {} bytes", app.config.max_value),
-        )
-        .with_field(format!("body[{i}]")));
+        return Err(ApiError::value_too_large(
+            format!("body[{i}]"),
+            &format!("record {i}"),
+            app.config.max_value,
+        ));
     }
     let payloads: Vec<Vec<u8>> = values.iter().map(|v| v.get().as_bytes().to_vec()).collect();
     let first = app.store.append(&run, &key, &payloads).await?;

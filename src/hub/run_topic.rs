@@ -8,13 +8,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::Stream;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::{lock, Hub, TOPIC_CAPACITY};
+use super::{lock, retry, Hub, TOPIC_CAPACITY};
 use crate::store::{EventRow, RunRow, Store};
 
 /// Event changes read in one snapshot.
@@ -129,24 +128,6 @@ impl Drop for RunSubscription {
                     map.remove(&self.topic.run);
                     self.topic.stop.cancel();
                 }
-            }
-        }
-    }
-}
-
-async fn retry<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, crate::error::StoreError>>,
-{
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match f().await {
-            Ok(v) => return v,
-            Err(e) => {
-                tracing::warn!(error = %e, what, "read failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
             }
         }
     }

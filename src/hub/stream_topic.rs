@@ -8,14 +8,14 @@
 //! any snapshot holds a contiguous prefix and this loop never skips a record.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::Stream;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::{lock, Hub, READ_LIMIT, TOPIC_CAPACITY};
+use super::{lock, retry, Hub, READ_LIMIT, TOPIC_CAPACITY};
 use crate::store::{Store, StreamPage};
 
 /// What a stream fetcher broadcasts: records read from `from` in one snapshot.
@@ -117,11 +117,10 @@ impl Drop for StreamSubscription {
     }
 }
 
-/// Reads with retry: a database outage delays delivery but never ends it.
+/// Reads a page of the topic's stream, retrying until it succeeds.
 async fn read_retrying(store: &Store, run: &str, key: &str, from: i64, limit: i64) -> StreamPage {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        let read = if run == crate::durable::HUB_NAMESPACE {
+    retry("stream", || async move {
+        if run == crate::durable::HUB_NAMESPACE {
             // Durable Streams topics are keyed (namespace, stream id).
             match key.parse() {
                 Ok(id) => store.ds_page(id, from, limit).await,
@@ -129,16 +128,9 @@ async fn read_retrying(store: &Store, run: &str, key: &str, from: i64, limit: i6
             }
         } else {
             store.read_stream(run, key, from, limit).await
-        };
-        match read {
-            Ok(p) => return p,
-            Err(e) => {
-                tracing::warn!(error = %e, run, key, "stream read failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
         }
-    }
+    })
+    .await
 }
 
 /// The topic's one reader: on each wake, reads everything past its position and broadcasts.

@@ -54,21 +54,8 @@ async fn metrics_count_the_push_path() {
             .len(),
         3
     );
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {text}"))
-    };
+    let text = metrics_text(&app).await;
+    let value = |name: &str| metric(&text, name);
     assert_eq!(value("flowgate_sse_connections"), 1.0);
     assert_eq!(value("flowgate_records_appended_total"), 3.0);
     assert_eq!(value("flowgate_records_delivered_total"), 3.0);
@@ -158,20 +145,28 @@ async fn metrics_cover_steps_and_queues() {
     assert_eq!(start(&app.http, &app.base, body, "").await.0, 201);
     let row = finished(&app.http, &app.base, "m1", Duration::from_secs(30)).await;
     assert_eq!(row["status"], "SUCCESS");
-    let text = app
-        .http
+    let text = metrics_text(&app).await;
+    let count = metric(&text, "flowgate_step_seconds_count");
+    assert!(count >= 2.0, "both steps observed: {count}");
+    assert!(text.contains("# TYPE flowgate_queue_depth gauge"));
+}
+
+/// The `/metrics` text.
+async fn metrics_text(app: &TestApp) -> String {
+    app.http
         .get(app.url("/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    let count = text
-        .lines()
-        .find_map(|l| l.strip_prefix("flowgate_step_seconds_count "))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("step histogram in {text}"));
-    assert!(count >= 2.0, "both steps observed: {count}");
-    assert!(text.contains("# TYPE flowgate_queue_depth gauge"));
+        .unwrap()
+}
+
+/// The value of an unlabelled metric line `name <value>` (panics, showing the text, if absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {text}"))
 }
