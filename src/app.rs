@@ -37,6 +37,9 @@ pub enum StartError {
     /// The workflow runtime could not start.
     #[error("cannot start the workflow runtime: {0}")]
     Runtime(String),
+    /// The DBOS source was configured but cannot be served.
+    #[error("DBOS source: {0}")]
+    Dbos(#[from] crate::dbos::SchemaError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -158,6 +161,7 @@ pub async fn start_with(
     tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
     crate::durable::spawn_sweep(&tracker, store.pool.clone(), shutdown.clone());
+    let dbos = crate::dbos::start(&config.dbos, &store, &metrics, &tracker, &shutdown).await?;
 
     // Workflows stop taking work when `intake_stopped` fires; their tasks live in their own
     // tracker so the shutdown sequence can give them the drain timeout.
@@ -200,6 +204,7 @@ pub async fn start_with(
         auth,
         started: Instant::now(),
         runtime,
+        dbos,
     };
     serve(&tracker, tcp, http::router(state.clone()), shutdown.clone());
     let admin_addr = match admin {

@@ -112,6 +112,9 @@ pub struct Config {
     /// Let Durable Streams webhook subscriptions call loopback addresses (local development).
     #[arg(long, env = "FLOWGATE_DS_WEBHOOK_LOOPBACK", default_value_t = false)]
     pub ds_webhook_loopback: bool,
+    /// The DBOS source (off unless `FLOWGATE_DBOS_URL` is set).
+    #[command(flatten)]
+    pub dbos: crate::dbos::DbosSettings,
 }
 
 impl Config {
@@ -142,6 +145,7 @@ impl Config {
             runtime: Default::default(),
             ds_long_poll: 30.0,
             ds_webhook_loopback: false,
+            dbos: Default::default(),
         }
     }
 

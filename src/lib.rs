@@ -23,6 +23,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dbos;
 pub mod demo;
 pub mod durable;
 pub mod error;

@@ -145,7 +145,7 @@ function loadRunsLater() {
 // ---- navigation ----------------------------------------------------------------------
 
 function route() {
-  const m = location.pathname.match(/^\/runs\/([^/]+)\/?$/);
+  const m = location.pathname.match(/^(?:\/dbos)?\/runs\/([^/]+)\/?$/);
   if (!m) { showPlaceholder(); return; }
   let id;
   try { id = decodeURIComponent(m[1]); } catch (e) { id = m[1]; }

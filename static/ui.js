@@ -82,9 +82,14 @@ export function setConn(state, text) {
   note.dataset.state = state;
 }
 
+/** True on `/dbos/runs/{id}`: the run is a DBOS workflow, read under `/v1/dbos`. */
+export const DBOS = location.pathname.startsWith('/dbos/');
+
 export function runPath(id, tok) {
-  const p = `/runs/${encodeURIComponent(id)}`;
+  const p = `${DBOS ? '/dbos' : ''}/runs/${encodeURIComponent(id)}`;
   return tok ? `${p}?token=${encodeURIComponent(tok)}` : p;
 }
-export function apiPath(id, rest) { return `/v1/workflows/${encodeURIComponent(id)}${rest || ''}`; }
+export function apiPath(id, rest) {
+  return `${DBOS ? '/v1/dbos' : '/v1'}/workflows/${encodeURIComponent(id)}${rest || ''}`;
+}
 export function asText(v) { return typeof v === 'string' ? v : JSON.stringify(v); }

@@ -24,6 +24,8 @@ pub enum Need {
     Public,
     /// An API key, or a run token with `scope` for this run.
     Run(String, Scope),
+    /// An API key, or a DBOS run token with `scope` for this DBOS run (the id decoded).
+    DbosRun(String, Scope),
     /// An API key.
     Admin,
 }
@@ -35,7 +37,18 @@ pub fn classify(method: &Method, path: &str) -> Need {
         [""] | ["runs", ..] | ["static", ..] | ["healthz"] | ["readyz"] | ["openapi.json"] => {
             Need::Public
         }
-        ["v1", "approvals", ..] => Need::Public,
+        ["v1", "approvals", ..] | ["v1", "dbos", "approvals", ..] | ["dbos", "runs", ..] => {
+            Need::Public
+        }
+        ["v1", "dbos", "workflows", id, "approval-links"] if method == Method::POST => {
+            Need::DbosRun(decode(id), Scope::Approve)
+        }
+        ["v1", "dbos", "workflows", id]
+        | ["v1", "dbos", "workflows", id, "events" | "streams" | "live", ..]
+            if method == Method::GET || method == Method::HEAD =>
+        {
+            Need::DbosRun(decode(id), Scope::Read)
+        }
         ["v1", "workflows", id, "approval-links"] if method == Method::POST => {
             Need::Run(id.to_string(), Scope::Approve)
         }
@@ -54,6 +67,13 @@ pub fn classify(method: &Method, path: &str) -> Need {
     }
 }
 
+/// A percent-encoded path segment (DBOS ids may hold any character).
+fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// True for requests that open an SSE response.
 fn is_sse(req: &Request) -> bool {
     let accept = req
@@ -69,7 +89,7 @@ fn is_sse(req: &Request) -> bool {
             || query.contains("live=sse")
             || (path.contains("/streams/")
                 && !path.ends_with("/poll")
-                && path.starts_with("/v1/workflows/")))
+                && (path.starts_with("/v1/workflows/") || path.starts_with("/v1/dbos/workflows/"))))
 }
 
 /// The credential presented, if any.
@@ -150,6 +170,31 @@ fn decide(auth: &Auth, need: &Need, cred: Option<&str>) -> Result<Principal, Api
                     "the run token has expired",
                 )),
                 Err(TokenError::Invalid) => Err(unauthorized("invalid token")),
+            }
+        }
+        Need::DbosRun(run, scope) => {
+            let Some(c) = cred else {
+                return Err(unauthorized(
+                    "a DBOS run token (?token=) or an API key is required",
+                ));
+            };
+            let kind = crate::http::dbos::RUN_TOKEN_KIND;
+            match auth
+                .signer
+                .verify(kind, c, |c: &super::token::RunClaims| c.exp)
+            {
+                Ok(claims) if &claims.run == run && claims.scopes.contains(scope) => {
+                    Ok(Principal::Run(format!("dbos:{}", claims.run)))
+                }
+                Ok(_) => Err(forbidden("this token is for another run or action")),
+                Err(TokenError::Expired) => Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    "the run token has expired",
+                )),
+                Err(TokenError::Invalid) => Err(unauthorized(
+                    "invalid token (a flowgate run token does not open DBOS runs)",
+                )),
             }
         }
     }
@@ -325,5 +370,23 @@ mod tests {
             classify(&Method::POST, "/v1/stream/workflows/a/tokens"),
             Need::Admin
         );
+        assert_eq!(
+            classify(&Method::GET, "/v1/dbos/workflows/wf%3A%3Aa/streams/out"),
+            Need::DbosRun("wf::a".into(), Scope::Read)
+        );
+        assert_eq!(
+            classify(&Method::POST, "/v1/dbos/workflows/a/approval-links"),
+            Need::DbosRun("a".into(), Scope::Approve)
+        );
+        assert_eq!(
+            classify(&Method::POST, "/v1/dbos/workflows/a/messages"),
+            Need::Admin
+        );
+        assert_eq!(classify(&Method::GET, "/v1/dbos/workflows"), Need::Admin);
+        assert_eq!(
+            classify(&Method::POST, "/v1/dbos/approvals/x"),
+            Need::Public
+        );
+        assert_eq!(classify(&Method::GET, "/dbos/runs/x"), Need::Public);
     }
 }

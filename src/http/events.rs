@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::{sse, AppState};
 use crate::error::ApiError;
+use crate::hub::Hub;
 use crate::ids::{Key, RunId};
 use crate::notify::{Note, NoteKind};
 
@@ -42,13 +43,24 @@ async fn list(
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
-    if sse::wants_sse(&headers) {
-        let after = match extract::last_event_id(&headers)? {
+    list_on(&app, &app.hub, run.as_str(), &headers, &q).await
+}
+
+/// All events of `run` through `hub`: JSON, or SSE of changes.
+pub(crate) async fn list_on(
+    app: &AppState,
+    hub: &Hub,
+    run: &str,
+    headers: &HeaderMap,
+    q: &WaitQuery,
+) -> Result<Response, ApiError> {
+    if sse::wants_sse(headers) {
+        let after = match extract::last_event_id(headers)? {
             Some(v) => v,
             None => extract::offset("after", q.after.as_deref())?.unwrap_or(0),
         };
-        let sub = app.hub.subscribe_run(run.as_str());
-        app.store.require_run(&run).await?;
+        let sub = hub.subscribe_run(run);
+        hub.source().require_run(run).await?;
         let delivered = app.metrics.events_delivered.clone();
         let frames = sub.follow_events(after).map(move |ev| {
             delivered.inc();
@@ -59,9 +71,9 @@ async fn list(
                 data.to_string().as_bytes(),
             )
         });
-        return sse::response(&app, frames);
+        return sse::response(app, frames);
     }
-    let (events, clock) = app.store.events_after(run.as_str(), 0).await?;
+    let (events, clock) = hub.source().events_after(run, 0).await?;
     if clock.is_none() {
         return Err(ApiError::run_not_found());
     }
@@ -81,13 +93,24 @@ async fn wait(
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
     let key = extract::name("key", key, Key::parse)?;
+    wait_on(&app, &app.hub, run.as_str(), key.as_str(), &q).await
+}
+
+/// Long-poll on event `key` of `run` through `hub`.
+pub(crate) async fn wait_on(
+    app: &AppState,
+    hub: &Hub,
+    run: &str,
+    key: &str,
+    q: &WaitQuery,
+) -> Result<Response, ApiError> {
     let after = extract::offset("after", q.after.as_deref())?.unwrap_or(0);
     let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
-    let mut sub = app.hub.subscribe_run(run.as_str());
-    app.store.require_run(&run).await?;
+    let mut sub = hub.subscribe_run(run);
+    hub.source().require_run(run).await?;
     let _waiting = super::sse::GaugeGuard::inc(&app.metrics.long_polls_waiting);
     let found = tokio::select! {
-        ev = sub.wait_event(key.as_str(), after) => Some(ev),
+        ev = sub.wait_event(key, after) => Some(ev),
         _ = tokio::time::sleep(wait) => None,
         _ = app.shutdown.cancelled() => None,
     };

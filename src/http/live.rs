@@ -29,9 +29,9 @@ use super::extract::{self, ApiPath, ApiQuery};
 use super::streams::raw;
 use super::{sse, AppState};
 use crate::error::ApiError;
-use crate::hub::{Hub, RunUpdate, StreamItem};
+use crate::hub::{Hub, RunUpdate, Source, StreamItem};
 use crate::ids::RunId;
-use crate::store::{EventRow, RunRow, Store, StreamInfo};
+use crate::store::{EventRow, RunRow, StreamInfo};
 pub use cursor::{Cursor, MAX_LIVE_STREAMS};
 
 /// Route for `/v1/workflows/{id}/live`.
@@ -92,26 +92,36 @@ async fn live(
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
-    let (cursor, field) = start_cursor(&headers, &q)?;
+    live_on(&app, &app.hub, run.as_str(), &headers, &q).await
+}
+
+/// The live SSE of `run` through `hub`.
+pub(crate) async fn live_on(
+    app: &AppState,
+    hub: &Hub,
+    run: &str,
+    headers: &HeaderMap,
+    q: &LiveQuery,
+) -> Result<Response, ApiError> {
+    let (cursor, field) = start_cursor(headers, q)?;
+    let source = hub.source().clone();
     // Subscribe before reading, so nothing committed after the reads below is missed.
-    let updates = app.hub.subscribe_run(run.as_str());
-    let events = app.hub.subscribe_run(run.as_str());
-    let row = app
-        .store
-        .get_run(run.as_str())
+    let updates = hub.subscribe_run(run);
+    let events = hub.subscribe_run(run);
+    let row = source
+        .get_run(run)
         .await?
         .ok_or_else(ApiError::run_not_found)?;
-    let (_, clock) = app.store.events_after(run.as_str(), i64::MAX).await?;
-    let streams = app
-        .store
-        .list_streams(run.as_str(), MAX_LIVE_STREAMS as i64 + 1)
+    let (_, clock) = source.events_after(run, i64::MAX).await?;
+    let streams = source
+        .list_streams(run, MAX_LIVE_STREAMS as i64 + 1)
         .await?;
     cursor.check_against(field, clock.unwrap_or(0), &streams)?;
 
     let mut live = Live {
-        run: run.as_str().to_string(),
-        hub: app.hub.clone(),
-        store: app.store.clone(),
+        run: run.to_string(),
+        hub: hub.clone(),
+        source,
         cursor,
         status: None,
         known: HashSet::new(),
@@ -143,14 +153,14 @@ async fn live(
             }
         }
     };
-    sse::response(&app, frames)
+    sse::response(app, frames)
 }
 
 /// One connection's state: the position it has delivered and the streams it follows.
 struct Live {
     run: String,
     hub: Hub,
-    store: Store,
+    source: Source,
     cursor: Cursor,
     /// Last status delivered (or known to the client at resume).
     status: Option<StatusView>,
@@ -245,13 +255,13 @@ impl Live {
     /// After a resync or lag: re-reads the status and the stream list.
     async fn rescan(&mut self) -> Vec<Bytes> {
         let mut out = Vec::new();
-        match self.store.get_run(&self.run).await {
+        match self.source.get_run(&self.run).await {
             Ok(Some(row)) => out.extend(self.on_status(&row)),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, run = %self.run, "live status re-read failed"),
         }
         match self
-            .store
+            .source
             .list_streams(&self.run, MAX_LIVE_STREAMS as i64 + 1)
             .await
         {

@@ -1,6 +1,7 @@
 //! The HTTP surface (axum): each module owns its routes; this one merges them and holds the
 //! shared state.
 
+pub mod dbos;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub started: Instant,
     /// The workflow runtime, when this process runs workflows.
     pub runtime: Option<crate::runtime::Runtime>,
+    /// The DBOS source, when `FLOWGATE_DBOS_URL` is set.
+    pub dbos: Option<crate::dbos::Dbos>,
 }
 
 /// Only `/healthz`, `/readyz` and `/metrics`, for the optional admin listener.
@@ -82,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::approvals::router())
         .merge(live::router())
         .merge(crate::durable::router())
+        .merge(dbos::router())
         .merge(openapi::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

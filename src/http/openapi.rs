@@ -238,6 +238,7 @@ pub fn spec() -> Value {
         },
     });
     let mut paths = paths;
+    super::dbos::openapi::extend(&mut paths);
     if let Some(all) = paths.as_object_mut() {
         for (path, ops) in all.iter_mut() {
             for (method, op) in ops.as_object_mut().into_iter().flatten() {

@@ -1,6 +1,7 @@
 //! The page: HTML, CSS and JavaScript embedded in the binary so it works from any
-//! directory. `/` and `/runs/{id}` serve the same HTML; its script reads the run id from
-//! the address and follows the run over `GET /v1/workflows/{id}/live`.
+//! directory. `/`, `/runs/{id}` and `/dbos/runs/{id}` serve the same HTML; its script reads
+//! the run id from the address and follows the run over `GET /v1/workflows/{id}/live` (or
+//! `/v1/dbos/workflows/{id}/live` for a DBOS run).
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/runs/{id}", get(index))
+        .route("/dbos/runs/{id}", get(index))
         .route("/static/{file}", get(asset))
 }
 

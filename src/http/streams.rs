@@ -15,7 +15,7 @@ use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::sse::GaugeGuard;
 use super::{sse, AppState};
 use crate::error::ApiError;
-use crate::hub::StreamItem;
+use crate::hub::{Hub, StreamItem};
 use crate::ids::{Key, RunId};
 use crate::notify::{Note, NoteKind};
 
@@ -43,17 +43,14 @@ fn names(id: String, key: String) -> Result<(RunId, Key), ApiError> {
 
 /// Checks the run exists and `from` is within the stream.
 async fn check_start(
-    app: &AppState,
-    run: &RunId,
-    key: &Key,
+    hub: &Hub,
+    run: &str,
+    key: &str,
     from: i64,
     field: &str,
 ) -> Result<(), ApiError> {
-    app.store.require_run(run).await?;
-    let tail = app
-        .store
-        .read_stream(run.as_str(), key.as_str(), 0, 0)
-        .await?;
+    hub.source().require_run(run).await?;
+    let tail = hub.source().read_stream(run, key, 0, 0).await?;
     if from > tail.next {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -73,15 +70,27 @@ async fn follow(
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let (run, key) = names(id, key)?;
-    let (from, field) = match extract::last_event_id(&headers)? {
+    follow_on(&app, &app.hub, run.as_str(), key.as_str(), &headers, &q).await
+}
+
+/// SSE of stream (`run`, `key`) through `hub`, from `Last-Event-ID` + 1, `?from=` or 0.
+pub(crate) async fn follow_on(
+    app: &AppState,
+    hub: &Hub,
+    run: &str,
+    key: &str,
+    headers: &HeaderMap,
+    q: &ReadQuery,
+) -> Result<Response, ApiError> {
+    let (from, field) = match extract::last_event_id(headers)? {
         Some(last) => (last + 1, "Last-Event-ID"),
         None => (
             extract::offset("from", q.from.as_deref())?.unwrap_or(0),
             "from",
         ),
     };
-    let sub = app.hub.subscribe_stream(run.as_str(), key.as_str());
-    check_start(&app, &run, &key, from, field).await?;
+    let sub = hub.subscribe_stream(run, key);
+    check_start(hub, run, key, from, field).await?;
     let delivered = app.metrics.records_delivered.clone();
     let frames = sub.follow(from).map(move |item| match item {
         StreamItem::Record(o, p) => {
@@ -94,7 +103,7 @@ async fn follow(
             json!({ "next": next }).to_string().as_bytes(),
         ),
     });
-    sse::response(&app, frames)
+    sse::response(app, frames)
 }
 
 /// A stored payload as embedded JSON (payloads of workflow streams are JSON text).
@@ -117,10 +126,21 @@ async fn poll(
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let (run, key) = names(id, key)?;
+    poll_on(&app, &app.hub, run.as_str(), key.as_str(), &q).await
+}
+
+/// Long-poll of stream (`run`, `key`) through `hub`.
+pub(crate) async fn poll_on(
+    app: &AppState,
+    hub: &Hub,
+    run: &str,
+    key: &str,
+    q: &ReadQuery,
+) -> Result<Response, ApiError> {
     let from = extract::offset("from", q.from.as_deref())?.unwrap_or(0);
     let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
-    let sub = app.hub.subscribe_stream(run.as_str(), key.as_str());
-    check_start(&app, &run, &key, from, "from").await?;
+    let sub = hub.subscribe_stream(run, key);
+    check_start(hub, run, key, from, "from").await?;
     let items = sub.follow(from);
     futures::pin_mut!(items);
     let _waiting = GaugeGuard::inc(&app.metrics.long_polls_waiting);

@@ -9,6 +9,7 @@
 //! The hub never holds a lock across an `.await`.
 
 pub mod run_topic;
+pub mod source;
 pub mod stream_topic;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::notify::{Note, NoteKind};
 use crate::store::Store;
 
 pub use run_topic::{RunSubscription, RunUpdate};
+pub use source::Source;
 pub use stream_topic::{StreamItem, StreamSubscription};
 
 /// Broadcast capacity per topic, in batches. Past it a subscriber lags and re-reads.
@@ -39,6 +41,8 @@ pub struct Hub {
 
 struct Inner {
     store: Store,
+    /// Where topics read their rows (flowgate's tables unless built with [`Hub::with_source`]).
+    source: Source,
     /// Live stream topics. A std mutex: only held to look up, insert or remove, never across
     /// an await, so it cannot deadlock with the fetchers.
     streams: Mutex<HashMap<(String, String), Arc<stream_topic::StreamTopic>>>,
@@ -55,10 +59,23 @@ struct Inner {
 impl Hub {
     /// A hub reading from `store`; its fetchers stop when `cancel` fires.
     pub fn new(store: Store, cancel: CancellationToken, metrics: Metrics) -> Self {
+        let source = Source::Flowgate(store.clone());
+        Self::with_source(store, source, cancel, metrics)
+    }
+
+    /// A hub whose topics read from `source` (e.g. a DBOS system database); `store` stays
+    /// flowgate's own.
+    pub fn with_source(
+        store: Store,
+        source: Source,
+        cancel: CancellationToken,
+        metrics: Metrics,
+    ) -> Self {
         let (queues, _) = broadcast::channel(TOPIC_CAPACITY);
         Hub {
             inner: Arc::new(Inner {
                 store,
+                source,
                 streams: Mutex::default(),
                 runs: Mutex::default(),
                 queues,
@@ -76,6 +93,37 @@ impl Hub {
     /// The store the hub reads from.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The tables the hub's topics read.
+    pub fn source(&self) -> &Source {
+        &self.inner.source
+    }
+
+    /// Runs with a live topic (run topics and the runs of stream topics), sorted.
+    pub fn watched_runs(&self) -> Vec<String> {
+        let mut runs: Vec<String> = lock(&self.inner.runs).keys().cloned().collect();
+        runs.extend(lock(&self.inner.streams).keys().map(|(r, _)| r.clone()));
+        runs.sort();
+        runs.dedup();
+        runs
+    }
+
+    /// Everything about `run` may have changed (its status did): its run topic re-reads
+    /// status and events, and each of its stream topics re-reads its tail.
+    pub fn wake_run(&self, run: &str) {
+        let streams: Vec<_> = lock(&self.inner.streams)
+            .iter()
+            .filter(|((r, _), _)| r == run)
+            .map(|(_, t)| t.clone())
+            .collect();
+        for t in streams {
+            t.wake();
+        }
+        if let Some(t) = self.run_topic(run) {
+            t.wake_status();
+            t.wake_events();
+        }
     }
 
     /// Delivers a wake-up hint to the topics it concerns. Never blocks, never reads.

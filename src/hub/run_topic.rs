@@ -13,8 +13,9 @@ use futures::Stream;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::Source;
 use super::{lock, retry, Hub, TOPIC_CAPACITY};
-use crate::store::{EventRow, RunRow, Store};
+use crate::store::{EventRow, RunRow};
 
 /// Event changes read in one snapshot.
 #[derive(Debug)]
@@ -104,7 +105,7 @@ impl Hub {
                     status_dirty: AtomicBool::new(false),
                     stop: self.inner.cancel.child_token(),
                 });
-                tokio::spawn(fetch_loop(self.inner.store.clone(), topic.clone()));
+                tokio::spawn(fetch_loop(self.inner.source.clone(), topic.clone()));
                 topic
             })
             .clone();
@@ -133,7 +134,7 @@ impl Drop for RunSubscription {
     }
 }
 
-async fn fetch_loop(store: Store, topic: Arc<RunTopic>) {
+async fn fetch_loop(store: Source, topic: Arc<RunTopic>) {
     let run = topic.run.as_str();
     let read = async {
         let (_, clock) = retry("events", || store.events_after(run, i64::MAX)).await;
@@ -192,7 +193,7 @@ impl RunSubscription {
 
     /// Waits for event `key` to have a version above `after`; returns it.
     pub async fn wait_event(&mut self, key: &str, after: i64) -> EventRow {
-        let store = self.hub.store().clone();
+        let store = self.hub.source().clone();
         let run = self.topic.run.clone();
         loop {
             let current = retry("event", || store.get_event(&run, key)).await;
@@ -216,7 +217,7 @@ impl RunSubscription {
     /// Every event change with a version above `after`, in version order, forever.
     pub fn follow_events(mut self, after: i64) -> impl Stream<Item = EventRow> + Send + 'static {
         async_stream::stream! {
-            let store = self.hub.store().clone();
+            let store = self.hub.source().clone();
             let run = self.topic.run.clone();
             let mut pos = after;
             'catch_up: loop {

@@ -15,8 +15,9 @@ use futures::Stream;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::Source;
 use super::{lock, retry, Hub, READ_LIMIT, TOPIC_CAPACITY};
-use crate::store::{Store, StreamPage};
+use crate::store::StreamPage;
 
 /// What a stream fetcher broadcasts: records read from `from` in one snapshot.
 #[derive(Debug)]
@@ -87,7 +88,7 @@ impl Hub {
                     woken_at: Mutex::new(None),
                     stop: self.inner.cancel.child_token(),
                 });
-                tokio::spawn(fetch_loop(self.inner.store.clone(), topic.clone()));
+                tokio::spawn(fetch_loop(self.inner.source.clone(), topic.clone()));
                 topic
             })
             .clone();
@@ -118,23 +119,12 @@ impl Drop for StreamSubscription {
 }
 
 /// Reads a page of the topic's stream, retrying until it succeeds.
-async fn read_retrying(store: &Store, run: &str, key: &str, from: i64, limit: i64) -> StreamPage {
-    retry("stream", || async move {
-        if run == crate::durable::HUB_NAMESPACE {
-            // Durable Streams topics are keyed (namespace, stream id).
-            match key.parse() {
-                Ok(id) => store.ds_page(id, from, limit).await,
-                Err(_) => Ok(StreamPage::default()),
-            }
-        } else {
-            store.read_stream(run, key, from, limit).await
-        }
-    })
-    .await
+async fn read_retrying(source: &Source, run: &str, key: &str, from: i64, limit: i64) -> StreamPage {
+    retry("stream", || source.read_stream(run, key, from, limit)).await
 }
 
 /// The topic's one reader: on each wake, reads everything past its position and broadcasts.
-async fn fetch_loop(store: Store, topic: Arc<StreamTopic>) {
+async fn fetch_loop(store: Source, topic: Arc<StreamTopic>) {
     let run = topic.run.as_str();
     let key = topic.key.as_str();
     let read = async {
@@ -192,7 +182,7 @@ impl StreamSubscription {
     /// is closed. Never fails: database errors are retried.
     pub fn follow(mut self, from: i64) -> impl Stream<Item = StreamItem> + Send + 'static {
         async_stream::stream! {
-            let store = self.hub.store().clone();
+            let store = self.hub.source().clone();
             let metrics = self.hub.metrics().clone();
             let (run, key) = (self.topic.run.clone(), self.topic.key.clone());
             let mut pos = from;

@@ -4,7 +4,8 @@
 //! `Connection::poll_message` (spawning the connection future would drop notifications).
 //! On any disconnect it reconnects with backoff, LISTENs again and only then asks the hub to
 //! resync, so every subscription re-reads from its own position and nothing committed while
-//! we were deaf is missed. It never reads data itself.
+//! we were deaf is missed. It never reads data itself. [`ListenLoop`] is the same loop for any
+//! channels and database (the DBOS source listens on DBOS's own channels with it).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,7 +41,67 @@ pub struct Listener {
     pub state: Arc<ListenerState>,
 }
 
+/// What a LISTEN connection does with what it hears.
+pub trait Sink: Send + Sync {
+    /// LISTEN is active on a fresh connection: re-read everything (notes may have been missed).
+    fn connected(&self);
+    /// A notification arrived.
+    fn notify(&self, channel: &str, payload: &str);
+}
+
+/// A LISTEN connection on some channels of some database, reconnecting forever.
+pub struct ListenLoop<S> {
+    /// Connection settings.
+    pub config: tokio_postgres::Config,
+    /// `application_name` of the connection (shows in `pg_stat_activity`).
+    pub app_name: &'static str,
+    /// Channels to LISTEN on (plain identifiers).
+    pub channels: Vec<&'static str>,
+    /// Shared state.
+    pub state: Arc<ListenerState>,
+    /// Where notifications go.
+    pub sink: S,
+}
+
+/// flowgate's own channel: notes from other processes go to the hub.
+struct HubSink {
+    hub: Hub,
+    origin: String,
+}
+
+impl Sink for HubSink {
+    fn connected(&self) {
+        self.hub.resync_all();
+    }
+
+    fn notify(&self, _channel: &str, payload: &str) {
+        match Note::decode(payload) {
+            Some((origin, _)) if origin == self.origin => {}
+            Some((_, note)) => self.hub.dispatch(&note),
+            None => tracing::debug!(payload, "ignoring malformed note"),
+        }
+    }
+}
+
 impl Listener {
+    /// Connects, listens, dispatches; reconnects forever with capped backoff.
+    pub async fn run(self, cancel: CancellationToken) {
+        ListenLoop {
+            config: self.config,
+            app_name: "flowgate-listener",
+            channels: vec![CHANNEL],
+            state: self.state,
+            sink: HubSink {
+                hub: self.hub,
+                origin: self.origin,
+            },
+        }
+        .run(cancel)
+        .await
+    }
+}
+
+impl<S: Sink> ListenLoop<S> {
     /// Connects, listens, dispatches; reconnects forever with capped backoff.
     pub async fn run(self, cancel: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
@@ -52,8 +113,13 @@ impl Listener {
             };
             self.state.connected.store(false, Ordering::SeqCst);
             match outcome {
-                Ok(()) => tracing::warn!("listener connection closed; reconnecting"),
-                Err(e) => tracing::warn!(error = %e, "listener connection lost; reconnecting"),
+                Ok(()) => tracing::warn!(
+                    name = self.app_name,
+                    "listener connection closed; reconnecting"
+                ),
+                Err(e) => {
+                    tracing::warn!(name = self.app_name, error = %e, "listener connection lost; reconnecting")
+                }
             }
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -70,12 +136,16 @@ impl Listener {
         backoff: &mut Duration,
     ) -> Result<(), tokio_postgres::Error> {
         let mut config = self.config.clone();
-        config.application_name("flowgate-listener");
+        config.application_name(self.app_name);
         config.connect_timeout(Duration::from_secs(5));
         config.keepalives_idle(Duration::from_secs(30));
         let (client, mut conn) = config.connect(tokio_postgres::NoTls).await?;
         let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
-        let listen_sql = format!("LISTEN {CHANNEL}");
+        let listen_sql: String = self
+            .channels
+            .iter()
+            .map(|c| format!("LISTEN {c};"))
+            .collect();
         let listen = client.batch_execute(&listen_sql);
         tokio::pin!(listen);
         let mut listening = false;
@@ -88,22 +158,18 @@ impl Listener {
                     *backoff = Duration::from_millis(50);
                     if *ever_connected {
                         self.state.reconnects.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!("listener reconnected; resyncing subscriptions");
+                        tracing::info!(name = self.app_name, "listener reconnected; resyncing subscriptions");
                     } else {
-                        tracing::info!("listener connected");
+                        tracing::info!(name = self.app_name, "listener connected");
                     }
                     *ever_connected = true;
                     // Anything committed while we were not listening is found by re-reading.
-                    self.hub.resync_all();
+                    self.sink.connected();
                 }
                 m = messages.next() => match m {
                     Some(Ok(AsyncMessage::Notification(n))) => {
                         self.state.received.fetch_add(1, Ordering::Relaxed);
-                        match Note::decode(n.payload()) {
-                            Some((origin, _)) if origin == self.origin => {}
-                            Some((_, note)) => self.hub.dispatch(&note),
-                            None => tracing::debug!(payload = n.payload(), "ignoring malformed note"),
-                        }
+                        self.sink.notify(n.channel(), n.payload());
                     }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e),

@@ -8,7 +8,7 @@
 pub mod listener;
 pub mod notifier;
 
-pub use listener::{Listener, ListenerState};
+pub use listener::{ListenLoop, Listener, ListenerState, Sink};
 pub use notifier::Notifier;
 
 /// The channel every flowgate process LISTENs on.

@@ -1,6 +1,9 @@
 //! Integration tests against the machine's real Postgres, over real sockets.
 
 mod bad_input;
+mod dbos;
+mod dbos_checks;
+mod dbos_support;
 mod durable;
 mod durable_live;
 mod durable_subs;

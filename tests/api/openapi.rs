@@ -33,6 +33,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/workflows/{id}/tokens"),
     ("get", "/v1/approvals/{token}"),
     ("post", "/v1/approvals/{token}"),
+    ("get", "/v1/dbos/workflows"),
+    ("get", "/v1/dbos/workflows/{id}"),
+    ("get", "/v1/dbos/workflows/{id}/events"),
+    ("get", "/v1/dbos/workflows/{id}/events/{key}"),
+    ("get", "/v1/dbos/workflows/{id}/streams/{key}"),
+    ("get", "/v1/dbos/workflows/{id}/streams/{key}/poll"),
+    ("get", "/v1/dbos/workflows/{id}/live"),
+    ("post", "/v1/dbos/workflows/{id}/messages"),
+    ("post", "/v1/dbos/workflows/{id}/tokens"),
+    ("post", "/v1/dbos/workflows/{id}/approval-links"),
+    ("get", "/v1/dbos/approvals/{token}"),
+    ("post", "/v1/dbos/approvals/{token}"),
+    ("get", "/dbos/runs/{id}"),
 ];
 
 fn refs(v: &Value, out: &mut Vec<String>) {

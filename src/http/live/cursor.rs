@@ -22,8 +22,16 @@ pub const MAX_LIVE_STREAMS: usize = 32;
 /// Longest accepted cursor text, in bytes.
 pub const MAX_CURSOR_LEN: usize = 16 * 1024;
 
-/// Run statuses a cursor may carry.
-const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
+/// Run statuses a cursor may carry (flowgate's, and the extra ones of DBOS runs).
+const STATUSES: [&str; 7] = [
+    "ENQUEUED",
+    "PENDING",
+    "SUCCESS",
+    "ERROR",
+    "CANCELLED",
+    "DELAYED",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+];
 
 /// What a live client has seen.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

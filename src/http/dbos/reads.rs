@@ -1,0 +1,143 @@
+//! Reads of DBOS runs: status, list, events (JSON, SSE, long-poll), streams (SSE,
+//! long-poll) and the page's live view. Each one is flowgate's own handler run against the
+//! DBOS hub, so framing, resumption and limits are identical.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::{name, source};
+use crate::error::ApiError;
+use crate::http::events::{list_on, wait_on, WaitQuery};
+use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::live::{live_on, LiveQuery};
+use crate::http::streams::{follow_on, poll_on, ReadQuery};
+use crate::http::AppState;
+
+/// Most runs one list returns.
+const MAX_LIST: i64 = 1000;
+
+/// `GET /v1/dbos/workflows/{id}`: id, workflow name, status, output, error, timestamps.
+pub async fn status(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    let id = name("id", id)?;
+    let row = dbos
+        .store
+        .get_run(&id)
+        .await?
+        .ok_or_else(ApiError::run_not_found)?;
+    Ok(Json(row).into_response())
+}
+
+/// `?status=&workflow=&limit=`
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    workflow: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /v1/dbos/workflows`: newest first.
+pub async fn list(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(l) => match l.trim().parse::<i64>() {
+            Ok(n) if (1..=MAX_LIST).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!("must be 1 to {MAX_LIST}"),
+                ))
+            }
+        },
+    };
+    let status = q.status.map(|s| name("status", s)).transpose()?;
+    let workflow = q.workflow.map(|w| name("workflow", w)).transpose()?;
+    let rows = dbos
+        .store
+        .list_runs(status.as_deref(), workflow.as_deref(), limit)
+        .await?;
+    Ok(Json(serde_json::json!({ "workflows": rows })).into_response())
+}
+
+/// `GET …/events`: `{key: {value, version}}`, or SSE of changes.
+pub async fn events(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    let id = name("id", id)?;
+    list_on(&app, &dbos.hub, &id, &headers, &q).await
+}
+
+/// `GET …/events/{key}?after=&timeout=`: long-poll on one event.
+pub async fn wait(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    let (id, key) = (name("id", id)?, name("key", key)?);
+    wait_on(&app, &dbos.hub, &id, &key, &q).await
+}
+
+/// `GET …/streams/{key}`: SSE, `id:` = DBOS offset, `event: end` at the close.
+pub async fn follow(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    let (id, key) = (name("id", id)?, name("key", key)?);
+    follow_on(&app, &dbos.hub, &id, &key, &headers, &q).await
+}
+
+/// `GET …/streams/{key}/poll?from=&timeout=`.
+pub async fn poll(
+    State(app): State<AppState>,
+    ApiPath((id, key)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ReadQuery>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    let (id, key) = (name("id", id)?, name("key", key)?);
+    poll_on(&app, &dbos.hub, &id, &key, &q).await
+}
+
+/// `GET …/live`: status, events and every stream on one SSE connection.
+pub async fn live(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<LiveQuery>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    let id = name("id", id)?;
+    live_on(&app, &dbos.hub, &id, &headers, &q).await
+}
+
+/// 404 for a DBOS run that does not exist.
+pub(crate) async fn require(app: &AppState, id: &str) -> Result<(), ApiError> {
+    let dbos = source(app)?;
+    if dbos.store.run_exists(id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "run_not_found",
+            "no DBOS workflow with this id",
+        )
+        .with_field("id"))
+    }
+}

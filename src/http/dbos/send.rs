@@ -1,0 +1,265 @@
+//! Into DBOS: messages through DBOS's own `send_message` SQL function, run tokens for DBOS
+//! runs, and approval links whose decision reaches a workflow waiting in `DBOS.recv`.
+//!
+//! Exactly once: DBOS stores a message under its `message_uuid` with `ON CONFLICT DO
+//! NOTHING` and keeps consumed rows, so a repeated send with the same id is a no-op. An
+//! idempotency key is used as that id; the approve and reject links of one approver share
+//! the id `flowgate-approval:<nonce>`, so whichever is used first is the decision and the
+//! other becomes a no-op that reports it. No flowgate table is involved.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::reads::require;
+use super::{name, source, APPROVAL_KIND, RUN_TOKEN_KIND};
+use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope, TokenError};
+use crate::error::ApiError;
+use crate::http::extract::{self, ApiJson, ApiPath};
+use crate::http::AppState;
+
+/// Longest link or token lifetime: 30 days.
+const MAX_TTL: i64 = 30 * 86400;
+/// Most approvers per request.
+const MAX_APPROVERS: usize = 50;
+/// Longest approval comment.
+const MAX_COMMENT: usize = 2000;
+
+/// `{topic, body, idempotency_key?}`
+#[derive(Debug, Deserialize)]
+pub struct SendBody {
+    topic: String,
+    body: Value,
+    idempotency_key: Option<String>,
+}
+
+/// `POST /v1/dbos/workflows/{id}/messages`: 202 `{message_id, duplicate}`; 404 if the
+/// workflow does not exist.
+pub async fn message(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<SendBody>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    let id = name("id", id)?;
+    let topic = name("topic", req.topic)?;
+    let message_id = match req.idempotency_key {
+        Some(k) => name("idempotency_key", k)?,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let body = req.body.to_string();
+    if body.len() > app.config.max_value {
+        return Err(ApiError::value_too_large(
+            "body",
+            "body",
+            app.config.max_value,
+        ));
+    }
+    require(&app, &id).await?;
+    let duplicate = dbos.store.message(&message_id).await?.is_some();
+    if !duplicate {
+        dbos.store
+            .send_message(&id, &topic, &body, &message_id)
+            .await?;
+        app.metrics.messages_sent.inc();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "message_id": message_id, "duplicate": duplicate })),
+    )
+        .into_response())
+}
+
+/// `{scopes?, ttl_secs?}`
+#[derive(Debug, Deserialize)]
+pub struct TokenBody {
+    scopes: Option<Vec<Scope>>,
+    ttl_secs: Option<i64>,
+}
+
+fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    let ttl = value.unwrap_or(default);
+    if !(1..=MAX_TTL).contains(&ttl) {
+        return Err(ApiError::invalid(
+            "ttl_secs",
+            format!("must be 1 to {MAX_TTL} seconds"),
+        ));
+    }
+    Ok(ttl)
+}
+
+/// `POST /v1/dbos/workflows/{id}/tokens` (API key): a run token for this DBOS run only.
+pub async fn token(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Response, ApiError> {
+    let id = name("id", id)?;
+    let ttl = ttl(body.ttl_secs, app.auth.token_ttl)?;
+    require(&app, &id).await?;
+    let claims = RunClaims {
+        run: id,
+        scopes: body.scopes.unwrap_or_else(|| vec![Scope::Read]),
+        exp: now() + ttl,
+    };
+    let token = app.auth.signer.sign(RUN_TOKEN_KIND, &claims);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": token, "expires_at": claims.exp })),
+    )
+        .into_response())
+}
+
+/// `{topic?, ttl_secs?, approvers?}`
+#[derive(Debug, Deserialize)]
+pub struct MintBody {
+    topic: Option<String>,
+    ttl_secs: Option<i64>,
+    approvers: Option<Vec<String>>,
+}
+
+/// `POST /v1/dbos/workflows/{id}/approval-links`: one approve/reject pair per approver.
+pub async fn mint(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<MintBody>,
+) -> Result<Response, ApiError> {
+    let id = name("id", id)?;
+    let topic = name("topic", body.topic.unwrap_or_else(|| "approval".into()))?;
+    let ttl = ttl(body.ttl_secs, 86400)?;
+    let approvers = body.approvers.unwrap_or_else(|| vec!["approver".into()]);
+    if approvers.is_empty() || approvers.len() > MAX_APPROVERS {
+        return Err(ApiError::invalid(
+            "approvers",
+            format!("must list 1 to {MAX_APPROVERS} names"),
+        ));
+    }
+    for a in &approvers {
+        name("approvers", a.clone())?;
+    }
+    require(&app, &id).await?;
+    let exp = now() + ttl;
+    let links: Vec<Value> = approvers
+        .iter()
+        .map(|approver| {
+            let nonce = uuid::Uuid::new_v4().simple().to_string();
+            let link = |decision: &str| {
+                let claims = ApprovalClaims {
+                    run: id.clone(),
+                    topic: topic.clone(),
+                    decision: decision.into(),
+                    approver: approver.clone(),
+                    nonce: nonce.clone(),
+                    exp,
+                };
+                format!(
+                    "/v1/dbos/approvals/{}",
+                    app.auth.signer.sign(APPROVAL_KIND, &claims)
+                )
+            };
+            json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": exp})
+        })
+        .collect();
+    Ok((StatusCode::CREATED, Json(json!({ "links": links }))).into_response())
+}
+
+fn verify(app: &AppState, token: &str) -> Result<ApprovalClaims, ApiError> {
+    app.auth
+        .signer
+        .verify(APPROVAL_KIND, token, |c: &ApprovalClaims| c.exp)
+        .map_err(|e| match e {
+            TokenError::Expired => ApiError::new(
+                StatusCode::GONE,
+                "link_expired",
+                "this approval link has expired",
+            ),
+            TokenError::Invalid => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_link",
+                "this approval link is not valid",
+            ),
+        })
+}
+
+fn message_id(c: &ApprovalClaims) -> String {
+    format!("flowgate-approval:{}", c.nonce)
+}
+
+/// The decision already sent for these claims' approver, if any.
+async fn sent(app: &AppState, c: &ApprovalClaims) -> Result<Option<Value>, ApiError> {
+    Ok(source(app)?.store.message(&message_id(c)).await?)
+}
+
+fn decision_of(message: &Value) -> &'static str {
+    if message["approved"] == json!(true) {
+        "approve"
+    } else {
+        "reject"
+    }
+}
+
+/// `GET /v1/dbos/approvals/{token}`: what the link does and whether it was used.
+pub async fn describe(
+    State(app): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let c = verify(&app, &token)?;
+    let used = sent(&app, &c).await?.map(
+        |m| json!({"decision": decision_of(&m), "comment": m["comment"], "approver": m["approver"]}),
+    );
+    Ok(Json(json!({"run": c.run, "source": "dbos", "topic": c.topic, "decision": c.decision, "approver": c.approver, "expires_at": c.exp, "used": used}))
+        .into_response())
+}
+
+/// `{comment?}`
+#[derive(Debug, Default, Deserialize)]
+pub struct UseBody {
+    comment: Option<String>,
+}
+
+/// `POST /v1/dbos/approvals/{token}`: sends the decision to the DBOS workflow once.
+pub async fn use_link(
+    State(app): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let c = verify(&app, &token)?;
+    let body: UseBody = if body.is_empty() {
+        UseBody::default()
+    } else {
+        extract::parse_json(&body)?
+    };
+    let comment = body.comment.unwrap_or_default();
+    if comment.len() > MAX_COMMENT {
+        return Err(ApiError::invalid(
+            "comment",
+            format!("must be at most {MAX_COMMENT} bytes"),
+        ));
+    }
+    let dbos = source(&app)?;
+    let before = sent(&app, &c).await?;
+    if before.is_none() {
+        let approved = c.decision == "approve";
+        let message = json!({"approved": approved, "comment": comment, "approver": c.approver});
+        dbos.store
+            .send_message(&c.run, &c.topic, &message.to_string(), &message_id(&c))
+            .await?;
+    }
+    // Whichever link of this approver was used first is what the workflow receives.
+    let first = sent(&app, &c).await?.unwrap_or(Value::Null);
+    let decision = decision_of(&first);
+    if before.is_none() && decision == c.decision {
+        app.metrics.messages_sent.inc();
+        return Ok(Json(
+            json!({"status": "recorded", "decision": decision, "message_id": message_id(&c)}),
+        )
+        .into_response());
+    }
+    Ok(Json(
+        json!({"status": "already_decided", "decision": decision, "comment": first["comment"]}),
+    )
+    .into_response())
+}
