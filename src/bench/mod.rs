@@ -2,6 +2,7 @@
 //! table (and JSON with `--json`). The server runs as a child process (so its memory is
 //! measured alone); clients read SSE with an independent parser (`eventsource-stream`).
 
+pub mod dbos;
 pub mod delivery;
 pub mod fanout;
 pub mod queries;
@@ -45,7 +46,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
     /// Scenarios to run (comma-separated): delivery, wakeup, throughput, fanout, health,
-    /// queries, queue.
+    /// queries, queue, dbos (a DBOS app beside flowgate: needs the DBOS venv, see README).
     #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "fanout", "health", "queries", "queue"].map(String::from).to_vec())]
     pub only: Vec<String>,
     /// A few seconds in all: proves the command works (used by CI).
@@ -179,6 +180,15 @@ impl Bench {
 /// Starts `flowgate serve` (with the hidden bench workflows and 16 `default` queue slots)
 /// on `db_url` and waits until it is ready.
 async fn spawn_server(http: &reqwest::Client, db_url: &str) -> anyhow::Result<(Child, String)> {
+    spawn_server_env(http, db_url, &[]).await
+}
+
+/// [`spawn_server`] with extra environment variables.
+pub(crate) async fn spawn_server_env(
+    http: &reqwest::Client,
+    db_url: &str,
+    env: &[(&str, String)],
+) -> anyhow::Result<(Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -191,6 +201,7 @@ async fn spawn_server(http: &reqwest::Client, db_url: &str) -> anyhow::Result<(C
         .env("FLOWGATE_MAX_SSE_PER_CLIENT", "50000")
         .env("FLOWGATE_POOL_SIZE", "32")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
@@ -210,7 +221,7 @@ async fn spawn_server(http: &reqwest::Client, db_url: &str) -> anyhow::Result<(C
 }
 
 /// SIGTERM, then up to 20 s for the child to exit (it is killed when dropped).
-async fn stop_child(child: &mut Child) {
+pub(crate) async fn stop_child(child: &mut Child) {
     if let Some(pid) = child.id() {
         // SAFETY: signalling our own child.
         unsafe {
@@ -275,6 +286,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let total = if args.smoke { 50 } else { 5000 };
         for processes in [1, 2] {
             let r = runtime::queue_throughput(&mut bench, total, processes).await?;
+            println!("{}", r.0);
+            results.push(r.1);
+        }
+    }
+    // The smoke run of every scenario includes DBOS when its venv is here (CI sets it up).
+    let all = args.only.len() >= 7;
+    if want("dbos") || (args.smoke && all && dbos::available()) {
+        let n = if args.smoke { 20 } else { 300 };
+        for r in dbos::run(&bench, &args.database_url, n).await? {
             println!("{}", r.0);
             results.push(r.1);
         }

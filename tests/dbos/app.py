@@ -5,13 +5,14 @@ It launches DBOS against DBOS_SYSTEM_DATABASE_URL (creating its system schema), 
 
   start <workflow_id> <tokens> <delay_ms>   start the demo workflow; prints `started <id>`
   result <workflow_id>                      wait for it; prints `result <json>`
-  bench <workflow_id> <n> <gap_ms>          bench workflow (write_stream + set_event, stamped)
-  read <workflow_id> <key> <n>              DBOS.read_stream loop; prints `read <json list of
-                                            (offset, seconds between value's stamp and read)>`
-  getevent <workflow_id> <key> <n>          DBOS.get_event loop over versions; prints `getevent <json>`
+  bench <workflow_id> <n> <gap_ms>          bench workflow: after a "go" message, n times
+                                            write_stream("bench") and set_event("tick_<i>"),
+                                            each value stamped with time.time()
   quit
 
-Environment: FG_LISTEN_NOTIFY=0 launches with use_listen_notify=False.
+Environment: FG_LISTEN_NOTIFY=0 launches with use_listen_notify=False. FG_MODE=client runs
+DBOS's own client instead (no launch): `measure <workflow_id> <n>` reads the bench workflow
+with DBOSClient.read_stream and DBOSClient.get_event and prints `measured <json>`.
 Every value is written with portable serialization, except the `pickled` event, which uses
 DBOS's default (py_pickle) on purpose.
 """
@@ -49,35 +50,64 @@ def demo(n: int, delay_ms: int) -> dict:
 
 @DBOS.workflow(serialization_type=PORTABLE)
 def bench(n: int, gap_ms: int) -> int:
+    # Waits for "go" so that every reader is attached before the first write.
+    DBOS.recv("go", timeout_seconds=120)
     for i in range(n):
         DBOS.write_stream("bench", {"i": i, "t": time.time()}, serialization_type=PORTABLE)
-        DBOS.set_event("tick", {"i": i, "t": time.time()}, serialization_type=PORTABLE)
+        DBOS.set_event(f"tick_{i}", {"i": i, "t": time.time()}, serialization_type=PORTABLE)
         time.sleep(gap_ms / 1000.0)
     DBOS.close_stream("bench")
     return n
 
 
-def read_loop(wf: str, key: str, n: int) -> list:
-    out = []
-    for off, value in enumerate(DBOS.read_stream(wf, key)):
-        out.append([off, time.time() - value["t"]])
-        if len(out) >= n:
+def measure(client, wf: str, n: int) -> dict:
+    """DBOS's own readers, concurrently: a read_stream loop and a get_event per tick.
+    Each sample is milliseconds from the value's stamp (taken just before the write) to
+    the moment the reader has it."""
+    import threading
+
+    out = {"read_stream": [], "get_event": []}
+
+    def reader():
+        for value in client.read_stream(wf, "bench"):
+            out["read_stream"].append((time.time() - value["t"]) * 1000.0)
+            if len(out["read_stream"]) >= n:
+                break
+
+    def events():
+        for i in range(n):
+            v = client.get_event(wf, f"tick_{i}", timeout_seconds=30)
+            if v is not None:
+                out["get_event"].append((time.time() - v["t"]) * 1000.0)
+
+    threads = [threading.Thread(target=reader), threading.Thread(target=events)]
+    for t in threads:
+        t.start()
+    print("measuring", flush=True)
+    for t in threads:
+        t.join()
+    return out
+
+
+def client_main(url: str) -> None:
+    """FG_MODE=client: DBOS's own client (LISTEN/NOTIFY on), no workflows of its own."""
+    from dbos import DBOSClient
+
+    client = DBOSClient(system_database_url=url, use_listen_notify=True)
+    print("launched", flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd and cmd[0] == "measure":
+            print("measured " + json.dumps(measure(client, cmd[1], int(cmd[2]))), flush=True)
+        elif cmd and cmd[0] == "quit":
             break
-    return out
-
-
-def event_loop(wf: str, key: str, n: int) -> list:
-    out, seen = [], -1
-    deadline = time.time() + 120
-    while len(out) < n and time.time() < deadline:
-        v = DBOS.get_event(wf, key, timeout_seconds=5)
-        if v is not None and v["i"] > seen:
-            seen = v["i"]
-            out.append([v["i"], time.time() - v["t"]])
-    return out
+    client.destroy()
 
 
 def main() -> None:
+    if os.environ.get("FG_MODE") == "client":
+        client_main(os.environ["DBOS_SYSTEM_DATABASE_URL"])
+        return
     config: DBOSConfig = {
         "name": "flowgate-dbos-test",
         "system_database_url": os.environ["DBOS_SYSTEM_DATABASE_URL"],
@@ -103,10 +133,6 @@ def main() -> None:
             print(f"started {wf}", flush=True)
         elif cmd[0] == "result":
             print("result " + json.dumps(handles[cmd[1]].get_result()), flush=True)
-        elif cmd[0] == "read":
-            print("read " + json.dumps(read_loop(cmd[1], cmd[2], int(cmd[3]))), flush=True)
-        elif cmd[0] == "getevent":
-            print("getevent " + json.dumps(event_loop(cmd[1], cmd[2], int(cmd[3]))), flush=True)
         elif cmd[0] == "quit":
             break
     DBOS.destroy()
