@@ -319,6 +319,45 @@ impl DbosStore {
     }
 }
 
+/// What [`DbosStore::enqueue`] starts.
+#[derive(Debug, Clone)]
+pub struct Enqueue<'a> {
+    /// The DBOS workflow's registered name.
+    pub workflow: &'a str,
+    /// The DBOS queue (registered in the app).
+    pub queue: &'a str,
+    /// Positional arguments, each JSON text.
+    pub args: Vec<String>,
+    /// Named arguments, a JSON object's text.
+    pub kwargs: String,
+    /// The workflow id (DBOS picks one when `None`).
+    pub id: Option<&'a str>,
+    /// The application version to run it on.
+    pub app_version: Option<&'a str>,
+}
+
+impl DbosStore {
+    /// Enqueues a DBOS workflow through DBOS's own `enqueue_workflow` (portable inputs);
+    /// returns its id. Enqueuing an existing id leaves that workflow as it is.
+    pub async fn enqueue(&self, e: &Enqueue<'_>) -> Result<String, StoreError> {
+        let sql = format!(
+            "SELECT {}.enqueue_workflow(workflow_name => $1, queue_name => $2,
+                positional_args => $3::text[]::json[], named_args => $4::text::json,
+                workflow_id => $5, app_version => $6)",
+            self.schema
+        );
+        Ok(sqlx::query_scalar(&sql)
+            .bind(e.workflow)
+            .bind(e.queue)
+            .bind(&e.args)
+            .bind(&e.kwargs)
+            .bind(e.id)
+            .bind(e.app_version)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
 fn millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }

@@ -269,3 +269,52 @@ async fn dbos_app_without_listen_notify_is_delivered_by_rechecks() {
     );
     dbos.quit().await;
 }
+
+#[tokio::test]
+async fn dbos_workflow_started_through_flowgate_runs_on_the_apps_queue() {
+    let Some((app, dbos)) = spawn_with_dbos(true, |_| {}).await else {
+        return;
+    };
+    let start = |body: Value| {
+        app.http
+            .post(app.url("/v1/dbos/workflows"))
+            .json(&body)
+            .send()
+    };
+    let body = json!({"workflow": "greet", "queue": "flowgate", "args": ["ada"],
+                      "kwargs": {"punctuation": "?"}, "id": "wf::greet"});
+    let r = start(body.clone()).await.unwrap();
+    assert_eq!(r.status(), 201);
+    // The DBOS app's queue worker runs it: its stream ends, its output is there.
+    let mut sse = app
+        .sse(
+            &format!("/v1/dbos/workflows/{}/streams/output", enc("wf::greet")),
+            None,
+        )
+        .await;
+    let got = read_to_end(&mut sse, Duration::from_secs(60)).await;
+    assert_eq!(got, vec![(0, json!("hello ada?"))]);
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = app
+            .http
+            .get(app.url("/v1/dbos/workflows/wf::greet"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["status"] == "SUCCESS" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["output"], json!({"hello": "ada"}));
+    // The same id again does not start a second one.
+    let again = start(body).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let bad = start(json!({"workflow": "greet"})).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    dbos.quit().await;
+}

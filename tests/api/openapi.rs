@@ -34,6 +34,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/approvals/{token}"),
     ("post", "/v1/approvals/{token}"),
     ("get", "/v1/dbos/workflows"),
+    ("post", "/v1/dbos/workflows"),
     ("get", "/v1/dbos/workflows/{id}"),
     ("get", "/v1/dbos/workflows/{id}/events"),
     ("get", "/v1/dbos/workflows/{id}/events/{key}"),

@@ -49,6 +49,13 @@ def demo(n: int, delay_ms: int) -> dict:
 
 
 @DBOS.workflow(serialization_type=PORTABLE)
+def greet(name: str, punctuation: str = "!") -> dict:
+    DBOS.write_stream("output", f"hello {name}{punctuation}", serialization_type=PORTABLE)
+    DBOS.close_stream("output")
+    return {"hello": name}
+
+
+@DBOS.workflow(serialization_type=PORTABLE)
 def bench(n: int, gap_ms: int) -> int:
     # Waits for "go" so that every reader is attached before the first write.
     DBOS.recv("go", timeout_seconds=120)
@@ -115,6 +122,8 @@ def main() -> None:
     }
     DBOS(config=config)
     DBOS.launch()
+    # flowgate starts `greet` on this queue through dbos.enqueue_workflow.
+    DBOS.register_queue("flowgate", polling_interval_sec=0.1)
     print("launched", flush=True)
     handles = {}
     for line in sys.stdin:

@@ -9,6 +9,7 @@
 pub mod openapi;
 pub mod reads;
 pub mod send;
+pub mod start;
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -30,7 +31,7 @@ pub const APPROVAL_KIND: &str = "dbos-approval";
 /// Every `/v1/dbos` route.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/dbos/workflows", get(reads::list))
+        .route("/v1/dbos/workflows", get(reads::list).post(start::start))
         .route("/v1/dbos/workflows/{id}", get(reads::status))
         .route("/v1/dbos/workflows/{id}/events", get(reads::events))
         .route("/v1/dbos/workflows/{id}/events/{key}", get(reads::wait))

@@ -103,6 +103,13 @@ fn own_paths() -> Vec<(&'static str, &'static str, Value)> {
             "properties": { "topic": dbos_name(), "body": {}, "idempotency_key": dbos_name() }, "required": ["topic", "body"] } } } },
         "responses": { "202": { "description": "Sent", "content": { "application/json": { "schema": { "type": "object",
             "properties": { "message_id": { "type": "string" }, "duplicate": { "type": "boolean" } }, "required": ["message_id", "duplicate"] } } } } } });
+    let start = json!({ "summary": "DBOS: start a workflow on one of the app's queues (dbos.enqueue_workflow)", "parameters": [],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object",
+            "properties": { "workflow": dbos_name(), "queue": dbos_name(), "args": { "type": "array", "items": {} },
+                "kwargs": { "type": "object" }, "id": dbos_name(), "app_version": dbos_name() }, "required": ["workflow", "queue"] } } } },
+        "responses": { "201": { "description": "Enqueued", "content": { "application/json": { "schema": { "type": "object",
+            "properties": { "id": { "type": "string" }, "status": { "type": "string" } }, "required": ["id", "status"] } } } },
+            "200": { "description": "A workflow with this id exists", "content": { "application/json": { "schema": { "type": "object" } } } } } });
     let describe = json!({ "summary": "DBOS: describe an approval link (no side effect)", "parameters": [token],
         "responses": { "200": { "description": "The link", "content": { "application/json": { "schema": { "type": "object" } } } } } });
     let use_link = json!({ "summary": "DBOS: use an approval link (sent to the workflow once)", "parameters": [token],
@@ -120,6 +127,7 @@ fn own_paths() -> Vec<(&'static str, &'static str, Value)> {
     ];
     vec![
         ("/v1/dbos/workflows", "get", with_errors(list, &all)),
+        ("/v1/dbos/workflows", "post", with_errors(start, &all)),
         (
             "/v1/dbos/workflows/{id}/messages",
             "post",

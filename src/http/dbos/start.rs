@@ -1,0 +1,90 @@
+//! `POST /v1/dbos/workflows`: starts a DBOS workflow by enqueuing it on one of the app's
+//! queues through DBOS's own `enqueue_workflow` SQL function (inputs as portable JSON). The
+//! DBOS app's queue workers run it; flowgate only writes the row DBOS would.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{name, source};
+use crate::dbos::store::Enqueue;
+use crate::error::ApiError;
+use crate::http::extract::ApiJson;
+use crate::http::AppState;
+
+/// Most positional arguments.
+const MAX_ARGS: usize = 100;
+
+/// `{workflow, queue, args?, kwargs?, id?, app_version?}`
+#[derive(Debug, Deserialize)]
+pub struct StartBody {
+    workflow: String,
+    queue: String,
+    #[serde(default)]
+    args: Vec<Value>,
+    #[serde(default)]
+    kwargs: Map<String, Value>,
+    id: Option<String>,
+    app_version: Option<String>,
+}
+
+/// 201 `{id, status}`; 200 with the current status if the id already exists.
+pub async fn start(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<StartBody>,
+) -> Result<Response, ApiError> {
+    let dbos = source(&app)?;
+    if !dbos.info.has_enqueue {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "dbos_enqueue_unavailable",
+            "this DBOS schema has no enqueue_workflow function",
+        ));
+    }
+    let workflow = name("workflow", body.workflow)?;
+    let queue = name("queue", body.queue)?;
+    let id = body.id.map(|i| name("id", i)).transpose()?;
+    let app_version = body
+        .app_version
+        .map(|v| name("app_version", v))
+        .transpose()?;
+    if body.args.len() > MAX_ARGS {
+        return Err(ApiError::invalid(
+            "args",
+            format!("at most {MAX_ARGS} arguments"),
+        ));
+    }
+    let args: Vec<String> = body.args.iter().map(Value::to_string).collect();
+    let kwargs = Value::Object(body.kwargs).to_string();
+    let size = args.iter().map(String::len).sum::<usize>() + kwargs.len();
+    if size > app.config.max_value {
+        return Err(ApiError::value_too_large(
+            "args",
+            "input",
+            app.config.max_value,
+        ));
+    }
+    if let Some(existing) = match &id {
+        Some(i) => dbos.store.get_run(i).await?,
+        None => None,
+    } {
+        let view = json!({ "id": existing.id, "status": existing.status });
+        return Ok((StatusCode::OK, Json(view)).into_response());
+    }
+    let started = dbos
+        .store
+        .enqueue(&Enqueue {
+            workflow: &workflow,
+            queue: &queue,
+            args,
+            kwargs,
+            id: id.as_deref(),
+            app_version: app_version.as_deref(),
+        })
+        .await?;
+    let view = json!({ "id": started, "status": "ENQUEUED" });
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
