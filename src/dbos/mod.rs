@@ -35,8 +35,9 @@ use crate::store::Store;
 pub use schema::{SchemaError, SchemaInfo};
 pub use store::DbosStore;
 
-/// Settings of the DBOS source (flattened into `flowgate serve`'s flags).
-#[derive(Debug, Clone, Args)]
+/// Settings of the DBOS source (flattened into `flowgate serve`'s flags). `Debug` never
+/// shows the URL (it may hold the DBOS database's password).
+#[derive(Clone, Args)]
 pub struct DbosSettings {
     /// The DBOS system database (may equal DATABASE_URL). Unset: no DBOS source.
     #[arg(
@@ -70,6 +71,17 @@ pub struct DbosSettings {
         env = "FLOWGATE_DBOS_RECHECK"
     )]
     pub recheck: Option<f64>,
+}
+
+impl std::fmt::Debug for DbosSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbosSettings")
+            .field("url", &self.url.as_ref().map(|_| "<set>"))
+            .field("schema", &self.schema)
+            .field("status_interval_ms", &self.status_interval_ms)
+            .field("recheck", &self.recheck)
+            .finish()
+    }
 }
 
 impl Default for DbosSettings {
@@ -184,4 +196,21 @@ pub async fn start(
         listener: state,
         info,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_url() {
+        let s = DbosSettings {
+            url: Some("postgres://u:secret@h/db".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{s:?}").contains("secret"));
+        assert_eq!(s.recheck_period(false), Duration::from_secs(1));
+        assert_eq!(s.recheck_period(true), Duration::from_secs(10));
+        assert_eq!(s.status_period(), Duration::from_millis(200));
+    }
 }

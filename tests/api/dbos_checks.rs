@@ -187,6 +187,11 @@ async fn dbos_schema_missing_or_sharded_is_refused_without_credentials() {
         return;
     };
     let pool = sqlx::PgPool::connect(&dbos.db_url).await.unwrap();
+    let info = flowgate::dbos::schema::check(&pool, "dbos").await.unwrap();
+    assert!(
+        info.listen_notify && info.has_enqueue && info.version >= 109,
+        "{info:?}"
+    );
     sqlx::query("ALTER TABLE dbos.workflow_status ADD COLUMN shard_key text")
         .execute(&pool)
         .await
