@@ -95,7 +95,9 @@ fn own_paths() -> Vec<(&'static str, &'static str, Value)> {
     ];
     let all: Vec<(u16, &str)> = bad.iter().chain(auth.iter()).cloned().collect();
     let list = json!({ "summary": "DBOS: list workflows, newest first",
-        "parameters": [q("status", "Filter by DBOS status"), q("workflow", "Filter by workflow name"), q("limit", "At most this many (1-1000)")],
+        "parameters": [q("status", "Filter by DBOS status"), q("workflow", "Filter by workflow name"),
+            json!({ "name": "limit", "in": "query", "required": false, "description": "At most this many (1-1000)",
+                "schema": { "type": "string", "pattern": "^(1000|[1-9][0-9]{0,2})$" } })],
         "responses": { "200": { "description": "Workflows", "content": { "application/json": { "schema": { "type": "object",
             "properties": { "workflows": { "type": "array", "items": { "$ref": "#/components/schemas/Run" } } }, "required": ["workflows"] } } } } } });
     let send = json!({ "summary": "DBOS: send a message (through dbos.send_message; idempotent by key)", "parameters": [id],
