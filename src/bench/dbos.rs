@@ -3,7 +3,9 @@
 //! each value stamped with the wall clock just before the write. Read at the same time by
 //! flowgate (SSE of the stream, a long-poll per tick, through its DBOS source) and by DBOS's
 //! own client (`DBOSClient.read_stream`, `DBOSClient.get_event`, LISTEN/NOTIFY on), in a
-//! separate process. Samples are stamp → reader has it, in ms.
+//! separate process. Two figures per reader, in ms: from the stamp taken just before the
+//! write call (DBOS's write transaction included), and from the moment the write call
+//! returned, i.e. committed (the workflow's output lists those moments).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -95,8 +97,15 @@ impl Py {
     }
 }
 
+/// One read: (record or tick index, the value's stamp, when the reader had it), epoch ms.
+type Sample = (usize, f64, f64);
+
 /// flowgate's SSE of the bench stream: one sample per record until `end`.
-async fn flowgate_stream(http: reqwest::Client, url: String, n: usize) -> anyhow::Result<Vec<f64>> {
+async fn flowgate_stream(
+    http: reqwest::Client,
+    url: String,
+    n: usize,
+) -> anyhow::Result<Vec<Sample>> {
     let resp = http.get(url).send().await?;
     anyhow::ensure!(resp.status() == 200, "DBOS stream SSE: {}", resp.status());
     let mut events = resp.bytes_stream().eventsource();
@@ -106,8 +115,9 @@ async fn flowgate_stream(http: reqwest::Client, url: String, n: usize) -> anyhow
         if ev.event == "end" {
             break;
         }
+        let at = now_ms();
         let v: Value = serde_json::from_str(&ev.data)?;
-        lat.push(now_ms() - v["t"].as_f64().unwrap_or(0.0) * 1000.0);
+        lat.push(sample(&v, at));
     }
     Ok(lat)
 }
@@ -117,7 +127,7 @@ async fn flowgate_events(
     http: reqwest::Client,
     base: String,
     n: usize,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Vec<Sample>> {
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {
         let r = http
@@ -127,13 +137,38 @@ async fn flowgate_events(
         anyhow::ensure!(r.status() == 200, "tick {i}: {}", r.status());
         let at = now_ms();
         let v: Value = r.json().await?;
-        lat.push(at - v["value"]["t"].as_f64().unwrap_or(0.0) * 1000.0);
+        lat.push(sample(&v["value"], at));
     }
     Ok(lat)
 }
 
+fn sample(v: &Value, at: f64) -> Sample {
+    let i = v["i"].as_u64().unwrap_or(0) as usize;
+    (i, v["t"].as_f64().unwrap_or(0.0) * 1000.0, at)
+}
+
 fn line(what: &str, s: &Summary) -> String {
-    format!("dbos     {what:<32} p50/p95/p99/max ms {}", s.cells())
+    format!("dbos     {what:<40} p50/p95/p99/max ms {}", s.cells())
+}
+
+/// Latencies from the stamp, and from the commit (`committed[i]`, epoch seconds).
+fn latencies(samples: &[Sample], committed: &Value) -> (Summary, Summary) {
+    let mut from_stamp: Vec<f64> = samples.iter().map(|(_, t, at)| at - t).collect();
+    let mut from_commit: Vec<f64> = samples
+        .iter()
+        .filter_map(|(i, _, at)| Some(at - committed.get(*i)?.as_f64()? * 1000.0))
+        .collect();
+    (Summary::of(&mut from_stamp), Summary::of(&mut from_commit))
+}
+
+fn dbos_samples(v: &Value) -> Vec<Sample> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| Some((s[0].as_u64()? as usize, s[1].as_f64()?, s[2].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Runs the scenario with `n` records and `n` ticks.
@@ -187,48 +222,45 @@ async fn measure(bench: &Bench, db_url: &str, n: usize) -> anyhow::Result<Vec<(S
         .send()
         .await?;
     anyhow::ensure!(go.status() == 202, "go message: {}", go.status());
-    let mut fg_stream = sse.await??;
-    let mut fg_events = events.await??;
+    let fg_stream = sse.await??;
+    let fg_events = events.await??;
     let dbos: Value = serde_json::from_str(&client.expect("measured").await?)?;
-    let samples = |k: &str| -> Vec<f64> {
-        dbos[k]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_f64).collect())
-            .unwrap_or_default()
-    };
-    let (mut db_stream, mut db_events) = (samples("read_stream"), samples("get_event"));
+    app.send(&format!("result {wf}")).await?;
+    let done: Value = serde_json::from_str(&app.expect("result").await?)?;
     client.quit().await;
     app.quit().await;
     stop_child(&mut server).await;
-    let rows = [
+    let readers = [
+        ("write_stream", "flowgate SSE", fg_stream, &done["stream"]),
         (
-            "write_stream → flowgate SSE",
-            Summary::of(&mut fg_stream),
-            "flowgate_sse",
+            "write_stream",
+            "DBOS read_stream",
+            dbos_samples(&dbos["read_stream"]),
+            &done["stream"],
         ),
         (
-            "write_stream → DBOS read_stream",
-            Summary::of(&mut db_stream),
-            "dbos_read_stream",
+            "set_event",
+            "flowgate long-poll",
+            fg_events,
+            &done["events"],
         ),
         (
-            "set_event → flowgate long-poll",
-            Summary::of(&mut fg_events),
-            "flowgate_long_poll",
-        ),
-        (
-            "set_event → DBOS get_event",
-            Summary::of(&mut db_events),
-            "dbos_get_event",
+            "set_event",
+            "DBOS get_event",
+            dbos_samples(&dbos["get_event"]),
+            &done["events"],
         ),
     ];
-    Ok(rows
-        .iter()
-        .map(|(what, s, key)| {
-            (
-                line(what, s),
-                json!({"scenario": "dbos", "reader": key, "records": n, "gap_ms": GAP_MS, "latency": s.json()}),
-            )
-        })
-        .collect())
+    let mut out = Vec::new();
+    for (write, reader, samples, committed) in readers {
+        let (stamp, commit) = latencies(&samples, committed);
+        for (from, s) in [("call", stamp), ("commit", commit)] {
+            out.push((
+                line(&format!("{write} {from} → {reader}"), &s),
+                json!({"scenario": "dbos", "write": write, "from": from, "reader": reader,
+                       "records": n, "gap_ms": GAP_MS, "latency": s.json()}),
+            ));
+        }
+    }
+    Ok(out)
 }

@@ -56,28 +56,32 @@ def greet(name: str, punctuation: str = "!") -> dict:
 
 
 @DBOS.workflow(serialization_type=PORTABLE)
-def bench(n: int, gap_ms: int) -> int:
-    # Waits for "go" so that every reader is attached before the first write.
+def bench(n: int, gap_ms: int) -> dict:
+    # Waits for "go" so that every reader is attached before the first write. Each value
+    # carries the time just before its write; the output lists the time each write returned
+    # (committed), so readers can measure from either.
     DBOS.recv("go", timeout_seconds=120)
+    done = {"stream": [], "events": []}
     for i in range(n):
         DBOS.write_stream("bench", {"i": i, "t": time.time()}, serialization_type=PORTABLE)
+        done["stream"].append(time.time())
         DBOS.set_event(f"tick_{i}", {"i": i, "t": time.time()}, serialization_type=PORTABLE)
+        done["events"].append(time.time())
         time.sleep(gap_ms / 1000.0)
     DBOS.close_stream("bench")
-    return n
+    return done
 
 
 def measure(client, wf: str, n: int) -> dict:
     """DBOS's own readers, concurrently: a read_stream loop and a get_event per tick.
-    Each sample is milliseconds from the value's stamp (taken just before the write) to
-    the moment the reader has it."""
+    Each sample is [i, the value's stamp, the moment the reader has it], in epoch ms."""
     import threading
 
     out = {"read_stream": [], "get_event": []}
 
     def reader():
         for value in client.read_stream(wf, "bench"):
-            out["read_stream"].append((time.time() - value["t"]) * 1000.0)
+            out["read_stream"].append([value["i"], value["t"] * 1000.0, time.time() * 1000.0])
             if len(out["read_stream"]) >= n:
                 break
 
@@ -85,7 +89,7 @@ def measure(client, wf: str, n: int) -> dict:
         for i in range(n):
             v = client.get_event(wf, f"tick_{i}", timeout_seconds=30)
             if v is not None:
-                out["get_event"].append((time.time() - v["t"]) * 1000.0)
+                out["get_event"].append([v["i"], v["t"] * 1000.0, time.time() * 1000.0])
 
     threads = [threading.Thread(target=reader), threading.Thread(target=events)]
     for t in threads:
