@@ -54,6 +54,9 @@ pub enum Command {
         #[arg(long, env = "FLOWGATE_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// DBOS source tools (see the README's "DBOS apps").
+    #[command(subcommand)]
+    Dbos(crate::dbos::cli::DbosCommand),
     /// Follow a run: progress bar, streamed tokens, then its outcome.
     Tail {
         /// Run id.
@@ -92,6 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::tail::run(&crate::client::Client::new(url), &workflow, &input, opts).await
         }
+        Some(Command::Dbos(cmd)) => crate::dbos::cli::run(cmd).await,
         Some(Command::Tail { id, url }) => {
             crate::tail::tail(&crate::client::Client::new(url), &id).await
         }

@@ -8,11 +8,12 @@
 use crate::hub::Hub;
 use crate::notify::{Note, NoteKind, Sink};
 
-/// The channels DBOS notifies.
-pub const CHANNELS: [&str; 3] = [
+/// The channels DBOS notifies, and the optional status trigger's.
+pub const CHANNELS: [&str; 4] = [
     "dbos_streams_channel",
     "dbos_workflow_events_channel",
     "dbos_notifications_channel",
+    super::trigger::STATUS_CHANNEL,
 ];
 
 /// Longest payload looked at (DBOS ids and keys are bounded; NOTIFY caps at 8000 bytes).
@@ -34,6 +35,11 @@ impl Sink for DbosSink {
             "dbos_streams_channel" => NoteKind::Stream,
             "dbos_workflow_events_channel" => NoteKind::Event,
             "dbos_notifications_channel" => NoteKind::Message,
+            super::trigger::STATUS_CHANNEL => {
+                // The optional status trigger: the payload is the whole workflow id.
+                self.hub.wake_run(payload);
+                return;
+            }
             _ => return,
         };
         if payload.len() > MAX_PAYLOAD {

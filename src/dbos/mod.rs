@@ -12,12 +12,15 @@
 //! [`schema`] refuses unsupported or sharded schemas at start; [`decode`] turns DBOS's value
 //! formats into JSON (never unpickling); [`store`] holds every query. DBOS notifies nothing on
 //! status changes, so [`watch`] re-reads the status of runs someone is watching, and nothing
-//! when no one is. Nothing here runs unless `FLOWGATE_DBOS_URL` is set.
+//! when no one is (or [`trigger`], installed on request, notifies them instead). Nothing
+//! here runs unless `FLOWGATE_DBOS_URL` is set.
 
+pub mod cli;
 pub mod decode;
 pub mod listen;
 pub mod schema;
 pub mod store;
+pub mod trigger;
 pub mod watch;
 
 use std::sync::Arc;
@@ -177,12 +180,16 @@ pub async fn start(
         );
     }
     tracker.spawn(listener.run(shutdown.clone()));
-    tracker.spawn(watch::watch_status(
-        hub.clone(),
-        dbos_store.clone(),
-        settings.status_period(),
-        shutdown.clone(),
-    ));
+    if info.status_trigger {
+        tracing::info!("DBOS status trigger installed: status changes are notified, not re-read");
+    } else {
+        tracker.spawn(watch::watch_status(
+            hub.clone(),
+            dbos_store.clone(),
+            settings.status_period(),
+            shutdown.clone(),
+        ));
+    }
     tracker.spawn(hub.clone().safety_recheck(recheck));
     tracing::info!(
         version = info.version,

@@ -34,6 +34,8 @@ pub struct SchemaInfo {
     pub listen_notify: bool,
     /// True if `dbos.enqueue_workflow` exists.
     pub has_enqueue: bool,
+    /// True if `flowgate dbos install-trigger` installed the status trigger.
+    pub status_trigger: bool,
 }
 
 /// Why a DBOS schema is refused.
@@ -111,14 +113,18 @@ pub async fn check(pool: &PgPool, schema: &str) -> Result<SchemaInfo, SchemaErro
             "DBOS schema is newer than the version flowgate was checked against"
         );
     }
-    let (listen_notify, has_enqueue): (bool, bool) = sqlx::query_as(
+    let (listen_notify, status_trigger, has_enqueue): (bool, bool, bool) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
                         JOIN pg_namespace n ON n.oid = c.relnamespace
                         WHERE n.nspname = $1 AND t.tgname = 'dbos_notifications_trigger'),
+                EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                        JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = $1 AND t.tgname = $2),
                 EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                         WHERE n.nspname = $1 AND p.proname = 'enqueue_workflow')",
     )
     .bind(schema)
+    .bind(super::trigger::TRIGGER)
     .fetch_one(pool)
     .await
     .map_err(db)?;
@@ -126,6 +132,7 @@ pub async fn check(pool: &PgPool, schema: &str) -> Result<SchemaInfo, SchemaErro
         version,
         listen_notify,
         has_enqueue,
+        status_trigger,
     })
 }
 

@@ -206,3 +206,48 @@ async fn dbos_schema_missing_or_sharded_is_refused_without_credentials() {
     pool.close().await;
     dbos.quit().await;
 }
+
+#[tokio::test]
+async fn dbos_status_trigger_replaces_the_status_re_read() {
+    let Some(mut dbos) = DbosProc::launch(true).await else {
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&dbos.db_url).await.unwrap();
+    flowgate::dbos::trigger::install(&pool, "dbos")
+        .await
+        .unwrap();
+    let url = dbos.db_url.clone();
+    // No status re-reads (the trigger is there) and no re-check for two minutes: the
+    // SUCCESS below can only come from the trigger's notification.
+    let app = spawn_app_with(|c| {
+        c.dbos.url = Some(url);
+        c.dbos.recheck = Some(120.0);
+    })
+    .await;
+    dbos.start("wf-trig", 1, 0).await;
+    let mut live = app.sse("/v1/dbos/workflows/wf-trig/live", None).await;
+    let r = app
+        .http
+        .post(app.url("/v1/dbos/workflows/wf-trig/messages"))
+        .json(&json!({"topic": "approval", "body": {"approved": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut finished = false;
+    while !finished {
+        let ev = tokio::time::timeout_at(deadline, futures::StreamExt::next(&mut live))
+            .await
+            .expect("a SUCCESS status frame, notified by the trigger")
+            .unwrap();
+        finished = ev.event == "status" && ev.data.contains("\"SUCCESS\"");
+    }
+    flowgate::dbos::trigger::remove(&pool, "dbos")
+        .await
+        .unwrap();
+    let info = flowgate::dbos::schema::check(&pool, "dbos").await.unwrap();
+    assert!(!info.status_trigger);
+    pool.close().await;
+    dbos.quit().await;
+}
