@@ -26,9 +26,9 @@ pub struct RetentionConfig {
     #[arg(long = "gc-batch", env = "FLOWGATE_GC_BATCH", default_value_t = 2000)]
     pub gc_batch: u32,
 
-    /// Least pause between two sweep transactions (the pause is also at least as long as
-    /// the transaction before it took, so a sweep uses at most half of one connection).
-    #[arg(long = "gc-pause", env = "FLOWGATE_GC_PAUSE", default_value = "20ms", value_parser = parse_duration)]
+    /// Least pause between two sweep transactions (the pause is also at least twice as long
+    /// as the transaction before it took, so a sweep uses at most a third of one connection).
+    #[arg(long = "gc-pause", env = "FLOWGATE_GC_PAUSE", default_value = "50ms", value_parser = parse_duration)]
     pub gc_pause: Duration,
 }
 
@@ -39,7 +39,7 @@ impl Default for RetentionConfig {
             idle: Duration::from_secs(30 * 86400),
             gc_interval: Duration::from_secs(300),
             gc_batch: 2000,
-            gc_pause: Duration::from_millis(20),
+            gc_pause: Duration::from_millis(50),
         }
     }
 }

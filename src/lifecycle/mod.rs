@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Every transaction deletes at most `FLOWGATE_GC_BATCH` rows and is followed by a pause at
-//! least as long as it took, so a sweep never holds locks for long nor takes more than half
-//! of one connection. One process sweeps at a time (advisory lock); the others skip. This
+//! least twice as long as it took, so a sweep never holds locks for long nor keeps more than
+//! a third of one connection busy. One process sweeps at a time (advisory lock); the others
+//! skip. This
 //! module must never delete an ENQUEUED or PENDING run (an idle external run is ended
 //! first), and never wait on a lock held by live traffic for more than `lock_timeout`.
 

@@ -381,3 +381,38 @@ async fn consumed_messages_leave_a_live_run_and_its_idempotency_keys_stay_valid(
     assert_eq!(done["status"], "SUCCESS");
     assert_eq!(done["output"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn children_inherit_their_parents_retention_and_dead_executors_are_pruned() {
+    let app = crate::runtime_support::spawn_runtime_app(|_| {}).await;
+    let body =
+        json!({"workflow": "fanout", "input": {"children": 2, "fib": 1}, "retention_secs": 77});
+    let r = app
+        .http
+        .post(app.url("/v1/workflows?wait=60"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let kept: Vec<Option<i64>> = sqlx::query_scalar(
+        "SELECT retention_secs FROM flowgate.workflows WHERE parent_id IS NOT NULL",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, vec![Some(77), Some(77)]);
+    sqlx::query(
+        "INSERT INTO flowgate.executors (id, heartbeat_at) VALUES ('gone', now() - interval '2 hours')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let report = sweep(&app, retention(3600.0)).await;
+    assert_eq!(report.get("executors"), 1);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM flowgate.executors")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "this process's own executor stays");
+}
