@@ -61,7 +61,7 @@ async fn records(
     let all = chunks(conn, runs, batch).await?;
     let mut deleted = 0;
     let mut i = 0;
-    while i < all.len() {
+    while i < all.len() && !pacer.stopped() {
         // Pack consecutive chunks (order kept: top-down within each stream) up to `batch`.
         let (mut w, mut k, mut lo, mut hi) = (vec![], vec![], vec![], vec![]);
         let mut rows = 0;
@@ -114,7 +114,7 @@ async fn owned(
             .await?
             .rows_affected();
         deleted += n;
-        if n < batch as u64 {
+        if n < batch as u64 || pacer.stopped() {
             return Ok(deleted);
         }
         pacer.pause().await;
@@ -122,7 +122,8 @@ async fn owned(
 }
 
 /// Removes expired runs `ids` with everything they own; returns the runs removed (a run
-/// locked by live traffic is skipped and left for the next sweep).
+/// locked by live traffic is skipped and left for the next sweep, and at shutdown the sweep
+/// ends between transactions).
 pub(crate) async fn runs(
     conn: &mut PgConnection,
     ids: &[String],
@@ -133,6 +134,10 @@ pub(crate) async fn runs(
     report.add("stream_records", records(conn, ids, batch, pacer).await?);
     for table in ["steps", "events", "messages"] {
         report.add(table, owned(conn, table, ids, batch, pacer).await?);
+    }
+    if pacer.stopped() {
+        // Shutting down: the rows left are deleted by the next sweep.
+        return Ok(0);
     }
     let mut tx = conn.begin().await?;
     let locked: Vec<String> = sqlx::query_scalar(

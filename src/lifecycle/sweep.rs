@@ -171,7 +171,7 @@ impl Sweeper {
             return Ok(());
         };
         let def = self.cfg.retention_secs();
-        let mut pacer = Pacer::new(self.cfg.gc_pause);
+        let mut pacer = Pacer::new(self.cfg.gc_pause, stop.clone());
         while !stop.is_cancelled() {
             let ids: Vec<String> = sqlx::query_scalar(&format!(
                 "SELECT w.id FROM flowgate.workflows w WHERE {EXPIRED}
@@ -228,14 +228,21 @@ impl Sweeper {
 pub(crate) struct Pacer {
     min: Duration,
     last: Instant,
+    stop: CancellationToken,
 }
 
 impl Pacer {
-    pub(crate) fn new(min: Duration) -> Self {
+    pub(crate) fn new(min: Duration, stop: CancellationToken) -> Self {
         Pacer {
             min,
             last: Instant::now(),
+            stop,
         }
+    }
+
+    /// True once the sweep should stop (shutdown): callers end between transactions.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.is_cancelled()
     }
 
     /// Marks the start of a transaction.
@@ -246,6 +253,9 @@ impl Pacer {
     /// Waits after a transaction.
     pub(crate) async fn pause(&mut self) {
         let took = self.last.elapsed();
-        tokio::time::sleep((took * 2).max(self.min)).await;
+        tokio::select! {
+            _ = self.stop.cancelled() => {}
+            _ = tokio::time::sleep((took * 2).max(self.min)) => {}
+        }
     }
 }

@@ -335,3 +335,39 @@ async fn gc_dry_run_prints_what_would_go_and_gc_removes_it() {
     assert_eq!(rows(&app, "workflows", "id", "old").await, 0);
     assert_eq!(rows(&app, "workflows", "id", "new").await, 1);
 }
+
+#[tokio::test]
+async fn a_sweep_stops_between_transactions_at_shutdown_and_the_next_one_finishes() {
+    let app = spawn_app().await;
+    expired_runs_with_records(&app, 20, 1000).await;
+    let cfg = RetentionConfig {
+        gc_batch: 200,
+        gc_pause: Duration::from_millis(50),
+        ..retention(3600.0)
+    };
+    let sweeper = Sweeper::new(app.pool.clone(), cfg, None);
+    let stop = CancellationToken::new();
+    let run = {
+        let (s, stop) = (sweeper.clone(), stop.clone());
+        tokio::spawn(async move { s.run_once(LockMode::Wait, &stop).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = std::time::Instant::now();
+    stop.cancel();
+    let first = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the sweep stops promptly")
+        .unwrap()
+        .unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    assert!(first.get("stream_records") < 20_000, "{first:?}");
+    let second = sweeper
+        .run_once(LockMode::Wait, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.get("stream_records") + second.get("stream_records"),
+        20_000
+    );
+    assert_eq!(first.get("workflows") + second.get("workflows"), 20);
+}
