@@ -250,6 +250,9 @@ pub(crate) async fn end_idle(conn: &mut PgConnection, idle: f64) -> Result<u64, 
         .bind(IDLE_PAGE)
         .fetch_all(&mut *conn)
         .await?;
+        if page.is_empty() {
+            return Ok(ended);
+        }
         let ids: Vec<String> = page.iter().map(|p| p.0.clone()).collect();
         let mut tx = conn.begin().await?;
         let done: Vec<String> = sqlx::query_scalar(
