@@ -26,10 +26,14 @@ pub struct RetentionConfig {
     #[arg(long = "gc-batch", env = "FLOWGATE_GC_BATCH", default_value_t = 2000)]
     pub gc_batch: u32,
 
-    /// Least pause between two sweep transactions (the pause is also at least twice as long
-    /// as the transaction before it took, so a sweep uses at most a third of one connection).
-    #[arg(long = "gc-pause", env = "FLOWGATE_GC_PAUSE", default_value = "50ms", value_parser = parse_duration)]
+    /// Least pause between two sweep transactions.
+    #[arg(long = "gc-pause", env = "FLOWGATE_GC_PAUSE", default_value = "100ms", value_parser = parse_duration)]
     pub gc_pause: Duration,
+
+    /// Largest share of time a sweep keeps its connection busy (0.01–1): after a
+    /// transaction that took t, it pauses at least t × (1 / duty − 1).
+    #[arg(long = "gc-duty", env = "FLOWGATE_GC_DUTY", default_value_t = 0.2)]
+    pub gc_duty: f64,
 }
 
 impl Default for RetentionConfig {
@@ -39,7 +43,8 @@ impl Default for RetentionConfig {
             idle: Duration::from_secs(30 * 86400),
             gc_interval: Duration::from_secs(300),
             gc_batch: 2000,
-            gc_pause: Duration::from_millis(50),
+            gc_pause: Duration::from_millis(100),
+            gc_duty: 0.2,
         }
     }
 }
@@ -53,6 +58,16 @@ impl RetentionConfig {
     /// The idle period in seconds (0: external runs are never ended for idleness).
     pub fn idle_secs(&self) -> f64 {
         self.idle.as_secs_f64()
+    }
+
+    /// Pause after a transaction, per second it took (from `gc_duty`, clamped to 0.01–1).
+    pub fn pause_factor(&self) -> f64 {
+        let duty = if self.gc_duty.is_finite() {
+            self.gc_duty.clamp(0.01, 1.0)
+        } else {
+            0.2
+        };
+        1.0 / duty - 1.0
     }
 
     /// Rows per transaction (at least 1).
@@ -88,5 +103,19 @@ mod tests {
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("NaN").is_err());
+    }
+
+    #[test]
+    fn pause_keeps_the_duty_cycle() {
+        let with = |gc_duty| RetentionConfig {
+            gc_duty,
+            ..Default::default()
+        };
+        let near = |duty: f64, factor: f64| (with(duty).pause_factor() - factor).abs() < 1e-9;
+        assert!(near(0.2, 4.0));
+        assert!(near(1.0, 0.0));
+        assert!(near(5.0, 0.0));
+        assert!(near(0.0, 99.0));
+        assert!(near(f64::NAN, 4.0));
     }
 }

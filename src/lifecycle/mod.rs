@@ -8,10 +8,10 @@
 //!   ─► consumed messages past retention (idempotency keys kept in message_keys)
 //! ```
 //!
-//! Every transaction deletes at most `FLOWGATE_GC_BATCH` rows and is followed by a pause at
-//! least twice as long as it took, so a sweep never holds locks for long nor keeps more than
-//! a third of one connection busy. One process sweeps at a time (advisory lock); the others
-//! skip. This
+//! Every transaction deletes at most `FLOWGATE_GC_BATCH` rows and is followed by a pause that
+//! keeps the sweep's connection busy at most `FLOWGATE_GC_DUTY` of the time (20 %), so a
+//! sweep never holds locks for long nor crowds out live traffic. One process sweeps at a
+//! time (advisory lock); the others skip. This
 //! module must never delete an ENQUEUED or PENDING run (an idle external run is ended
 //! first), and never wait on a lock held by live traffic for more than `lock_timeout`.
 

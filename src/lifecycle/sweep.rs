@@ -171,7 +171,7 @@ impl Sweeper {
             return Ok(());
         };
         let def = self.cfg.retention_secs();
-        let mut pacer = Pacer::new(self.cfg.gc_pause, stop.clone());
+        let mut pacer = Pacer::new(&self.cfg, stop.clone());
         while !stop.is_cancelled() {
             let ids: Vec<String> = sqlx::query_scalar(&format!(
                 "SELECT w.id FROM flowgate.workflows w WHERE {EXPIRED}
@@ -223,18 +223,20 @@ impl Sweeper {
 }
 
 /// Spreads transactions over time: after each one, waits at least the configured pause and
-/// at least twice as long as the transaction took (so a sweep keeps one connection busy a
-/// third of the time at most).
+/// at least `factor` times as long as the transaction took (so a sweep keeps its connection
+/// busy at most the configured share of the time).
 pub(crate) struct Pacer {
     min: Duration,
+    factor: f64,
     last: Instant,
     stop: CancellationToken,
 }
 
 impl Pacer {
-    pub(crate) fn new(min: Duration, stop: CancellationToken) -> Self {
+    pub(crate) fn new(cfg: &RetentionConfig, stop: CancellationToken) -> Self {
         Pacer {
-            min,
+            min: cfg.gc_pause,
+            factor: cfg.pause_factor(),
             last: Instant::now(),
             stop,
         }
@@ -255,7 +257,7 @@ impl Pacer {
         let took = self.last.elapsed();
         tokio::select! {
             _ = self.stop.cancelled() => {}
-            _ = tokio::time::sleep((took * 2).max(self.min)) => {}
+            _ = tokio::time::sleep(took.mul_f64(self.factor).max(self.min)) => {}
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn retention(secs: f64) -> RetentionConfig {
         retention: Duration::from_secs_f64(secs),
         gc_interval: Duration::ZERO,
         gc_pause: Duration::from_millis(1),
+        gc_duty: 1.0,
         ..Default::default()
     }
 }
