@@ -158,6 +158,12 @@ pub async fn start_with(
     tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
     crate::durable::spawn_sweep(&tracker, store.pool.clone(), shutdown.clone());
+    let sweeper = crate::lifecycle::Sweeper::new(
+        store.pool.clone(),
+        config.retention.clone(),
+        Some(metrics.clone()),
+    );
+    tracker.spawn(crate::lifecycle::sweep_loop(sweeper, shutdown.clone()));
 
     // Workflows stop taking work when `intake_stopped` fires; their tasks live in their own
     // tracker so the shutdown sequence can give them the drain timeout.

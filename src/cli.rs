@@ -1,4 +1,4 @@
-//! The `flowgate` command line: `serve` (default), `migrate`, and the client commands
+//! The `flowgate` command line: `serve` (default), `migrate`, `gc`, and the client commands
 //! `run` and `tail`.
 
 use clap::{Parser, Subcommand};
@@ -25,6 +25,8 @@ pub enum Command {
     Serve(Box<Config>),
     /// Run the benchmarks against a fresh database on `DATABASE_URL`'s server.
     Bench(crate::bench::BenchArgs),
+    /// Remove expired runs and old consumed messages now (`--dry-run`: only count them).
+    Gc(crate::lifecycle::GcArgs),
     /// Run migrations and exit.
     Migrate {
         /// Postgres connection URL.
@@ -70,6 +72,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(config)) => serve(*config).await,
         None => serve(Cli::parse_from(["flowgate", "serve"]).serve_config()).await,
         Some(Command::Bench(args)) => crate::bench::run(args).await,
+        Some(Command::Gc(args)) => {
+            print!("{}", crate::lifecycle::gc(args).await?);
+            Ok(())
+        }
         Some(Command::Migrate { database_url }) => {
             let store = Store::connect(&database_url, 1).await?;
             store.migrate().await?;

@@ -44,6 +44,10 @@ pub struct Metrics {
     pub pool_idle: IntGauge,
     /// Live hub topics (mirrored at scrape).
     pub hub_topics: IntGauge,
+    /// Rows the retention sweeper deleted, by table.
+    pub gc_rows_deleted: IntCounterVec,
+    /// Durations of retention sweeps.
+    pub gc_sweep_seconds: Histogram,
 }
 
 impl Metrics {
@@ -85,7 +89,25 @@ impl Metrics {
         )
         .expect("constant metric definition");
         let _ = registry.register(Box::new(step_seconds.clone()));
+        let gc_rows_deleted = IntCounterVec::new(
+            Opts::new(
+                "gc_rows_deleted_total",
+                "Rows the retention sweeper deleted, by table",
+            ),
+            &["table"],
+        )
+        .expect("constant metric definition");
+        let _ = registry.register(Box::new(gc_rows_deleted.clone()));
+        let gc_sweep_seconds = Histogram::with_opts(
+            HistogramOpts::new("gc_sweep_seconds", "Durations of retention sweeps").buckets(vec![
+                0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0,
+            ]),
+        )
+        .expect("constant metric definition");
+        let _ = registry.register(Box::new(gc_sweep_seconds.clone()));
         Metrics {
+            gc_rows_deleted,
+            gc_sweep_seconds,
             step_seconds,
             sse_open: gauge("sse_connections", "Open SSE responses"),
             long_polls_waiting: gauge("long_polls_waiting", "Long-polls waiting"),

@@ -7,6 +7,7 @@ pub mod fanout;
 pub mod queries;
 pub mod runtime;
 pub mod stats;
+pub mod sweep;
 pub mod throughput;
 pub mod wakeup;
 
@@ -45,9 +46,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
     /// Scenarios to run (comma-separated): delivery, wakeup, throughput, fanout, health,
-    /// queries, queue.
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "fanout", "health", "queries", "queue"].map(String::from).to_vec())]
+    /// queries, queue, sweep.
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "fanout", "health", "queries", "queue", "sweep"].map(String::from).to_vec())]
     pub only: Vec<String>,
+    /// Expired stream records the sweep scenario removes (in runs of 1000 records).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub sweep_records: i64,
     /// A few seconds in all: proves the command works (used by CI).
     #[arg(long)]
     pub smoke: bool,
@@ -230,6 +234,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.seconds = 0.5;
         args.fanout = 50;
         args.fanout_seconds = 1.0;
+        args.sweep_records = 2000;
     }
     let mut bench = Bench::start(&args.database_url).await?;
     println!(
@@ -284,6 +289,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             println!("{}", r.0);
             results.push(r.1);
         }
+    }
+    if want("sweep") {
+        let per_run = 1000.min(args.sweep_records.max(1));
+        let runs = (args.sweep_records / per_run).max(1);
+        let secs = if args.smoke { 0.5 } else { 20.0 };
+        let r = sweep::run(&bench, runs, per_run, secs).await?;
+        println!("{}", r.0);
+        results.push(r.1);
     }
     if want("fanout") {
         let r = fanout::run(&bench, args.fanout, args.fanout_seconds).await?;

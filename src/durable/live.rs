@@ -162,7 +162,7 @@ pub async fn sse(
                         size += p.len();
                         rows.push((o + 1, p));
                     }
-                    StreamItem::End(_) => {
+                    StreamItem::End(_) | StreamItem::Gone(_) => {
                         end = true;
                         break;
                     }

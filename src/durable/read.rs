@@ -364,7 +364,7 @@ async fn long_poll(
             let rows = target.read(app, from).await?;
             Ok(live_response(&target, rows))
         }
-        Some(StreamItem::End(_)) => {
+        Some(StreamItem::End(_) | StreamItem::Gone(_)) => {
             let target = resolve(app, path).await?;
             Ok(no_content(target.tail().max(from), target.closed(), None))
         }

@@ -101,6 +101,7 @@ async fn metrics(State(app): State<AppState>) -> Response {
             text.push_str(&format!("flowgate_workflows{{status=\"{status}\"}} {n}\n"));
         }
     }
+    text.push_str(&crate::lifecycle::tables::table_metrics(&app.store.pool).await);
     (
         [(
             axum::http::header::CONTENT_TYPE,

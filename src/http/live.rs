@@ -117,6 +117,7 @@ async fn live(
         known: HashSet::new(),
         skipped: HashSet::new(),
         streams: SelectAll::new(),
+        gone: false,
     };
     let frames = async_stream::stream! {
         let mut updates = updates;
@@ -141,6 +142,9 @@ async fn live(
                     yield live.on_stream(&key, item);
                 }
             }
+            if live.gone {
+                break;
+            }
         }
     };
     sse::response(&app, frames)
@@ -160,6 +164,8 @@ struct Live {
     skipped: HashSet<String>,
     /// The followed streams, merged.
     streams: SelectAll<BoxStream<'static, (Arc<str>, StreamItem)>>,
+    /// The run was removed (retention): the response ends after an `end` frame.
+    gone: bool,
 }
 
 impl Live {
@@ -247,7 +253,11 @@ impl Live {
         let mut out = Vec::new();
         match self.store.get_run(&self.run).await {
             Ok(Some(row)) => out.extend(self.on_status(&row)),
-            Ok(None) => {}
+            Ok(None) => {
+                self.gone = true;
+                out.push(sse::event(None, Some("end"), br#"{"expired":true}"#));
+                return out;
+            }
             Err(e) => tracing::warn!(error = %e, run = %self.run, "live status re-read failed"),
         }
         match self
@@ -282,6 +292,10 @@ impl Live {
                 }
                 self.cursor.e.insert(key.to_string());
                 self.frame("close", &json!({ "key": key, "next": next }))
+            }
+            StreamItem::Gone(_) => {
+                self.gone = true;
+                sse::event(None, Some("end"), br#"{"expired":true}"#)
             }
         }
     }

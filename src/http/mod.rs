@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod extract;
+pub mod finish;
 pub mod health;
 pub mod live;
 pub mod messages;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(messages::router())
         .merge(runs::router())
+        .merge(finish::router())
         .merge(workflows::router())
         .merge(health::router())
         .merge(page::router())

@@ -48,6 +48,11 @@ fn query(name: &str, what: &str) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": what, "schema": schema })
 }
 
+fn retention() -> Value {
+    json!({ "type": "integer", "minimum": 0, "maximum": crate::http::finish::MAX_RETENTION_SECS,
+        "description": "Seconds the run is kept once finished (0: forever; default FLOWGATE_RETENTION)" })
+}
+
 fn last_event_id() -> Value {
     json!({ "name": "Last-Event-ID", "in": "header", "required": false,
         "description": "Resume position sent by EventSource on reconnect.", "schema": { "type": "string" } })
@@ -162,7 +167,7 @@ pub fn spec() -> Value {
             "description": "Metrics", "content": { "text/plain": { "schema": { "type": "string" } } } } }), &errs(&[])) },
         "/v1/workflows": {
             "post": op("Start a workflow", vec![wait()], Some(json_body(obj(json!({
-                "workflow": r("Name"), "input": {}, "id": r("Name"), "queue": r("Name") }), &["workflow"]))),
+                "workflow": r("Name"), "input": {}, "id": r("Name"), "queue": r("Name"), "retention_secs": retention() }), &["workflow"]))),
                 json!({ "200": ok("Already started with this input, or finished within ?wait", json!({ "oneOf": [r("Started"), r("Run")] })),
                         "201": ok("Started", r("Started")), "202": ok("Still running after ?wait", r("Started")) }),
                 &errs(&[400, 404, 409, 413, 415, 422])),
@@ -176,11 +181,16 @@ pub fn spec() -> Value {
                 "name": { "type": "string" }, "input_schema": {} }), &["name"]) } }), &["workflows"])) }), &errs(&[404])) },
         "/v1/workflows/{id}": {
             "get": op("A run's status, output or error", vec![id(), wait()], None, json!({ "200": ok("The run", r("Run")) }), &errs(&[400, 404])),
-            "put": op("Create a run for an external producer", vec![id()], Some(json_body(obj(json!({ "workflow": r("Name") }), &["workflow"]))),
+            "put": op("Create a run for an external producer", vec![id()], Some(json_body(obj(json!({ "workflow": r("Name"), "retention_secs": retention() }), &["workflow"]))),
                 { let s = obj(json!({ "id": { "type": "string" }, "workflow": { "type": "string" }, "created": { "type": "boolean" },
                     "token": { "type": "string" } }), &["id", "workflow", "created", "token"]);
                   json!({ "200": ok("Exists", s.clone()), "201": ok("Created", s) }) }, &errs(&[400, 409, 413, 415])),
         },
+        "/v1/workflows/{id}/finish": { "post": op("Mark an external run finished (pages and ?wait waiters see it)", vec![id()],
+            Some(json_body(obj(json!({ "status": { "type": "string", "enum": ["SUCCESS", "ERROR", "CANCELLED"] },
+                "output": {}, "error": {} }), &["status"]))),
+            json!({ "200": ok("Finished (or already finished with this status)", obj(json!({ "id": { "type": "string" }, "status": { "type": "string" } }), &["id", "status"])) }),
+            &errs(&[400, 404, 409, 413, 415])) },
         "/v1/workflows/{id}/cancel": { "post": op("Cancel a run", vec![id()], None,
             json!({ "200": ok("Cancelled (or already finished)", obj(json!({ "id": { "type": "string" }, "status": { "type": "string" } }), &["id", "status"])) }),
             &errs(&[400, 404, 409])) },
@@ -200,15 +210,15 @@ pub fn spec() -> Value {
             json!({ "202": ok("Queued", obj(json!({ "message_id": { "type": "integer" }, "duplicate": { "type": "boolean" } }), &["message_id", "duplicate"])) }),
             &errs(&[400, 404, 409, 413, 415])) },
         "/v1/workflows/{id}/streams/{key}": {
-            "get": op("Follow a stream (SSE: records, then `end`)", vec![id(), key(), from(), last_event_id()], None,
-                json!({ "200": sse("Records as `id: offset`, `data: value`") }), &errs(&[400, 404])),
+            "get": op("Follow a stream (SSE: records, then `end`; `end` with `expired: true` if the run is removed by retention meanwhile)", vec![id(), key(), from(), last_event_id()], None,
+                json!({ "200": sse("Records as `id: offset`, `data: value`") }), &errs(&[400, 404, 410])),
             "post": op("Append a JSON array of records", vec![id(), key()], Some(json_body(json!({ "type": "array", "items": {} }))),
                 json!({ "200": ok("Appended", obj(json!({ "first_offset": { "type": "integer" }, "next": { "type": "integer" } }), &["first_offset", "next"])) }),
                 &errs(&[400, 404, 409, 413, 415])),
         },
         "/v1/workflows/{id}/streams/{key}/poll": { "get": op("Records from ?from, waiting up to ?timeout for the first", vec![id(), key(), from(), timeout()], None,
             json!({ "200": ok("Records", obj(json!({ "records": { "type": "array", "items": obj(json!({ "offset": { "type": "integer" }, "value": {} }), &["offset", "value"]) },
-                "next": { "type": "integer" }, "closed": { "type": "boolean" } }), &["records", "next", "closed"])) }), &errs(&[400, 404])) },
+                "next": { "type": "integer" }, "closed": { "type": "boolean" }, "expired": { "type": "boolean" } }), &["records", "next", "closed"])) }), &errs(&[400, 404, 410])) },
         "/v1/workflows/{id}/streams/{key}/close": { "post": op("Close a stream (idempotent)", vec![id(), key()], None,
             json!({ "200": ok("Closed", obj(json!({ "next": { "type": "integer" }, "closed": { "type": "boolean" } }), &["next", "closed"])) }), &errs(&[400, 404])) },
         "/v1/workflows/{id}/live": { "get": op("Status, events and every stream of a run on one SSE connection", vec![id(),

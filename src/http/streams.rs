@@ -41,7 +41,8 @@ fn names(id: String, key: String) -> Result<(RunId, Key), ApiError> {
     ))
 }
 
-/// Checks the run exists and `from` is within the stream.
+/// Checks the run exists and `from` is within the stream. A read that resumes (`from` > 0)
+/// a run that no longer exists answers 410: it was removed by retention.
 async fn check_start(
     app: &AppState,
     run: &RunId,
@@ -49,6 +50,14 @@ async fn check_start(
     from: i64,
     field: &str,
 ) -> Result<(), ApiError> {
+    if from > 0 && !app.store.run_exists(run).await? {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "run_gone",
+            "this run no longer exists (removed after its retention)",
+        )
+        .with_field("id"));
+    }
     app.store.require_run(run).await?;
     let tail = app
         .store
@@ -93,6 +102,14 @@ async fn follow(
             Some("end"),
             json!({ "next": next }).to_string().as_bytes(),
         ),
+        // The run was removed by retention while being read.
+        StreamItem::Gone(next) => sse::event(
+            None,
+            Some("end"),
+            json!({ "next": next, "expired": true })
+                .to_string()
+                .as_bytes(),
+        ),
     });
     sse::response(&app, frames)
 }
@@ -127,6 +144,7 @@ async fn poll(
     let mut records = Vec::new();
     let mut next = from;
     let mut closed = false;
+    let mut expired = false;
     let first = tokio::select! {
         i = items.next() => i,
         _ = tokio::time::sleep(wait) => None,
@@ -147,6 +165,12 @@ async fn poll(
                 next = n;
                 break;
             }
+            StreamItem::Gone(n) => {
+                expired = true;
+                closed = true;
+                next = n;
+                break;
+            }
         }
         if records.len() >= app.config.max_batch {
             break;
@@ -157,6 +181,7 @@ async fn poll(
         records,
         next,
         closed,
+        expired,
     })
     .into_response())
 }
@@ -174,6 +199,9 @@ struct Polled {
     records: Vec<PolledRecord>,
     next: i64,
     closed: bool,
+    /// Present (true) only when the run was removed by retention while polled.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    expired: bool,
 }
 
 /// `POST …/streams/{key}`: a JSON array appended in order; each element stored byte-exact.

@@ -39,6 +39,8 @@ pub struct StartBody {
     input: Option<Value>,
     id: Option<String>,
     queue: Option<String>,
+    #[serde(default)]
+    retention_secs: Option<Value>,
 }
 
 /// `?wait=<secs>`
@@ -125,12 +127,14 @@ async fn start(
         ),
         None => None,
     };
+    let retention_secs = super::finish::retention_field(body.retention_secs.as_ref())?;
     let input = body.input.unwrap_or_else(|| json!({}));
     let req = StartRequest {
         workflow: workflow.to_string(),
         input,
         id,
         queue,
+        retention_secs,
     };
     let started = match rt.start(req).await {
         Ok(s) => s,

@@ -61,6 +61,9 @@ pub enum StreamItem {
     Record(i64, Bytes),
     /// The close marker: nothing will follow; `next` is the final length.
     End(i64),
+    /// The run was removed (retention) while being read: nothing will follow; the offset
+    /// is the position the reader had reached.
+    Gone(i64),
 }
 
 /// A registration with a stream topic; dropping it unregisters (and stops the fetcher when
@@ -159,7 +162,7 @@ async fn fetch_loop(store: Store, topic: Arc<StreamTopic>) {
                 let end = page.ended_at(upto + n);
                 // More is there if this page stopped short of its tail (row or byte limit).
                 let full = n > 0 && upto + n < page.next;
-                if n > 0 || (end && !end_sent) {
+                if n > 0 || (end && !end_sent) || page.gone {
                     let _ = topic.tx.send(Arc::new(Batch {
                         from: upto,
                         page,
@@ -199,6 +202,10 @@ impl StreamSubscription {
             'catch_up: loop {
                 loop {
                     let page = read_retrying(&store, &run, &key, pos, READ_LIMIT).await;
+                    if page.gone {
+                        yield StreamItem::Gone(pos);
+                        return;
+                    }
                     let n = page.records.len() as i64;
                     for (o, p) in page.records.iter().cloned() {
                         pos = o + 1;
@@ -215,6 +222,10 @@ impl StreamSubscription {
                 loop {
                     match self.recv().await {
                         Ok(batch) => {
+                            if batch.page.gone {
+                                yield StreamItem::Gone(pos);
+                                return;
+                            }
                             if batch.from > pos {
                                 continue 'catch_up;
                             }

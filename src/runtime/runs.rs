@@ -23,6 +23,8 @@ pub struct StartRequest {
     pub id: Option<RunId>,
     /// Enqueue on this queue instead of running at once in this process.
     pub queue: Option<String>,
+    /// Seconds the run is kept once finished (`None`: the server's retention; 0: forever).
+    pub retention_secs: Option<i64>,
 }
 
 /// What a start did.
@@ -105,8 +107,9 @@ impl Runtime {
             None => ("PENDING", Some(self.executor_id()), 1),
         };
         let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO flowgate.workflows (id, workflow, status, input, queue, executor_id, attempts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING status",
+            "INSERT INTO flowgate.workflows
+                 (id, workflow, status, input, queue, executor_id, attempts, retention_secs)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING status",
         )
         .bind(id.as_str())
         .bind(&req.workflow)
@@ -115,6 +118,7 @@ impl Runtime {
         .bind(&req.queue)
         .bind(executor)
         .bind(attempts)
+        .bind(req.retention_secs)
         .fetch_optional(&self.inner.store.pool)
         .await?;
         if inserted.is_none() {

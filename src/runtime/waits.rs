@@ -173,8 +173,10 @@ impl WorkflowContext {
         let child = RunId::parse(candidate).unwrap_or_else(|_| RunId::random());
         let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
         sqlx::query(
-            "INSERT INTO flowgate.workflows (id, workflow, status, input, queue, parent_id)
-             VALUES ($1, $2, 'ENQUEUED', $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO flowgate.workflows (id, workflow, status, input, queue, parent_id, retention_secs)
+             VALUES ($1, $2, 'ENQUEUED', $3, $4, $5,
+                     (SELECT retention_secs FROM flowgate.workflows WHERE id = $5))
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(child.as_str())
         .bind(wf.as_str())

@@ -58,17 +58,40 @@ impl Store {
         .await?)
     }
 
-    /// Creates the record of an externally-run workflow; true if created, false if it
-    /// already existed with the same workflow name, conflict otherwise.
+    /// Creates the record of an externally-run workflow (kept `retention_secs` after it
+    /// finishes, or the server's default); true if created, false if it already existed with
+    /// the same workflow name, conflict otherwise.
     pub async fn ensure_run(
         &self,
         id: &RunId,
         workflow: &WorkflowName,
+        retention_secs: Option<i64>,
     ) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar("SELECT flowgate.ensure_run($1, $2)")
+        Ok(sqlx::query_scalar("SELECT flowgate.ensure_run($1, $2, $3)")
             .bind(id.as_str())
             .bind(workflow.as_str())
+            .bind(retention_secs)
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    /// Marks an external run finished without notifying; returns its status. Conflict for
+    /// a run of the workflow runtime or one finished with another status.
+    pub async fn finish_run(
+        &self,
+        id: &RunId,
+        status: &str,
+        output: Option<&Value>,
+        error: Option<&Value>,
+    ) -> Result<String, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT flowgate.finish_run_quiet($1, $2, $3, $4)")
+                .bind(id.as_str())
+                .bind(status)
+                .bind(output)
+                .bind(error)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

@@ -7,6 +7,8 @@ mod durable_subs;
 mod events;
 mod faults;
 mod helpers;
+mod lifecycle;
+mod lifecycle_ops;
 mod live;
 mod messages;
 mod openapi;

@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/workflows/{id}"),
     ("put", "/v1/workflows/{id}"),
     ("post", "/v1/workflows/{id}/cancel"),
+    ("post", "/v1/workflows/{id}/finish"),
     ("get", "/v1/workflows/{id}/events"),
     ("get", "/v1/workflows/{id}/events/{key}"),
     ("put", "/v1/workflows/{id}/events/{key}"),
