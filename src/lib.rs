@@ -34,6 +34,7 @@ pub mod notify;
 pub mod private_pg;
 pub mod runtime;
 pub mod store;
+pub mod tags;
 pub mod tail;
 pub mod telemetry;
 

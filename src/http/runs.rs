@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 pub struct PutBody {
     workflow: String,
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 /// `GET /v1/workflows/{id}`: the run's status (and output or error once finished);
@@ -54,7 +56,8 @@ async fn put_run(
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
     let workflow = extract::name("workflow", body.workflow, WorkflowName::parse)?;
-    let created = app.store.ensure_run(&run, &workflow).await?;
+    let tags = extract::tags(body.tags)?;
+    let created = app.store.ensure_run(&run, &workflow, &tags).await?;
     if created {
         app.notifier
             .publish(Note::new(NoteKind::Status, run.as_str(), "", 0));
