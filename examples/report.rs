@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             id: Some(flowgate::ids::RunId::parse("report-1")?),
             queue: Some("reports".into()),
             retention_secs: None,
+            tags: flowgate::tags::Tags::parse(vec!["reports".into()])?,
         })
         .await?;
     println!("started {}", run.id);

@@ -52,6 +52,9 @@ pub enum Command {
         /// Enqueue on this queue instead of starting at once.
         #[arg(long)]
         queue: Option<String>,
+        /// Tag the run (repeatable: `--tag user:42 --tag batch-7`).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
         /// Server URL.
         #[arg(long, env = "FLOWGATE_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
@@ -89,11 +92,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
             id,
             queue,
+            tags,
             url,
         }) => {
             let opts = crate::client::StartOptions {
                 id,
                 queue,
+                tags,
                 wait: wait.then(|| std::time::Duration::from_secs_f64(timeout.clamp(0.0, 3600.0))),
             };
             crate::tail::run(&crate::client::Client::new(url), &workflow, &input, opts).await

@@ -35,6 +35,7 @@ pub mod notify;
 pub mod private_pg;
 pub mod runtime;
 pub mod store;
+pub mod tags;
 pub mod tail;
 pub mod telemetry;
 

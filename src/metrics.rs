@@ -34,6 +34,8 @@ pub struct Metrics {
     pub lagged: IntCounter,
     /// SSE connections refused at the limit.
     pub sse_rejected: IntCounter,
+    /// Reads of the run change feed (the shared fetcher's and lists catching up).
+    pub run_feed_reads: IntCounter,
     /// Listener reconnects (mirrored at scrape).
     pub listener_reconnects: IntGauge,
     /// 1 while the listener is connected (mirrored at scrape).
@@ -124,6 +126,10 @@ impl Metrics {
                 "Slow subscribers that fell back to the database",
             ),
             sse_rejected: counter("sse_rejected_total", "SSE connections refused at the limit"),
+            run_feed_reads: counter(
+                "run_feed_reads_total",
+                "Reads of the run change feed (one per change per process, plus catch-ups)",
+            ),
             listener_reconnects: gauge("listener_reconnects", "Listener reconnects"),
             listener_connected: gauge("listener_connected", "1 while LISTEN is active"),
             pool_size: gauge("db_pool_connections", "Database pool connections"),

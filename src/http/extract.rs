@@ -136,3 +136,8 @@ pub fn last_event_id(headers: &axum::http::HeaderMap) -> Result<Option<i64>, Api
         }
     }
 }
+
+/// Validates a run's tags, naming the field `tags` on failure.
+pub fn tags(list: Vec<String>) -> Result<crate::tags::Tags, ApiError> {
+    crate::tags::Tags::parse(list).map_err(|e| ApiError::invalid("tags", e.to_string()))
+}

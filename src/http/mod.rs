@@ -9,6 +9,7 @@ pub mod live;
 pub mod messages;
 pub mod openapi;
 pub mod page;
+pub mod run_list;
 pub mod runs;
 pub mod sse;
 pub mod streams;

@@ -132,8 +132,11 @@ fn schemas() -> Value {
         "Run": obj(json!({
             "id": { "type": "string" }, "workflow": { "type": "string" }, "status": { "type": "string" },
             "output": { "nullable": true }, "error": { "nullable": true },
+            "tags": { "type": "array", "items": { "type": "string" } },
             "created_at": { "type": "string" }, "updated_at": { "type": "string" }
         }), &["id", "workflow", "status"]),
+        "Tags": { "type": "array", "maxItems": 10, "items": { "type": "string", "minLength": 1, "maxLength": 64,
+            "pattern": "^[A-Za-z0-9_.:@-]+$" } },
         "Started": obj(json!({ "id": { "type": "string" }, "status": { "type": "string" }, "token": { "type": "string" } }), &["id", "status"]),
         "Event": obj(json!({ "value": {}, "version": { "type": "integer" } }), &["value", "version"]),
         "Links": obj(json!({ "links": { "type": "array", "items": obj(json!({
@@ -167,21 +170,26 @@ pub fn spec() -> Value {
             "description": "Metrics", "content": { "text/plain": { "schema": { "type": "string" } } } } }), &errs(&[])) },
         "/v1/workflows": {
             "post": op("Start a workflow", vec![wait()], Some(json_body(obj(json!({
-                "workflow": r("Name"), "input": {}, "id": r("Name"), "queue": r("Name"), "retention_secs": retention() }), &["workflow"]))),
+                "workflow": r("Name"), "input": {}, "id": r("Name"), "queue": r("Name"), "tags": r("Tags"),
+                "retention_secs": retention() }), &["workflow"]))),
                 json!({ "200": ok("Already started with this input, or finished within ?wait", json!({ "oneOf": [r("Started"), r("Run")] })),
                         "201": ok("Started", r("Started")), "202": ok("Still running after ?wait", r("Started")) }),
                 &errs(&[400, 404, 409, 413, 415, 422])),
-            "get": op("List runs, newest first", vec![query("status", "Filter by status"), query("workflow", "Filter by workflow"),
-                query("limit", "Page size"), query("cursor", "Next page")], None,
-                json!({ "200": ok("A page of runs", obj(json!({ "workflows": { "type": "array", "items": r("Run") },
-                    "next_cursor": { "type": "string", "nullable": true } }), &["workflows"])) }), &errs(&[400, 404])),
+            "get": op("List runs, newest first; with Accept: text/event-stream the live list (`runs`, then a `run` per change)",
+                vec![query("status", "Filter by status"), query("workflow", "Filter by workflow"), query("tag", "Only runs with this tag"),
+                query("limit", "Page size"), query("cursor", "Next page"), query("since", "Live list position to resume after (SSE)"), last_event_id()], None,
+                json!({ "200": { "description": "A page of runs, or the live list as SSE", "content": {
+                    "application/json": { "schema": obj(json!({ "workflows": { "type": "array", "items": r("Run") },
+                        "next_cursor": { "type": "string", "nullable": true } }), &["workflows"]) },
+                    "text/event-stream": { "schema": { "type": "string" } } } } }), &errs(&[400, 404])),
         },
         "/v1/workflow-types": { "get": op("Registered workflows and their input schemas", vec![], None,
             json!({ "200": ok("Workflow types", obj(json!({ "workflows": { "type": "array", "items": obj(json!({
                 "name": { "type": "string" }, "input_schema": {} }), &["name"]) } }), &["workflows"])) }), &errs(&[404])) },
         "/v1/workflows/{id}": {
             "get": op("A run's status, output or error", vec![id(), wait()], None, json!({ "200": ok("The run", r("Run")) }), &errs(&[400, 404])),
-            "put": op("Create a run for an external producer", vec![id()], Some(json_body(obj(json!({ "workflow": r("Name"), "retention_secs": retention() }), &["workflow"]))),
+            "put": op("Create a run for an external producer", vec![id()], Some(json_body(obj(json!({ "workflow": r("Name"), "tags": r("Tags"),
+                "retention_secs": retention() }), &["workflow"]))),
                 { let s = obj(json!({ "id": { "type": "string" }, "workflow": { "type": "string" }, "created": { "type": "boolean" },
                     "token": { "type": "string" } }), &["id", "workflow", "created", "token"]);
                   json!({ "200": ok("Exists", s.clone()), "201": ok("Created", s) }) }, &errs(&[400, 409, 413, 415])),

@@ -25,6 +25,7 @@ pub struct PutBody {
     workflow: String,
     #[serde(default)]
     retention_secs: Option<serde_json::Value>,
+    tags: Vec<String>,
 }
 
 /// `GET /v1/workflows/{id}`: the run's status (and output or error once finished);
@@ -57,7 +58,11 @@ async fn put_run(
     let run = extract::name("id", id, RunId::parse)?;
     let workflow = extract::name("workflow", body.workflow, WorkflowName::parse)?;
     let retention = super::finish::retention_field(body.retention_secs.as_ref())?;
-    let created = app.store.ensure_run(&run, &workflow, retention).await?;
+    let tags = extract::tags(body.tags)?;
+    let created = app
+        .store
+        .ensure_run(&run, &workflow, &tags, retention)
+        .await?;
     if created {
         app.notifier
             .publish(Note::new(NoteKind::Status, run.as_str(), "", 0));

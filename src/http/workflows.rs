@@ -4,7 +4,7 @@
 //! Waiting uses the hub's run subscription (status notes), never a polling loop.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -41,6 +41,7 @@ pub struct StartBody {
     queue: Option<String>,
     #[serde(default)]
     retention_secs: Option<Value>,
+    tags: Vec<String>,
 }
 
 /// `?wait=<secs>`
@@ -128,6 +129,7 @@ async fn start(
         None => None,
     };
     let retention_secs = super::finish::retention_field(body.retention_secs.as_ref())?;
+    let tags = extract::tags(body.tags)?;
     let input = body.input.unwrap_or_else(|| json!({}));
     let req = StartRequest {
         workflow: workflow.to_string(),
@@ -135,6 +137,7 @@ async fn start(
         id,
         queue,
         retention_secs,
+        tags,
     };
     let started = match rt.start(req).await {
         Ok(s) => s,
@@ -191,13 +194,15 @@ pub async fn wait_finished(
     }
 }
 
-/// `?status=&workflow=&limit=&cursor=`
+/// `?status=&workflow=&tag=&limit=&cursor=` (and `since=` for the live list)
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
     status: Option<String>,
     workflow: Option<String>,
+    tag: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    since: Option<String>,
 }
 
 fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, String)> {
@@ -207,46 +212,68 @@ fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, String)> {
     Some((ts, id.to_string()))
 }
 
-/// `GET /v1/workflows`: newest first, `{workflows, next_cursor}`.
+impl ListParams {
+    /// Validates the filters and page into a query.
+    pub fn query(self) -> Result<ListQuery, ApiError> {
+        const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
+        if let Some(s) = &self.status {
+            if !STATUSES.contains(&s.as_str()) {
+                return Err(ApiError::invalid(
+                    "status",
+                    format!("must be one of {STATUSES:?}"),
+                ));
+            }
+        }
+        let workflow = self
+            .workflow
+            .map(|w| extract::name("workflow", w, WorkflowName::parse).map(|w| w.to_string()))
+            .transpose()?;
+        let tag = self
+            .tag
+            .map(|t| crate::tags::parse_one(&t).map_err(|e| ApiError::invalid("tag", e)))
+            .transpose()?;
+        let limit = match self.limit.as_deref() {
+            None => 50,
+            Some(l) => match l.parse::<i64>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "limit",
+                        format!("must be 1 to {MAX_PAGE}"),
+                    ))
+                }
+            },
+        };
+        let after = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => {
+                Some(parse_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "malformed"))?)
+            }
+        };
+        Ok(ListQuery {
+            status: self.status,
+            workflow,
+            tag,
+            any_tag: None,
+            limit,
+            after,
+        })
+    }
+}
+
+/// `GET /v1/workflows`: newest first, `{workflows, next_cursor}`; with
+/// `Accept: text/event-stream`, the live list (see [`super::run_list`]).
 async fn list(
     State(app): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
-    const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
-    if let Some(s) = &p.status {
-        if !STATUSES.contains(&s.as_str()) {
-            return Err(ApiError::invalid(
-                "status",
-                format!("must be one of {STATUSES:?}"),
-            ));
-        }
+    let since = p.since.clone();
+    let q = p.query()?;
+    if super::sse::wants_sse(&headers) {
+        return super::run_list::live(&app, &headers, since.as_deref(), q);
     }
-    let workflow = p
-        .workflow
-        .map(|w| extract::name("workflow", w, WorkflowName::parse).map(|w| w.to_string()))
-        .transpose()?;
-    let limit = match p.limit.as_deref() {
-        None => 50,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    "limit",
-                    format!("must be 1 to {MAX_PAGE}"),
-                ))
-            }
-        },
-    };
-    let after = match p.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "malformed"))?),
-    };
-    let q = ListQuery {
-        status: p.status,
-        workflow,
-        limit,
-        after,
-    };
+    let limit = q.limit;
     let rows = runs::list(&app.store, &q).await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last())

@@ -9,6 +9,7 @@
 //! The hub never holds a lock across an `.await`.
 
 pub mod run_topic;
+pub mod runs_feed;
 pub mod stream_topic;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::notify::{Note, NoteKind};
 use crate::store::Store;
 
 pub use run_topic::{RunSubscription, RunUpdate};
+pub use runs_feed::{FeedItem, FeedSubscription};
 pub use stream_topic::{StreamItem, StreamSubscription};
 
 /// Broadcast capacity per topic, in batches. Past it a subscriber lags and re-reads.
@@ -44,6 +46,8 @@ struct Inner {
     streams: Mutex<HashMap<(String, String), Arc<stream_topic::StreamTopic>>>,
     /// Live run topics (events, status, messages).
     runs: Mutex<HashMap<String, Arc<run_topic::RunTopic>>>,
+    /// The run feed for live run lists, while any is open.
+    feed: Mutex<Option<Arc<runs_feed::RunsFeed>>>,
     /// Queue wake-ups for the workflow runtime (`None` = resync: re-check every queue).
     queues: broadcast::Sender<Option<String>>,
     /// Stops every fetcher.
@@ -61,6 +65,7 @@ impl Hub {
                 store,
                 streams: Mutex::default(),
                 runs: Mutex::default(),
+                feed: Mutex::default(),
                 queues,
                 cancel,
                 metrics,
@@ -98,6 +103,7 @@ impl Hub {
                 if let Some(t) = self.run_topic(&note.run) {
                     t.wake_status();
                 }
+                self.wake_feed();
             }
             NoteKind::Message => {
                 if let Some(t) = self.run_topic(&note.run) {
@@ -122,6 +128,7 @@ impl Hub {
         for t in runs {
             t.resync();
         }
+        self.wake_feed();
         let _ = self.inner.queues.send(None);
     }
 
@@ -159,6 +166,7 @@ impl Hub {
                 t.wake_events();
                 t.wake_status();
             }
+            self.wake_feed();
         }
     }
 
@@ -174,6 +182,14 @@ impl Hub {
 }
 
 /// Retries a read with capped backoff: a database outage delays delivery but never ends it.
+pub async fn retry_read<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::error::StoreError>>,
+{
+    retry(what, f).await
+}
+
 async fn retry<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,

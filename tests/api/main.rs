@@ -15,6 +15,7 @@ mod openapi;
 mod ops;
 mod page;
 mod props;
+mod run_list;
 mod runtime_client;
 mod runtime_demos;
 mod runtime_http;
