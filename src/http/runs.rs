@@ -25,6 +25,7 @@ pub struct PutBody {
     workflow: String,
     #[serde(default)]
     retention_secs: Option<serde_json::Value>,
+    #[serde(default)]
     tags: Vec<String>,
 }
 

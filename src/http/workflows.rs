@@ -41,6 +41,7 @@ pub struct StartBody {
     queue: Option<String>,
     #[serde(default)]
     retention_secs: Option<Value>,
+    #[serde(default)]
     tags: Vec<String>,
 }
 
