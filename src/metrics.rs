@@ -44,6 +44,8 @@ pub struct Metrics {
     pub pool_idle: IntGauge,
     /// Live hub topics (mirrored at scrape).
     pub hub_topics: IntGauge,
+    /// Handlers or response streams that panicked (answered 500 or ended cleanly).
+    pub http_panics: IntCounter,
 }
 
 impl Metrics {
@@ -107,6 +109,10 @@ impl Metrics {
             pool_size: gauge("db_pool_connections", "Database pool connections"),
             pool_idle: gauge("db_pool_idle", "Idle database pool connections"),
             hub_topics: gauge("hub_topics", "Live hub topics"),
+            http_panics: counter(
+                "http_panics_total",
+                "Handlers or response streams that panicked",
+            ),
             notes_published,
             delivery_seconds,
             registry,

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
+use crate::auth::access::AdminKey;
+use crate::auth::grant::GrantBody;
 use crate::error::ApiError;
 use crate::ids::{RunId, WorkflowName};
 use crate::runtime::runs::{self, ListQuery, StartError};
@@ -39,6 +41,9 @@ pub struct StartBody {
     input: Option<Value>,
     id: Option<String>,
     queue: Option<String>,
+    /// Who may approve this run and on which topic: the token handed back may mint approval
+    /// links for exactly these (without it, the token only reads).
+    approval: Option<GrantBody>,
 }
 
 /// `?wait=<secs>`
@@ -105,6 +110,7 @@ fn start_error(e: StartError) -> Response {
 /// `?wait=S`, 200 with the output if it finishes in time, else 202 with `Location`.
 async fn start(
     State(app): State<AppState>,
+    AdminKey(caller): AdminKey,
     ApiQuery(q): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
@@ -125,6 +131,7 @@ async fn start(
         ),
         None => None,
     };
+    let grant = body.approval.map(GrantBody::parse).transpose()?;
     let input = body.input.unwrap_or_else(|| json!({}));
     let req = StartRequest {
         workflow: workflow.to_string(),
@@ -138,6 +145,7 @@ async fn start(
     };
     let location = format!("/v1/workflows/{}", started.id);
     if let Some(wait) = wait {
+        let _permit = caller.stream_permit(&app.auth)?;
         return Ok(match wait_finished(&app, &started.id, wait).await? {
             Some(row) => (StatusCode::OK, Json(row)).into_response(),
             None => (
@@ -153,7 +161,7 @@ async fn start(
     } else {
         StatusCode::OK
     };
-    let token = app.auth.read_token(&started.id);
+    let token = app.auth.start_token(&started.id, grant);
     Ok((
         status,
         [("location", location)],
@@ -206,6 +214,7 @@ fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, String)> {
 /// `GET /v1/workflows`: newest first, `{workflows, next_cursor}`.
 async fn list(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
     const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
@@ -254,6 +263,7 @@ async fn list(
 /// `POST /v1/workflows/{id}/cancel`: `{id, status}`; 409 for an externally-run workflow.
 async fn cancel(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
@@ -270,7 +280,7 @@ async fn cancel(
 }
 
 /// `GET /v1/workflow-types`: `{workflows: [{name, input_schema}]}`.
-async fn types(State(app): State<AppState>) -> Response {
+async fn types(State(app): State<AppState>, _admin: AdminKey) -> Response {
     let list: Vec<Value> = app
         .runtime
         .iter()
