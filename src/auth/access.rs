@@ -12,7 +12,9 @@
 //! | [`RunAccess<Approve>`] | that, or a run token with the `approve` scope for `{id}` |
 //! | [`Caller`] | anyone; call [`Caller::require_admin`] / [`Caller::require_run`] yourself once you have parsed the run (e.g. from a wildcard path) |
 //!
-//! A route without one of these is public. Any handler that holds a response open (SSE or a
+//! [`RunAccess`] reads the run from the path parameter named `id` (so name it `{id}` in the
+//! route), decoded exactly as `Path` decodes it for the handler. A route without one of
+//! these is public. Any handler that holds a response open (SSE or a
 //! long-poll) takes a [`StreamPermit`] from [`Caller::stream_permit`] and keeps it alive as
 //! long as it streams, so the per-client cap counts exactly the responses that stream.
 //!

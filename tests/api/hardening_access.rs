@@ -37,9 +37,13 @@ async fn create(app: &TestApp, id: &str) -> String {
         .to_string()
 }
 
+/// Status and error code; the body read is bounded (a wrongly admitted stream never ends).
 async fn code(r: reqwest::Response) -> (u16, String) {
     let s = r.status().as_u16();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
+    let v: Value = match tokio::time::timeout(Duration::from_secs(5), r.json()).await {
+        Ok(v) => v.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    };
     (s, v["error"]["code"].as_str().unwrap_or("").to_string())
 }
 
