@@ -103,10 +103,8 @@ impl Caller {
             Who::Nobody => Err(unauthorized(
                 "an API key is required (Authorization: Bearer <key>)",
             )),
-            Who::Run(_) | Who::Expired => {
-                Err(forbidden("a run token cannot do this; use an API key"))
-            }
-            Who::Invalid => Err(unauthorized("invalid API key")),
+            Who::Run(_) => Err(forbidden("a run token cannot do this; use an API key")),
+            Who::Expired | Who::Invalid => Err(unauthorized("invalid API key")),
         }
     }
 

@@ -50,10 +50,16 @@ fn origin_allowed(auth: &Auth, origin: &str, host: Option<&str>) -> bool {
     own || auth.cors_origins.iter().any(|o| o != "*" && o == origin)
 }
 
-/// Refuses foreign `Host`s and cross-origin state-changing requests (403).
-pub fn check(auth: &Auth, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Refuses foreign `Host`s (and a foreign authority in the request target) and cross-origin
+/// state-changing requests (403).
+pub fn check(
+    auth: &Auth,
+    method: &Method,
+    headers: &HeaderMap,
+    authority: Option<String>,
+) -> Result<(), ApiError> {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if let Some(h) = host {
+    for h in host.into_iter().chain(authority.as_deref()) {
         if !host_allowed(auth, h) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -77,7 +77,9 @@ pub async fn guard(State(app): State<AppState>, mut req: Request, next: Next) ->
             .into_response();
     }
     if auth.open() {
-        if let Err(e) = super::browser::check(&auth, req.method(), req.headers()) {
+        let authority = req.uri().authority().map(|a| a.as_str().to_string());
+        let checked = super::browser::check(&auth, req.method(), req.headers(), authority);
+        if let Err(e) = checked {
             return e.into_response();
         }
     }

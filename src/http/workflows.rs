@@ -131,6 +131,8 @@ async fn start(
         ),
         None => None,
     };
+    // Taken before starting: a refused wait must not have started the run.
+    let permit = wait.map(|_| caller.stream_permit(&app.auth)).transpose()?;
     let grant = body.approval.map(GrantBody::parse).transpose()?;
     let input = body.input.unwrap_or_else(|| json!({}));
     let req = StartRequest {
@@ -145,7 +147,7 @@ async fn start(
     };
     let location = format!("/v1/workflows/{}", started.id);
     if let Some(wait) = wait {
-        let _permit = caller.stream_permit(&app.auth)?;
+        let _permit = permit;
         return Ok(match wait_finished(&app, &started.id, wait).await? {
             Some(row) => (StatusCode::OK, Json(row)).into_response(),
             None => (
