@@ -9,6 +9,7 @@ mod events;
 mod faults;
 mod hardening_access;
 mod hardening_approvals;
+mod hardening_routes;
 mod hardening_values;
 mod helpers;
 mod live;
