@@ -18,7 +18,10 @@
 //! long-poll) takes a [`StreamPermit`] from [`Caller::stream_permit`] and keeps it alive as
 //! long as it streams, so the per-client cap counts exactly the responses that stream.
 //!
-//! Adding a route under a run, e.g. `GET /v1/dbos/workflows/{id}/events`:
+//! Runs whose tokens are signed as another kind (DBOS runs) write their own extractor on
+//! [`Caller`] and [`Caller::require_run_of_kind`], the same way [`RunAccess`] is written.
+//!
+//! Adding a route under a run, e.g. `GET /v1/workflows/{id}/summary`:
 //!
 //! ```ignore
 //! async fn events(State(app): State<AppState>, access: RunAccess<Read>) -> Result<Response, ApiError> {
@@ -58,12 +61,15 @@ pub enum Who {
 }
 
 /// Who sent the request (resolved once by the guard) and the client it counts against.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
     /// The credential's meaning.
     pub who: Who,
     /// The client identity for per-client limits (`key:N`, `run:ID:IP` or `ip:IP`).
     pub client: String,
+    /// The credential as presented (never logged: `Debug` leaves it out), for run
+    /// namespaces whose tokens are of another kind ([`Caller::require_run_of_kind`]).
+    pub(crate) credential: Option<String>,
     /// Set by [`RunAccess`] when a `?token=` was accepted: the guard answers with the cookie.
     pub(crate) cookie: Arc<Mutex<Option<String>>>,
     /// True if the token came in the query string.
@@ -80,12 +86,22 @@ pub fn forbidden(msg: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg)
 }
 
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("who", &self.who)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Caller {
     /// A caller trusted with everything (the private admin listener).
     pub fn local(client: impl Into<String>) -> Caller {
         Caller {
             who: Who::Local,
             client: client.into(),
+            credential: None,
             cookie: Arc::default(),
             token_in_query: false,
         }
@@ -123,6 +139,36 @@ impl Caller {
                 "the run token has expired",
             )),
             Who::Invalid => Err(unauthorized("invalid token")),
+        }
+    }
+
+    /// For runs outside flowgate's own table whose tokens are signed as another `kind` (a
+    /// DBOS run's token never opens a flowgate run, nor the other way round): Ok for an API
+    /// key (or a keyless server's client), or a valid token of `kind` for `run` with `scope`.
+    pub fn require_run_of_kind(
+        &self,
+        auth: &Auth,
+        kind: &str,
+        run: &str,
+        scope: Scope,
+    ) -> Result<(), ApiError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        let Some(c) = self.credential.as_deref() else {
+            return Err(unauthorized(
+                "a run token (?token=) or an API key is required",
+            ));
+        };
+        match auth.signer.verify(kind, c, |c: &RunClaims| c.exp) {
+            Ok(claims) if claims.run == run && claims.scopes.contains(&scope) => Ok(()),
+            Ok(_) => Err(forbidden("this token is for another run or action")),
+            Err(TokenError::Expired) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "the run token has expired",
+            )),
+            Err(TokenError::Invalid) => Err(unauthorized("invalid token")),
         }
     }
 
@@ -272,5 +318,59 @@ impl Drop for StreamPermit {
                 m.remove(&self.client);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::token::now;
+    use crate::Config;
+
+    #[test]
+    fn tokens_of_another_kind_open_only_their_own_runs() {
+        let mut config = Config::new("postgres://unused", "127.0.0.1:0".parse().unwrap());
+        config.api_keys = vec!["k".into()];
+        let auth = Auth::from_config(&config).unwrap();
+        let claims = RunClaims {
+            run: "wf::a".into(),
+            scopes: vec![Scope::Read],
+            exp: now() + 60,
+            approval: None,
+        };
+        let other = auth.signer.sign("dbos-run", &claims);
+        let ours = auth.signer.run_token("wf::a", vec![Scope::Read], 60);
+        let caller = |cred: &str| Caller {
+            who: identify(&auth, Some(cred)),
+            client: "ip:test".into(),
+            credential: Some(cred.into()),
+            cookie: Arc::default(),
+            token_in_query: false,
+        };
+        let c = caller(&other);
+        assert!(c
+            .require_run_of_kind(&auth, "dbos-run", "wf::a", Scope::Read)
+            .is_ok());
+        assert!(c
+            .require_run_of_kind(&auth, "dbos-run", "wf::b", Scope::Read)
+            .is_err());
+        assert!(c
+            .require_run_of_kind(&auth, "dbos-run", "wf::a", Scope::Approve)
+            .is_err());
+        assert!(
+            c.require_run("wf::a", Scope::Read).is_err(),
+            "not a flowgate run token"
+        );
+        let c = caller(&ours);
+        assert!(c
+            .require_run_of_kind(&auth, "dbos-run", "wf::a", Scope::Read)
+            .is_err());
+        assert!(caller("k")
+            .require_run_of_kind(&auth, "dbos-run", "x", Scope::Approve)
+            .is_ok());
+        assert!(
+            !format!("{c:?}").contains(&ours),
+            "Debug leaves the credential out"
+        );
     }
 }

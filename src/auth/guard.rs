@@ -103,6 +103,7 @@ pub async fn guard(State(app): State<AppState>, mut req: Request, next: Next) ->
     let caller = Caller {
         client: client_id(&who, peer),
         who,
+        credential: presented.as_ref().map(|(c, _)| c.clone()),
         cookie: Default::default(),
         token_in_query: presented.as_ref().is_some_and(|(_, q)| *q),
     };
