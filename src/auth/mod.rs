@@ -84,6 +84,13 @@ impl Auth {
                 return Err(AuthConfigError::OpenBind(config.addr));
             }
             tracing::warn!("no FLOWGATE_API_KEYS: only loopback clients are accepted, and they may do anything");
+            if config.addr.ip().is_unspecified() && config.security.allowed_hosts.is_empty() {
+                tracing::warn!(
+                    "without API keys only requests naming localhost, 127.0.0.1 or [::1] in Host \
+                     are served; add other names (and probe addresses) to FLOWGATE_ALLOWED_HOSTS, \
+                     or probe the FLOWGATE_ADMIN_ADDR listener"
+                );
+            }
         }
         for o in &config.cors_origins {
             if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
