@@ -116,6 +116,10 @@ pub struct Config {
     /// Let Durable Streams webhook subscriptions call loopback addresses (local development).
     #[arg(long, env = "FLOWGATE_DS_WEBHOOK_LOOPBACK", default_value_t = false)]
     pub ds_webhook_loopback: bool,
+
+    /// Client rate limits, link lifetimes, cookies and allowed hosts.
+    #[command(flatten)]
+    pub security: crate::auth::settings::SecuritySettings,
 }
 
 impl Config {
@@ -147,6 +151,7 @@ impl Config {
             retention: Default::default(),
             ds_long_poll: 30.0,
             ds_webhook_loopback: false,
+            security: Default::default(),
         }
     }
 
@@ -179,6 +184,11 @@ impl Config {
 
     /// Longest long-poll.
     pub fn max_wait_period(&self) -> Duration {
-        Duration::from_secs_f64(self.max_wait.max(0.0))
+        let secs = if self.max_wait.is_finite() {
+            self.max_wait
+        } else {
+            0.0
+        };
+        Duration::from_secs_f64(secs.clamp(0.0, 1e9))
     }
 }

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub gc_rows_deleted: IntCounterVec,
     /// Durations of retention sweeps.
     pub gc_sweep_seconds: Histogram,
+    /// Handlers or response streams that panicked (answered 500 or ended cleanly).
+    pub http_panics: IntCounter,
 }
 
 impl Metrics {
@@ -135,6 +137,10 @@ impl Metrics {
             pool_size: gauge("db_pool_connections", "Database pool connections"),
             pool_idle: gauge("db_pool_idle", "Idle database pool connections"),
             hub_topics: gauge("hub_topics", "Live hub topics"),
+            http_panics: counter(
+                "http_panics_total",
+                "Handlers or response streams that panicked",
+            ),
             notes_published,
             delivery_seconds,
             registry,

@@ -10,10 +10,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::values::{check_readable, to_json, EventView};
 use super::{sse, AppState};
+use crate::auth::access::{AdminKey, Read, RunAccess};
 use crate::error::ApiError;
 use crate::ids::{Key, RunId};
 use crate::notify::{Note, NoteKind};
@@ -37,12 +39,14 @@ pub struct WaitQuery {
 /// `Last-Event-ID` or `?after=`.
 async fn list(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
     if sse::wants_sse(&headers) {
+        let permit = access.caller.stream_permit(&app.auth)?;
         let after = match extract::last_event_id(&headers)? {
             Some(v) => v,
             None => extract::offset("after", q.after.as_deref())?.unwrap_or(0),
@@ -52,30 +56,38 @@ async fn list(
         let delivered = app.metrics.events_delivered.clone();
         let frames = sub.follow_events(after).map(move |ev| {
             delivered.inc();
-            let data = json!({ "key": ev.key, "value": ev.value, "version": ev.version });
-            sse::event(
-                Some(&ev.version.to_string()),
-                Some("event"),
-                data.to_string().as_bytes(),
-            )
+            let data = to_json(&EventView {
+                key: Some(&ev.key),
+                value: &ev.value,
+                version: ev.version,
+            });
+            sse::event(Some(&ev.version.to_string()), Some("event"), &data)
         });
-        return sse::response(&app, frames);
+        return sse::response(&app, permit, frames);
     }
     let (events, clock) = app.store.events_after(run.as_str(), 0).await?;
     if clock.is_none() {
         return Err(ApiError::run_not_found());
     }
-    let map: BTreeMap<String, Value> = events
-        .into_iter()
-        .map(|e| (e.key, json!({ "value": e.value, "version": e.version })))
+    let map: BTreeMap<&str, EventView> = events
+        .iter()
+        .map(|e| {
+            let view = EventView {
+                key: None,
+                value: &e.value,
+                version: e.version,
+            };
+            (e.key.as_str(), view)
+        })
         .collect();
-    Ok(Json(map).into_response())
+    Ok(json_response(to_json(&map)))
 }
 
 /// `GET …/events/{key}?after=V&timeout=S`: `{value, version}` once version > V; 204 at the
 /// timeout.
 async fn wait(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
@@ -83,6 +95,7 @@ async fn wait(
     let key = extract::name("key", key, Key::parse)?;
     let after = extract::offset("after", q.after.as_deref())?.unwrap_or(0);
     let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
+    let _permit = access.caller.stream_permit(&app.auth)?;
     let mut sub = app.hub.subscribe_run(run.as_str());
     app.store.require_run(&run).await?;
     let _waiting = super::sse::GaugeGuard::inc(&app.metrics.long_polls_waiting);
@@ -94,28 +107,43 @@ async fn wait(
     Ok(match found {
         Some(ev) => {
             app.metrics.events_delivered.inc();
-            Json(json!({ "value": ev.value, "version": ev.version })).into_response()
+            json_response(to_json(&EventView {
+                key: None,
+                value: &ev.value,
+                version: ev.version,
+            }))
         }
         None => StatusCode::NO_CONTENT.into_response(),
     })
 }
 
+/// A 200 with a JSON body already serialized.
+fn json_response(body: Vec<u8>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
 /// `PUT …/events/{key}`: the body is the new value; returns `{version}`.
 async fn set(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath((id, key)): ApiPath<(String, String)>,
-    ApiJson(value): ApiJson<Value>,
+    ApiJson(value): ApiJson<Box<serde_json::value::RawValue>>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
     let key = extract::name("key", key, Key::parse)?;
-    if value.to_string().len() > app.config.max_value {
+    check_readable("body", &value)?;
+    if value.get().len() > app.config.max_value {
         return Err(ApiError::value_too_large(
             "body",
             "value",
             app.config.max_value,
         ));
     }
-    let version = app.store.set_event(&run, &key, &value).await?;
+    let version = app.store.set_event_text(&run, &key, &value).await?;
     app.notifier.publish(Note::new(
         NoteKind::Event,
         run.as_str(),

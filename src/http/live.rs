@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::extract::{self, ApiPath, ApiQuery};
-use super::streams::raw;
+use super::values::{raw, to_json, EventView, RecordView};
 use super::{sse, AppState};
+use crate::auth::access::{Read, RunAccess};
 use crate::error::ApiError;
 use crate::hub::{Hub, RunUpdate, StreamItem};
 use crate::ids::RunId;
@@ -87,12 +88,14 @@ fn start_cursor(headers: &HeaderMap, q: &LiveQuery) -> Result<(Cursor, &'static 
 /// `GET …/live`: the run's status, events and streams on one SSE connection.
 async fn live(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
     let (cursor, field) = start_cursor(&headers, &q)?;
+    let permit = access.caller.stream_permit(&app.auth)?;
     // Subscribe before reading, so nothing committed after the reads below is missed.
     let updates = app.hub.subscribe_run(run.as_str());
     let events = app.hub.subscribe_run(run.as_str());
@@ -147,7 +150,7 @@ async fn live(
             }
         }
     };
-    sse::response(&app, frames)
+    sse::response(&app, permit, frames)
 }
 
 /// One connection's state: the position it has delivered and the streams it follows.
@@ -169,12 +172,8 @@ struct Live {
 }
 
 impl Live {
-    fn frame(&self, name: &str, data: &Value) -> Bytes {
-        sse::event(
-            Some(&self.cursor.encode()),
-            Some(name),
-            data.to_string().as_bytes(),
-        )
+    fn frame(&self, name: &str, data: &impl Serialize) -> Bytes {
+        sse::event(Some(&self.cursor.encode()), Some(name), &to_json(data))
     }
 
     /// The status at connect: sent unless the client already has it.
@@ -275,7 +274,11 @@ impl Live {
         self.cursor.v = self.cursor.v.max(ev.version);
         self.frame(
             "event",
-            &json!({ "key": ev.key, "value": ev.value, "version": ev.version }),
+            &EventView {
+                key: Some(&ev.key),
+                value: &ev.value,
+                version: ev.version,
+            },
         )
     }
 
@@ -283,7 +286,12 @@ impl Live {
         match item {
             StreamItem::Record(offset, payload) => {
                 self.cursor.s.insert(key.to_string(), offset + 1);
-                let data = json!({ "key": key, "offset": offset, "value": raw(&payload) });
+                let value = raw(&payload);
+                let data = RecordView {
+                    key,
+                    offset,
+                    value: &value,
+                };
                 self.frame("record", &data)
             }
             StreamItem::End(next) => {

@@ -9,10 +9,12 @@ pub mod live;
 pub mod messages;
 pub mod openapi;
 pub mod page;
+pub mod panics;
 pub mod run_list;
 pub mod runs;
 pub mod sse;
 pub mod streams;
+pub mod values;
 pub mod workflows;
 
 use std::sync::Arc;
@@ -65,9 +67,12 @@ pub struct AppState {
     pub runtime: Option<crate::runtime::Runtime>,
 }
 
-/// Only `/healthz`, `/readyz` and `/metrics`, for the optional admin listener.
+/// Only `/healthz`, `/readyz` and `/metrics`, for the optional admin listener (private by
+/// deployment, so its callers may read everything it serves).
 pub fn admin_router(state: AppState) -> Router {
-    health::router().with_state(state)
+    health::router()
+        .layer(axum::Extension(crate::auth::access::Caller::local("admin")))
+        .with_state(state)
 }
 
 /// The whole API.
@@ -105,7 +110,10 @@ pub fn router(state: AppState) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.layer(trace_layer()).with_state(state)
+    router
+        .layer(panics::layer(state.metrics.http_panics.clone()))
+        .layer(trace_layer())
+        .with_state(state)
 }
 
 type TraceLayer = tower_http::trace::TraceLayer<

@@ -124,6 +124,8 @@ fn errs(extra: &[u16]) -> Vec<u16> {
 fn schemas() -> Value {
     json!({
         "Name": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:@-]+$" },
+        "ApprovalGrant": obj(json!({ "topic": r("Name"),
+            "approvers": { "type": "array", "minItems": 1, "maxItems": 50, "items": { "type": "string", "minLength": 1, "maxLength": 128 } } }), &["approvers"]),
         "Error": obj(json!({ "error": obj(json!({
             "code": { "type": "string" },
             "message": { "type": "string" },
@@ -171,7 +173,7 @@ pub fn spec() -> Value {
         "/v1/workflows": {
             "post": op("Start a workflow", vec![wait()], Some(json_body(obj(json!({
                 "workflow": r("Name"), "input": {}, "id": r("Name"), "queue": r("Name"), "tags": r("Tags"),
-                "retention_secs": retention() }), &["workflow"]))),
+                "retention_secs": retention(), "approval": r("ApprovalGrant") }), &["workflow"]))),
                 json!({ "200": ok("Already started with this input, or finished within ?wait", json!({ "oneOf": [r("Started"), r("Run")] })),
                         "201": ok("Started", r("Started")), "202": ok("Still running after ?wait", r("Started")) }),
                 &errs(&[400, 404, 409, 413, 415, 422])),
@@ -189,7 +191,7 @@ pub fn spec() -> Value {
         "/v1/workflows/{id}": {
             "get": op("A run's status, output or error", vec![id(), wait()], None, json!({ "200": ok("The run", r("Run")) }), &errs(&[400, 404])),
             "put": op("Create a run for an external producer", vec![id()], Some(json_body(obj(json!({ "workflow": r("Name"), "tags": r("Tags"),
-                "retention_secs": retention() }), &["workflow"]))),
+                "retention_secs": retention(), "approval": r("ApprovalGrant") }), &["workflow"]))),
                 { let s = obj(json!({ "id": { "type": "string" }, "workflow": { "type": "string" }, "created": { "type": "boolean" },
                     "token": { "type": "string" } }), &["id", "workflow", "created", "token"]);
                   json!({ "200": ok("Exists", s.clone()), "201": ok("Created", s) }) }, &errs(&[400, 409, 413, 415])),
@@ -238,7 +240,7 @@ pub fn spec() -> Value {
             json!({ "201": ok("Links", r("Links")) }), &errs(&[400, 404, 413, 415])) },
         "/v1/workflows/{id}/tokens": { "post": op("Mint a run token", vec![id()],
             Some(json_body(obj(json!({ "scopes": { "type": "array", "items": { "type": "string", "enum": ["read", "approve"] } },
-                "ttl_secs": { "type": "integer", "minimum": 1, "maximum": 2592000 } }), &[]))),
+                "ttl_secs": { "type": "integer", "minimum": 1, "maximum": 2592000 }, "approval": r("ApprovalGrant") }), &[]))),
             json!({ "201": ok("Token", obj(json!({ "token": { "type": "string" }, "expires_at": { "type": "integer" } }), &["token", "expires_at"])) }),
             &errs(&[400, 404, 413, 415])) },
         "/v1/approvals/{token}": {

@@ -13,6 +13,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::{sse, AppState};
+use crate::auth::access::StreamPermit;
 use crate::error::ApiError;
 use crate::hub::FeedItem;
 use crate::store::run_changes::Snapshot;
@@ -21,6 +22,7 @@ use crate::store::runs::ListQuery;
 /// Opens the live list for `filter`, resuming after `Last-Event-ID` or `since` if given.
 pub fn live(
     app: &AppState,
+    permit: StreamPermit,
     headers: &HeaderMap,
     since: Option<&str>,
     filter: ListQuery,
@@ -58,7 +60,7 @@ pub fn live(
             yield frame(&item);
         }
     };
-    sse::response(app, frames)
+    sse::response(app, permit, frames)
 }
 
 fn frame(item: &FeedItem) -> Bytes {

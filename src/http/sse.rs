@@ -14,6 +14,7 @@ use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
+use crate::auth::access::StreamPermit;
 use crate::error::ApiError;
 
 /// Encodes one event. `data` is split into `data:` lines on CR, LF and CRLF.
@@ -70,8 +71,9 @@ pub fn comment(text: &str) -> Bytes {
 }
 
 /// Wraps `frames` as an SSE response with the opening comment, heartbeats and a clean end
-/// on shutdown; 503 with `Retry-After` when the connection limit is reached.
-pub fn response<S>(app: &AppState, frames: S) -> Result<Response, ApiError>
+/// on shutdown; 503 with `Retry-After` when the connection limit is reached. `client` is the
+/// caller's per-client permit, held for as long as the response streams.
+pub fn response<S>(app: &AppState, client: StreamPermit, frames: S) -> Result<Response, ApiError>
 where
     S: Stream<Item = Bytes> + Send + 'static,
 {
@@ -87,8 +89,10 @@ where
     let heartbeat: Duration = app.config.heartbeat_period();
     let shutdown: CancellationToken = app.shutdown.clone();
     let open = app.metrics.sse_open.clone();
+    let frames = super::panics::guard_stream(frames, app.metrics.http_panics.clone());
     let body = async_stream::stream! {
         let _permit = permit;
+        let _client = client;
         let _open = GaugeGuard::inc(&open);
         let frames = frames;
         futures::pin_mut!(frames);

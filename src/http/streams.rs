@@ -5,7 +5,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,7 +12,9 @@ use serde_json::value::RawValue;
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::sse::GaugeGuard;
+use super::values::{check_readable, raw};
 use super::{sse, AppState};
+use crate::auth::access::{AdminKey, Read, RunAccess};
 use crate::error::ApiError;
 use crate::hub::StreamItem;
 use crate::ids::{Key, RunId};
@@ -77,11 +78,13 @@ async fn check_start(
 /// `GET …/streams/{key}`: SSE, `id: <offset>`, `data: <json>`, then `event: end`.
 async fn follow(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath((id, key)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let (run, key) = names(id, key)?;
+    let permit = access.caller.stream_permit(&app.auth)?;
     let (from, field) = match extract::last_event_id(&headers)? {
         Some(last) => (last + 1, "Last-Event-ID"),
         None => (
@@ -111,29 +114,19 @@ async fn follow(
                 .as_bytes(),
         ),
     });
-    sse::response(&app, frames)
-}
-
-/// A stored payload as embedded JSON (payloads of workflow streams are JSON text).
-pub(crate) fn raw(payload: &Bytes) -> Box<RawValue> {
-    std::str::from_utf8(payload)
-        .ok()
-        .and_then(|s| RawValue::from_string(s.to_string()).ok())
-        .unwrap_or_else(|| {
-            let s = String::from_utf8_lossy(payload);
-            RawValue::from_string(serde_json::to_string(&s).unwrap_or_default())
-                .unwrap_or_else(|_| RawValue::NULL.to_owned())
-        })
+    sse::response(&app, permit, frames)
 }
 
 /// `GET …/streams/{key}/poll`: records from `from` at once, or the first to commit, or none
 /// at the timeout.
 async fn poll(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let (run, key) = names(id, key)?;
+    let _permit = access.caller.stream_permit(&app.auth)?;
     let from = extract::offset("from", q.from.as_deref())?.unwrap_or(0);
     let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
     let sub = app.hub.subscribe_stream(run.as_str(), key.as_str());
@@ -207,6 +200,7 @@ struct Polled {
 /// `POST …/streams/{key}`: a JSON array appended in order; each element stored byte-exact.
 async fn append(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiJson(values): ApiJson<Vec<Box<RawValue>>>,
 ) -> Result<Response, ApiError> {
@@ -235,6 +229,9 @@ async fn append(
             app.config.max_value,
         ));
     }
+    for (i, v) in values.iter().enumerate() {
+        check_readable(&format!("body[{i}]"), v)?;
+    }
     let payloads: Vec<Vec<u8>> = values.iter().map(|v| v.get().as_bytes().to_vec()).collect();
     let first = app.store.append(&run, &key, &payloads).await?;
     let next = first + payloads.len() as i64;
@@ -251,6 +248,7 @@ async fn append(
 /// `POST …/streams/{key}/close`: sets the close marker (idempotent).
 async fn close(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath((id, key)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (run, key) = names(id, key)?;

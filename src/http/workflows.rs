@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
+use crate::auth::access::AdminKey;
+use crate::auth::grant::GrantBody;
 use crate::error::ApiError;
 use crate::ids::{RunId, WorkflowName};
 use crate::runtime::runs::{self, ListQuery, StartError};
@@ -43,6 +45,9 @@ pub struct StartBody {
     retention_secs: Option<Value>,
     #[serde(default)]
     tags: Vec<String>,
+    /// Who may approve this run and on which topic: the token handed back may mint approval
+    /// links for exactly these (without it, the token only reads).
+    approval: Option<GrantBody>,
 }
 
 /// `?wait=<secs>`
@@ -109,6 +114,7 @@ fn start_error(e: StartError) -> Response {
 /// `?wait=S`, 200 with the output if it finishes in time, else 202 with `Location`.
 async fn start(
     State(app): State<AppState>,
+    AdminKey(caller): AdminKey,
     ApiQuery(q): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
@@ -131,6 +137,9 @@ async fn start(
     };
     let retention_secs = super::finish::retention_field(body.retention_secs.as_ref())?;
     let tags = extract::tags(body.tags)?;
+    // Taken before starting: a refused wait must not have started the run.
+    let permit = wait.map(|_| caller.stream_permit(&app.auth)).transpose()?;
+    let grant = body.approval.map(GrantBody::parse).transpose()?;
     let input = body.input.unwrap_or_else(|| json!({}));
     let req = StartRequest {
         workflow: workflow.to_string(),
@@ -146,6 +155,7 @@ async fn start(
     };
     let location = format!("/v1/workflows/{}", started.id);
     if let Some(wait) = wait {
+        let _permit = permit;
         return Ok(match wait_finished(&app, &started.id, wait).await? {
             Some(row) => (StatusCode::OK, Json(row)).into_response(),
             None => (
@@ -161,7 +171,7 @@ async fn start(
     } else {
         StatusCode::OK
     };
-    let token = app.auth.read_token(&started.id);
+    let token = app.auth.start_token(&started.id, grant);
     Ok((
         status,
         [("location", location)],
@@ -266,13 +276,15 @@ impl ListParams {
 /// `Accept: text/event-stream`, the live list (see [`super::run_list`]).
 async fn list(
     State(app): State<AppState>,
+    admin: AdminKey,
     headers: HeaderMap,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
     let since = p.since.clone();
     let q = p.query()?;
     if super::sse::wants_sse(&headers) {
-        return super::run_list::live(&app, &headers, since.as_deref(), q);
+        let permit = admin.0.stream_permit(&app.auth)?;
+        return super::run_list::live(&app, permit, &headers, since.as_deref(), q);
     }
     let limit = q.limit;
     let rows = runs::list(&app.store, &q).await?;
@@ -286,6 +298,7 @@ async fn list(
 /// `POST /v1/workflows/{id}/cancel`: `{id, status}`; 409 for an externally-run workflow.
 async fn cancel(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
@@ -302,7 +315,7 @@ async fn cancel(
 }
 
 /// `GET /v1/workflow-types`: `{workflows: [{name, input_schema}]}`.
-async fn types(State(app): State<AppState>) -> Response {
+async fn types(State(app): State<AppState>, _admin: AdminKey) -> Response {
     let list: Vec<Value> = app
         .runtime
         .iter()
