@@ -38,7 +38,7 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
-use super::token::{RunClaims, Scope, TokenError};
+use super::token::{RunClaims, Scope, TagClaims, TokenError};
 use super::Auth;
 use crate::error::ApiError;
 use crate::ids::RunId;
@@ -52,6 +52,9 @@ pub enum Who {
     Key(usize),
     /// A valid run token.
     Run(RunClaims),
+    /// A valid tag token: the runs carrying one of its tags ([`RunAccess`] checks the run's
+    /// tags; [`Caller::require_run`] alone refuses it).
+    Tags(TagClaims),
     /// No credential.
     Nobody,
     /// A run token past its expiry.
@@ -119,7 +122,9 @@ impl Caller {
             Who::Nobody => Err(unauthorized(
                 "an API key is required (Authorization: Bearer <key>)",
             )),
-            Who::Run(_) => Err(forbidden("a run token cannot do this; use an API key")),
+            Who::Run(_) | Who::Tags(_) => Err(forbidden(
+                "a run or tag token cannot do this; use an API key",
+            )),
             Who::Expired | Who::Invalid => Err(unauthorized("invalid API key")),
         }
     }
@@ -130,6 +135,7 @@ impl Caller {
             Who::Local | Who::Key(_) => Ok(()),
             Who::Run(c) if c.run == run && c.scopes.contains(&scope) => Ok(()),
             Who::Run(_) => Err(forbidden("this token is for another run or action")),
+            Who::Tags(_) => Err(forbidden("a tag token does not open this")),
             Who::Nobody => Err(unauthorized(
                 "a run token (?token=, cookie flowgate_token) or an API key is required",
             )),
@@ -252,7 +258,13 @@ impl<S: RunScope, St: Send + Sync> FromRequestParts<St> for RunAccess<S> {
             .find(|(name, _)| *name == "id")
             .map(|(_, v)| v.to_string())
             .ok_or_else(|| ApiError::internal("RunAccess on a route without {id}"))?;
-        caller.require_run(&id, S::SCOPE)?;
+        match &caller.who {
+            Who::Tags(claims) => {
+                let store = parts.extensions.get::<crate::store::Store>().cloned();
+                covers(claims, store, &id, S::SCOPE).await?;
+            }
+            _ => caller.require_run(&id, S::SCOPE)?,
+        }
         let run = RunId::parse(id).map_err(|e| ApiError::invalid("id", e))?;
         if caller.token_in_query && matches!(caller.who, Who::Run(_)) {
             let mut slot = caller.cookie.lock().unwrap_or_else(|e| e.into_inner());
@@ -263,6 +275,25 @@ impl<S: RunScope, St: Send + Sync> FromRequestParts<St> for RunAccess<S> {
             caller,
             _scope: PhantomData,
         })
+    }
+}
+
+/// Ok if the tag token has `scope` and run `id` carries one of its tags (one indexed read).
+async fn covers(
+    claims: &TagClaims,
+    store: Option<crate::store::Store>,
+    id: &str,
+    scope: Scope,
+) -> Result<(), ApiError> {
+    if !claims.scopes.contains(&scope) {
+        return Err(forbidden("this tag token does not allow this action"));
+    }
+    let store = store.ok_or_else(|| ApiError::internal("tag token checked without the store"))?;
+    let tags = store.run_tags(id).await?.unwrap_or_default();
+    if tags.iter().any(|t| claims.tags.contains(t)) {
+        Ok(())
+    } else {
+        Err(forbidden("this run carries none of the token's tags"))
     }
 }
 
@@ -280,7 +311,11 @@ pub fn identify(auth: &Auth, credential: Option<&str>) -> Who {
     match auth.signer.verify_run(c) {
         Ok(claims) => Who::Run(claims),
         Err(TokenError::Expired) => Who::Expired,
-        Err(TokenError::Invalid) => Who::Invalid,
+        Err(TokenError::Invalid) => match auth.signer.verify_tags(c) {
+            Ok(claims) => Who::Tags(claims),
+            Err(TokenError::Expired) => Who::Expired,
+            Err(TokenError::Invalid) => Who::Invalid,
+        },
     }
 }
 

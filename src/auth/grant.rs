@@ -11,7 +11,7 @@
 use serde::Deserialize;
 
 use super::access::{forbidden, Caller, Who};
-use super::token::ApprovalGrant;
+use super::token::{ApprovalGrant, RunClaims, TagClaims};
 use super::Auth;
 use crate::error::ApiError;
 use crate::ids::{Topic, MAX_NAME_LEN};
@@ -107,8 +107,8 @@ pub fn authorize(
                 key,
             })
         }
-        Who::Run(claims) => {
-            let Some(grant) = &claims.approval else {
+        Who::Run(RunClaims { approval, exp, .. }) | Who::Tags(TagClaims { approval, exp, .. }) => {
+            let Some(grant) = approval else {
                 return Err(forbidden("this token may not mint approval links"));
             };
             let topic = topic.unwrap_or_else(|| grant.topic.clone());
@@ -124,7 +124,7 @@ pub fn authorize(
             Ok(Mint {
                 topic,
                 approvers,
-                exp_cap: Some(claims.exp.saturating_add(auth.link_grace)),
+                exp_cap: Some(exp.saturating_add(auth.link_grace)),
                 key: None,
             })
         }

@@ -50,6 +50,7 @@ fn client_id(who: &Who, peer: Option<SocketAddr>) -> String {
     match who {
         Who::Key(i) => format!("key:{i}"),
         Who::Run(c) => format!("run:{}:{ip}", c.run),
+        Who::Tags(c) => format!("tags:{}:{ip}", c.tags.join(",")),
         _ => format!("ip:{ip}"),
     }
 }
@@ -87,7 +88,7 @@ pub async fn guard(State(app): State<AppState>, mut req: Request, next: Next) ->
     let who = identify(&auth, presented.as_ref().map(|(c, _)| c.as_str()));
     let limited = match (&who, &presented) {
         (Who::Key(i), _) => auth.check_key_rate(*i).map_err(|w| (w, "API key")),
-        (Who::Run(_), Some((token, _))) => auth
+        (Who::Run(_) | Who::Tags(_), Some((token, _))) => auth
             .check_client_rate(&format!("token:{token}"))
             .map_err(|w| (w, "run token")),
         _ => auth
@@ -114,6 +115,10 @@ pub async fn guard(State(app): State<AppState>, mut req: Request, next: Next) ->
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    if matches!(caller.who, Who::Tags(_)) {
+        // A tag token is checked against the run's tags, which takes a read.
+        req.extensions_mut().insert(app.store.clone());
+    }
     req.extensions_mut().insert(caller);
     let mut resp = next.run(req).await;
     let run = cookie_slot.lock().unwrap_or_else(|e| e.into_inner()).take();

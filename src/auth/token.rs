@@ -57,6 +57,21 @@ pub struct RunClaims {
     pub approval: Option<ApprovalGrant>,
 }
 
+/// Claims of a tag token: every run carrying one of `tags`, including the live run list
+/// narrowed to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagClaims {
+    /// Runs carrying any of these tags.
+    pub tags: Vec<String>,
+    /// Allowed actions on those runs.
+    pub scopes: Vec<Scope>,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// What the `approve` scope covers; without it the token mints nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalGrant>,
+}
+
 /// Claims of an approval link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalClaims {
@@ -178,6 +193,16 @@ impl Signer {
     /// Verifies a run token.
     pub fn verify_run(&self, token: &str) -> Result<RunClaims, TokenError> {
         self.verify("run", token, |c: &RunClaims| c.exp)
+    }
+
+    /// Signs a tag token.
+    pub fn tag_token(&self, claims: &TagClaims) -> String {
+        self.sign("tags", claims)
+    }
+
+    /// Verifies a tag token.
+    pub fn verify_tags(&self, token: &str) -> Result<TagClaims, TokenError> {
+        self.verify("tags", token, |c: &TagClaims| c.exp)
     }
 
     /// Verifies an approval link token.

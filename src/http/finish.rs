@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
+use crate::auth::access::AdminKey;
 use crate::error::{ApiError, StoreError};
 use crate::ids::RunId;
 use crate::notify::{Note, NoteKind};
@@ -50,6 +51,7 @@ pub fn retention_field(v: Option<&Value>) -> Result<Option<i64>, ApiError> {
 
 async fn finish(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<FinishBody>,
 ) -> Result<Response, ApiError> {

@@ -14,6 +14,7 @@ pub mod run_list;
 pub mod runs;
 pub mod sse;
 pub mod streams;
+pub mod tokens;
 pub mod values;
 pub mod workflows;
 
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(runs::router())
         .merge(finish::router())
         .merge(workflows::router())
+        .merge(tokens::router())
         .merge(health::router())
         .merge(page::router())
         .merge(crate::auth::approvals::router())

@@ -14,8 +14,9 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
-use crate::auth::access::AdminKey;
+use crate::auth::access::{forbidden, AdminKey, Caller, Who};
 use crate::auth::grant::GrantBody;
+use crate::auth::token::Scope;
 use crate::error::ApiError;
 use crate::ids::{RunId, WorkflowName};
 use crate::runtime::runs::{self, ListQuery, StartError};
@@ -276,14 +277,15 @@ impl ListParams {
 /// `Accept: text/event-stream`, the live list (see [`super::run_list`]).
 async fn list(
     State(app): State<AppState>,
-    admin: AdminKey,
+    caller: Caller,
     headers: HeaderMap,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
     let since = p.since.clone();
-    let q = p.query()?;
+    let mut q = p.query()?;
+    narrow_to_token(&caller, &mut q)?;
     if super::sse::wants_sse(&headers) {
-        let permit = admin.0.stream_permit(&app.auth)?;
+        let permit = caller.stream_permit(&app.auth)?;
         return super::run_list::live(&app, permit, &headers, since.as_deref(), q);
     }
     let limit = q.limit;
@@ -293,6 +295,29 @@ async fn list(
         .flatten()
         .map(|r| format!("{}:{}", r.created_at.timestamp_micros(), r.id));
     Ok(Json(json!({"workflows": rows, "next_cursor": next})).into_response())
+}
+
+/// An API key lists every run; a tag token only those carrying its tags (a `?tag=` outside
+/// them is refused); anything else is refused as for any admin route.
+fn narrow_to_token(caller: &Caller, q: &mut ListQuery) -> Result<(), ApiError> {
+    match &caller.who {
+        Who::Tags(claims) => {
+            if !claims.scopes.contains(&Scope::Read) {
+                return Err(forbidden("this tag token does not allow reading"));
+            }
+            if q.tag.as_ref().is_some_and(|t| !claims.tags.contains(t)) {
+                return Err(forbidden("this tag token does not cover that tag").with_field("tag"));
+            }
+            q.any_tag = Some(claims.tags.clone());
+            Ok(())
+        }
+        Who::Expired => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "the token has expired",
+        )),
+        _ => caller.require_admin(),
+    }
 }
 
 /// `POST /v1/workflows/{id}/cancel`: `{id, status}`; 409 for an externally-run workflow.

@@ -30,4 +30,5 @@ mod runtime_support;
 mod security;
 mod security_approvals;
 mod streams;
+mod tag_tokens;
 mod value_props;

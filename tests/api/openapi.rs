@@ -32,6 +32,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/workflows/{id}/live"),
     ("post", "/v1/workflows/{id}/approval-links"),
     ("post", "/v1/workflows/{id}/tokens"),
+    ("post", "/v1/tokens"),
     ("get", "/v1/approvals/{token}"),
     ("post", "/v1/approvals/{token}"),
 ];
