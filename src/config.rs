@@ -105,6 +105,10 @@ pub struct Config {
     /// Workflow runtime settings.
     #[command(flatten)]
     pub runtime: crate::runtime::config::RuntimeConfig,
+
+    /// Connection bounds (head timeout, idle timeout, caps, head sizes).
+    #[command(flatten)]
+    pub conn: crate::http::server::ConnConfig,
     /// Durable Streams long-poll timeout in seconds (also the SSE keep-alive period).
     #[arg(long, env = "FLOWGATE_DS_LONG_POLL", default_value_t = 30.0)]
     pub ds_long_poll: f64,
@@ -140,6 +144,7 @@ impl Config {
             max_sse_per_client: 100,
             token_ttl: 86400,
             runtime: Default::default(),
+            conn: Default::default(),
             ds_long_poll: 30.0,
             ds_webhook_loopback: false,
         }

@@ -34,6 +34,11 @@ pub struct Metrics {
     pub lagged: IntCounter,
     /// SSE connections refused at the limit.
     pub sse_rejected: IntCounter,
+    /// Open client connections.
+    pub connections_open: IntGauge,
+    /// Connections refused or closed by a bound, by reason (`process_limit`,
+    /// `address_limit`, `header_timeout`, `idle_timeout`).
+    pub connections_refused: IntCounterVec,
     /// Listener reconnects (mirrored at scrape).
     pub listener_reconnects: IntGauge,
     /// 1 while the listener is connected (mirrored at scrape).
@@ -66,6 +71,15 @@ impl Metrics {
         )
         .expect("constant metric definition");
         let _ = registry.register(Box::new(notes_published.clone()));
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "connections_refused_total",
+                "Connections refused or closed by a bound, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("constant metric definition");
+        let _ = registry.register(Box::new(connections_refused.clone()));
         let buckets = vec![
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ];
@@ -107,6 +121,8 @@ impl Metrics {
             pool_size: gauge("db_pool_connections", "Database pool connections"),
             pool_idle: gauge("db_pool_idle", "Idle database pool connections"),
             hub_topics: gauge("hub_topics", "Live hub topics"),
+            connections_open: gauge("connections_open", "Open client connections"),
+            connections_refused,
             notes_published,
             delivery_seconds,
             registry,

@@ -9,6 +9,7 @@ pub mod messages;
 pub mod openapi;
 pub mod page;
 pub mod runs;
+pub mod server;
 pub mod sse;
 pub mod streams;
 pub mod workflows;
