@@ -191,6 +191,11 @@ pub async fn start_with(
         notifier,
         listener: listener_state,
         sse_slots: Arc::new(Semaphore::new(config.max_sse)),
+        heartbeat: http::sse::Heartbeat::start(
+            config.heartbeat_period(),
+            &tracker,
+            shutdown.clone(),
+        ),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         draining: CancellationToken::new(),
