@@ -187,7 +187,12 @@ async fn spawn_server(http: &reqwest::Client, db_url: &str) -> anyhow::Result<(C
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let server = Command::new(std::env::current_exe()?)
+    // FLOWGATE_BENCH_SERVER runs another build's server under this bench (before/after).
+    let exe = match std::env::var_os("FLOWGATE_BENCH_SERVER") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::env::current_exe()?,
+    };
+    let server = Command::new(exe)
         .args(["serve", "--test-workflows", "--queue", "default:16"])
         .env("DATABASE_URL", db_url)
         .env("FLOWGATE_ADDR", format!("127.0.0.1:{port}"))
