@@ -81,6 +81,11 @@ async fn connection_caps_refuse_with_retry_after() {
         "{text}"
     );
     assert!(text.contains("too_many_connections") && closed);
+    // A real HTTP client sees the refusal as an answer, not a broken connection.
+    let fresh = reqwest::Client::new();
+    let r = fresh.get(app.url("/healthz")).send().await.expect("an HTTP answer");
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "5");
     drop(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let r = app.http.get(app.url("/healthz")).send().await.unwrap();
@@ -99,7 +104,7 @@ async fn connection_caps_refuse_with_retry_after() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("flowgate_connections_refused_total{reason=\"address_limit\"} 1"),
+        metrics.contains("flowgate_connections_refused_total{reason=\"address_limit\"} 2"),
         "{metrics}"
     );
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Why a connection was refused.
@@ -153,6 +153,24 @@ pub async fn refuse(mut stream: TcpStream, why: Refusal) {
         body.len()
     );
     let write = async {
+        // Read the request head first (bounded), so the client sees an answer to its
+        // request rather than bytes on a connection it has not used yet.
+        let mut buf = [0u8; 1024];
+        let mut seen = 0usize;
+        let mut tail = [0u8; 4];
+        while seen < 16 * 1024 {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            seen += n;
+            for &b in &buf[..n] {
+                tail = [tail[1], tail[2], tail[3], b];
+            }
+            if &tail == b"\r\n\r\n" || buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body.as_bytes()).await?;
         stream.shutdown().await

@@ -36,11 +36,11 @@ pub struct ConnConfig {
     pub idle_timeout: f64,
 
     /// Open connections per process; beyond it new ones get 503 with Retry-After.
-    #[arg(long, env = "FLOWGATE_MAX_CONNECTIONS", default_value_t = 20_000)]
+    #[arg(long, env = "FLOWGATE_MAX_CONNECTIONS", default_value_t = 25_000)]
     pub max_connections: usize,
 
     /// Open connections per client address; beyond it new ones get 429 with Retry-After.
-    #[arg(long, env = "FLOWGATE_MAX_CONNECTIONS_PER_IP", default_value_t = 2_000)]
+    #[arg(long, env = "FLOWGATE_MAX_CONNECTIONS_PER_IP", default_value_t = 10_000)]
     pub max_connections_per_ip: usize,
 
     /// Largest request head (request line and headers) in bytes; larger gets 431.
@@ -61,8 +61,8 @@ impl Default for ConnConfig {
         ConnConfig {
             header_timeout: 10.0,
             idle_timeout: 60.0,
-            max_connections: 20_000,
-            max_connections_per_ip: 2_000,
+            max_connections: 25_000,
+            max_connections_per_ip: 10_000,
             max_header_bytes: 16 * 1024,
             max_uri_bytes: 8 * 1024,
             max_headers: 64,
