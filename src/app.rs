@@ -197,6 +197,11 @@ pub async fn start_with(
         notifier,
         listener: listener_state,
         sse_slots: Arc::new(Semaphore::new(config.max_sse)),
+        heartbeat: http::sse::Heartbeat::start(
+            config.heartbeat_period(),
+            &tracker,
+            shutdown.clone(),
+        ),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         draining: CancellationToken::new(),
@@ -207,15 +212,26 @@ pub async fn start_with(
         started: Instant::now(),
         runtime,
     };
-    serve(&tracker, tcp, http::router(state.clone()), shutdown.clone());
+    let conn = state.config.conn.clone();
+    let m = state.metrics.clone();
+    http::server::serve(
+        &tracker,
+        tcp,
+        http::router(state.clone()),
+        shutdown.clone(),
+        &conn,
+        m.clone(),
+    );
     let admin_addr = match admin {
         Some(l) => {
             let a = local_addr(&l, l.local_addr().unwrap_or(addr))?;
-            serve(
+            http::server::serve(
                 &tracker,
                 l,
                 http::admin_router(state.clone()),
                 shutdown.clone(),
+                &conn,
+                m,
             );
             Some(a)
         }
@@ -240,20 +256,4 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
 fn local_addr(l: &tokio::net::TcpListener, want: SocketAddr) -> Result<SocketAddr, StartError> {
     l.local_addr()
         .map_err(|source| StartError::Bind { addr: want, source })
-}
-
-fn serve(
-    tracker: &TaskTracker,
-    tcp: tokio::net::TcpListener,
-    router: axum::Router,
-    shutdown: CancellationToken,
-) {
-    tracker.spawn(async move {
-        let served = axum::serve(tcp, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "http server failed");
-        }
-    });
 }

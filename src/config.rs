@@ -109,6 +109,9 @@ pub struct Config {
     /// Retention and sweeper settings.
     #[command(flatten)]
     pub retention: crate::lifecycle::RetentionConfig,
+    /// Connection bounds (head timeout, idle timeout, caps, head sizes).
+    #[command(flatten)]
+    pub conn: crate::http::server::ConnConfig,
     /// Durable Streams long-poll timeout in seconds (also the SSE keep-alive period).
     #[arg(long, env = "FLOWGATE_DS_LONG_POLL", default_value_t = 30.0)]
     pub ds_long_poll: f64,
@@ -149,6 +152,7 @@ impl Config {
             token_ttl: 86400,
             runtime: Default::default(),
             retention: Default::default(),
+            conn: Default::default(),
             ds_long_poll: 30.0,
             ds_webhook_loopback: false,
             security: Default::default(),

@@ -36,6 +36,11 @@ pub struct Metrics {
     pub sse_rejected: IntCounter,
     /// Reads of the run change feed (the shared fetcher's and lists catching up).
     pub run_feed_reads: IntCounter,
+    /// Open client connections.
+    pub connections_open: IntGauge,
+    /// Connections refused or closed by a bound, by reason (`process_limit`,
+    /// `address_limit`, `header_timeout`, `idle_timeout`).
+    pub connections_refused: IntCounterVec,
     /// Listener reconnects (mirrored at scrape).
     pub listener_reconnects: IntGauge,
     /// 1 while the listener is connected (mirrored at scrape).
@@ -74,6 +79,15 @@ impl Metrics {
         )
         .expect("constant metric definition");
         let _ = registry.register(Box::new(notes_published.clone()));
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "connections_refused_total",
+                "Connections refused or closed by a bound, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("constant metric definition");
+        let _ = registry.register(Box::new(connections_refused.clone()));
         let buckets = vec![
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ];
@@ -141,6 +155,8 @@ impl Metrics {
                 "http_panics_total",
                 "Handlers or response streams that panicked",
             ),
+            connections_open: gauge("connections_open", "Open client connections"),
+            connections_refused,
             notes_published,
             delivery_seconds,
             registry,

@@ -12,6 +12,7 @@ pub mod page;
 pub mod panics;
 pub mod run_list;
 pub mod runs;
+pub mod server;
 pub mod sse;
 pub mod streams;
 pub mod tokens;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub workflows: TaskTracker,
     /// Permits for concurrent SSE responses.
     pub sse_slots: Arc<Semaphore>,
+    /// The shared SSE heartbeat.
+    pub heartbeat: sse::Heartbeat,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Keys, tokens and limits.
@@ -124,9 +127,11 @@ type TraceLayer = tower_http::trace::TraceLayer<
 >;
 
 /// Request spans name the method and path only: query strings may carry tokens, and an
-/// approval link's token in its path is replaced.
+/// approval link's token in its path is replaced. They are debug-level: an enabled span
+/// lives (with its formatted fields) as long as its response, which for an SSE reader is
+/// the whole connection.
 fn trace_layer() -> TraceLayer {
     tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-        tracing::info_span!("request", method = %req.method(), path = %crate::auth::redact_path(req.uri().path()))
+        tracing::debug_span!("request", method = %req.method(), path = %crate::auth::redact_path(req.uri().path()))
     })
 }

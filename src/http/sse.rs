@@ -11,7 +11,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::AppState;
 use crate::auth::access::StreamPermit;
@@ -86,7 +88,7 @@ where
         )
         .with_header("retry-after", "5"));
     };
-    let heartbeat: Duration = app.config.heartbeat_period();
+    let mut beat = app.heartbeat.clone();
     let shutdown: CancellationToken = app.shutdown.clone();
     let open = app.metrics.sse_open.clone();
     let frames = super::panics::guard_stream(frames, app.metrics.http_panics.clone());
@@ -97,8 +99,7 @@ where
         let frames = frames;
         futures::pin_mut!(frames);
         yield Ok::<Bytes, std::convert::Infallible>(comment("flowgate"));
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        beat.0.borrow_and_update();
         loop {
             tokio::select! {
                 biased;
@@ -115,6 +116,36 @@ where
         }
     };
     Ok(stream_response(Body::from_stream(body)))
+}
+
+/// One heartbeat ticker for every SSE response of the process (a timer per connection
+/// costs memory and timer-wheel work for each of thousands of idle readers).
+#[derive(Clone)]
+pub struct Heartbeat(watch::Receiver<u64>);
+
+impl Heartbeat {
+    /// Ticks every `period` until `stop` fires.
+    pub fn start(period: Duration, tracker: &TaskTracker, stop: CancellationToken) -> Heartbeat {
+        let (tx, rx) = watch::channel(0u64);
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => tx.send_modify(|n| *n += 1),
+                }
+            }
+        });
+        Heartbeat(rx)
+    }
+
+    /// The next tick (never, once the ticker has stopped).
+    pub async fn tick(&mut self) {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// A 200 with the SSE headers every event stream carries: `text/event-stream`,

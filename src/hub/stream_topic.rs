@@ -201,7 +201,9 @@ impl StreamSubscription {
             let mut pos = from;
             'catch_up: loop {
                 loop {
-                    let page = read_retrying(&store, &run, &key, pos, READ_LIMIT).await;
+                    // Boxed: the read's state lives only while reading, so an idle
+                    // follower (most of them, most of the time) stays small.
+                    let page = Box::pin(read_retrying(&store, &run, &key, pos, READ_LIMIT)).await;
                     if page.gone {
                         yield StreamItem::Gone(pos);
                         return;

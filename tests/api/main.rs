@@ -1,6 +1,7 @@
 //! Integration tests against the machine's real Postgres, over real sockets.
 
 mod bad_input;
+mod connections;
 mod durable;
 mod durable_live;
 mod durable_subs;
