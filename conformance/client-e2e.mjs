@@ -3,6 +3,7 @@
 // The run is an external one created over HTTP, and records are appended over HTTP while
 // the client follows; the client must see every record in order and then the close.
 // Usage: node client-e2e.mjs BASE_URL   (exit status 0 = pass)
+import "./with-key.mjs"
 import assert from "node:assert/strict"
 import { stream } from "@durable-streams/client"
 

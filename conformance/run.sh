@@ -7,7 +7,9 @@
 # property tests send ~2,000 requests each to a debug build on a shared 2-core machine. Tests
 # that wait for the server bring their own bounds, so this changes no verdict on behaviour.
 # env: TEST_DATABASE_URL (admin URL, default postgres://postgres@127.0.0.1:5432/postgres),
-#      CONFORMANCE_SUBSCRIPTIONS=1 to include the reserved __ds subscription tests.
+#      CONFORMANCE_SUBSCRIPTIONS=1 to include the reserved __ds subscription tests,
+#      CONFORMANCE_API_KEY=k to run the server with that API key and send it on every
+#      request (subscription callbacks send the wake's token instead; see with-key.mjs).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="${1:-$HERE/../target/debug/flowgate}"; shift || true
@@ -24,6 +26,7 @@ psql "$ADMIN" -qc "CREATE DATABASE $DB"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 LOG="$(mktemp)"
 # The suite's webhook receiver listens on 127.0.0.1.
+FLOWGATE_API_KEYS="${CONFORMANCE_API_KEY:-}" \
 DATABASE_URL="$BASE/$DB" FLOWGATE_ADDR="127.0.0.1:$PORT" FLOWGATE_DS_LONG_POLL="$LONG_POLL_S" \
   FLOWGATE_DS_WEBHOOK_LOOPBACK=true \
   RUST_LOG="${RUST_LOG:-warn}" "$BIN" serve >"$LOG" 2>&1 &

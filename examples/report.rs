@@ -80,6 +80,8 @@ async fn main() -> anyhow::Result<()> {
             input: json!({"rows": 10}),
             id: Some(flowgate::ids::RunId::parse("report-1")?),
             queue: Some("reports".into()),
+            retention_secs: None,
+            tags: flowgate::tags::Tags::parse(vec!["reports".into()])?,
         })
         .await?;
     println!("started {}", run.id);

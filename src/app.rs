@@ -162,6 +162,12 @@ pub async fn start_with(
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
     crate::durable::spawn_sweep(&tracker, store.pool.clone(), shutdown.clone());
     let dbos = crate::dbos::start(&config.dbos, &store, &metrics, &tracker, &shutdown).await?;
+    let sweeper = crate::lifecycle::Sweeper::new(
+        store.pool.clone(),
+        config.retention.clone(),
+        Some(metrics.clone()),
+    );
+    tracker.spawn(crate::lifecycle::sweep_loop(sweeper, shutdown.clone()));
 
     // Workflows stop taking work when `intake_stopped` fires; their tasks live in their own
     // tracker so the shutdown sequence can give them the drain timeout.
@@ -195,6 +201,11 @@ pub async fn start_with(
         notifier,
         listener: listener_state,
         sse_slots: Arc::new(Semaphore::new(config.max_sse)),
+        heartbeat: http::sse::Heartbeat::start(
+            config.heartbeat_period(),
+            &tracker,
+            shutdown.clone(),
+        ),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         draining: CancellationToken::new(),
@@ -206,15 +217,26 @@ pub async fn start_with(
         runtime,
         dbos,
     };
-    serve(&tracker, tcp, http::router(state.clone()), shutdown.clone());
+    let conn = state.config.conn.clone();
+    let m = state.metrics.clone();
+    http::server::serve(
+        &tracker,
+        tcp,
+        http::router(state.clone()),
+        shutdown.clone(),
+        &conn,
+        m.clone(),
+    );
     let admin_addr = match admin {
         Some(l) => {
             let a = local_addr(&l, l.local_addr().unwrap_or(addr))?;
-            serve(
+            http::server::serve(
                 &tracker,
                 l,
                 http::admin_router(state.clone()),
                 shutdown.clone(),
+                &conn,
+                m,
             );
             Some(a)
         }
@@ -239,20 +261,4 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
 fn local_addr(l: &tokio::net::TcpListener, want: SocketAddr) -> Result<SocketAddr, StartError> {
     l.local_addr()
         .map_err(|source| StartError::Bind { addr: want, source })
-}
-
-fn serve(
-    tracker: &TaskTracker,
-    tcp: tokio::net::TcpListener,
-    router: axum::Router,
-    shutdown: CancellationToken,
-) {
-    tracker.spawn(async move {
-        let served = axum::serve(tcp, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "http server failed");
-        }
-    });
 }

@@ -1,4 +1,4 @@
-//! The `flowgate` command line: `serve` (default), `migrate`, and the client commands
+//! The `flowgate` command line: `serve` (default), `migrate`, `gc`, and the client commands
 //! `run` and `tail`.
 
 use clap::{Parser, Subcommand};
@@ -25,6 +25,8 @@ pub enum Command {
     Serve(Box<Config>),
     /// Run the benchmarks against a fresh database on `DATABASE_URL`'s server.
     Bench(crate::bench::BenchArgs),
+    /// Remove expired runs and old consumed messages now (`--dry-run`: only count them).
+    Gc(crate::lifecycle::GcArgs),
     /// Run migrations and exit.
     Migrate {
         /// Postgres connection URL.
@@ -50,6 +52,9 @@ pub enum Command {
         /// Enqueue on this queue instead of starting at once.
         #[arg(long)]
         queue: Option<String>,
+        /// Tag the run (repeatable: `--tag user:42 --tag batch-7`).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
         /// Server URL.
         #[arg(long, env = "FLOWGATE_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
@@ -73,6 +78,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(config)) => serve(*config).await,
         None => serve(Cli::parse_from(["flowgate", "serve"]).serve_config()).await,
         Some(Command::Bench(args)) => crate::bench::run(args).await,
+        Some(Command::Gc(args)) => {
+            print!("{}", crate::lifecycle::gc(args).await?);
+            Ok(())
+        }
         Some(Command::Migrate { database_url }) => {
             let store = Store::connect(&database_url, 1).await?;
             store.migrate().await?;
@@ -86,11 +95,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout,
             id,
             queue,
+            tags,
             url,
         }) => {
             let opts = crate::client::StartOptions {
                 id,
                 queue,
+                tags,
                 wait: wait.then(|| std::time::Duration::from_secs_f64(timeout.clamp(0.0, 3600.0))),
             };
             crate::tail::run(&crate::client::Client::new(url), &workflow, &input, opts).await

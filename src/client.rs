@@ -72,6 +72,8 @@ pub struct StartOptions {
     pub queue: Option<String>,
     /// Wait up to this long for the result (`?wait=`).
     pub wait: Option<Duration>,
+    /// Tags for the run.
+    pub tags: Vec<String>,
 }
 
 /// One stream record.
@@ -152,6 +154,9 @@ impl Client {
         }
         if let Some(q) = &opts.queue {
             body["queue"] = json!(q);
+        }
+        if !opts.tags.is_empty() {
+            body["tags"] = json!(opts.tags);
         }
         let mut req = self.http.post(self.url("/v1/workflows")).json(&body);
         if let Some(w) = opts.wait {

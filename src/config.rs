@@ -105,6 +105,13 @@ pub struct Config {
     /// Workflow runtime settings.
     #[command(flatten)]
     pub runtime: crate::runtime::config::RuntimeConfig,
+
+    /// Retention and sweeper settings.
+    #[command(flatten)]
+    pub retention: crate::lifecycle::RetentionConfig,
+    /// Connection bounds (head timeout, idle timeout, caps, head sizes).
+    #[command(flatten)]
+    pub conn: crate::http::server::ConnConfig,
     /// Durable Streams long-poll timeout in seconds (also the SSE keep-alive period).
     #[arg(long, env = "FLOWGATE_DS_LONG_POLL", default_value_t = 30.0)]
     pub ds_long_poll: f64,
@@ -115,6 +122,10 @@ pub struct Config {
     /// The DBOS source (off unless `FLOWGATE_DBOS_URL` is set).
     #[command(flatten)]
     pub dbos: crate::dbos::DbosSettings,
+
+    /// Client rate limits, link lifetimes, cookies and allowed hosts.
+    #[command(flatten)]
+    pub security: crate::auth::settings::SecuritySettings,
 }
 
 impl Config {
@@ -143,9 +154,12 @@ impl Config {
             max_sse_per_client: 100,
             token_ttl: 86400,
             runtime: Default::default(),
+            retention: Default::default(),
+            conn: Default::default(),
             ds_long_poll: 30.0,
             ds_webhook_loopback: false,
             dbos: Default::default(),
+            security: Default::default(),
         }
     }
 
@@ -178,6 +192,11 @@ impl Config {
 
     /// Longest long-poll.
     pub fn max_wait_period(&self) -> Duration {
-        Duration::from_secs_f64(self.max_wait.max(0.0))
+        let secs = if self.max_wait.is_finite() {
+            self.max_wait
+        } else {
+            0.0
+        };
+        Duration::from_secs_f64(secs.clamp(0.0, 1e9))
     }
 }

@@ -14,7 +14,7 @@
 //! Workflows: [`runtime`] runs registered workflows durably (recorded steps, queues,
 //! executors and recovery) and produces the events, streams and messages above; [`demo`]
 //! holds the demo workflows; [`client`] drives a server over HTTP, and [`tail`] is the
-//! `run` / `tail` commands on top of it.
+//! `run` / `tail` commands on top of it. [`lifecycle`] removes what outlived its retention.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -30,11 +30,13 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
 pub mod private_pg;
 pub mod runtime;
 pub mod store;
+pub mod tags;
 pub mod tail;
 pub mod telemetry;
 

@@ -34,6 +34,13 @@ pub struct Metrics {
     pub lagged: IntCounter,
     /// SSE connections refused at the limit.
     pub sse_rejected: IntCounter,
+    /// Reads of the run change feed (the shared fetcher's and lists catching up).
+    pub run_feed_reads: IntCounter,
+    /// Open client connections.
+    pub connections_open: IntGauge,
+    /// Connections refused or closed by a bound, by reason (`process_limit`,
+    /// `address_limit`, `header_timeout`, `idle_timeout`).
+    pub connections_refused: IntCounterVec,
     /// Listener reconnects (mirrored at scrape).
     pub listener_reconnects: IntGauge,
     /// 1 while the listener is connected (mirrored at scrape).
@@ -44,6 +51,12 @@ pub struct Metrics {
     pub pool_idle: IntGauge,
     /// Live hub topics (mirrored at scrape).
     pub hub_topics: IntGauge,
+    /// Rows the retention sweeper deleted, by table.
+    pub gc_rows_deleted: IntCounterVec,
+    /// Durations of retention sweeps.
+    pub gc_sweep_seconds: Histogram,
+    /// Handlers or response streams that panicked (answered 500 or ended cleanly).
+    pub http_panics: IntCounter,
 }
 
 impl Metrics {
@@ -66,6 +79,15 @@ impl Metrics {
         )
         .expect("constant metric definition");
         let _ = registry.register(Box::new(notes_published.clone()));
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "connections_refused_total",
+                "Connections refused or closed by a bound, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("constant metric definition");
+        let _ = registry.register(Box::new(connections_refused.clone()));
         let buckets = vec![
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ];
@@ -85,7 +107,25 @@ impl Metrics {
         )
         .expect("constant metric definition");
         let _ = registry.register(Box::new(step_seconds.clone()));
+        let gc_rows_deleted = IntCounterVec::new(
+            Opts::new(
+                "gc_rows_deleted_total",
+                "Rows the retention sweeper deleted, by table",
+            ),
+            &["table"],
+        )
+        .expect("constant metric definition");
+        let _ = registry.register(Box::new(gc_rows_deleted.clone()));
+        let gc_sweep_seconds = Histogram::with_opts(
+            HistogramOpts::new("gc_sweep_seconds", "Durations of retention sweeps").buckets(vec![
+                0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0,
+            ]),
+        )
+        .expect("constant metric definition");
+        let _ = registry.register(Box::new(gc_sweep_seconds.clone()));
         Metrics {
+            gc_rows_deleted,
+            gc_sweep_seconds,
             step_seconds,
             sse_open: gauge("sse_connections", "Open SSE responses"),
             long_polls_waiting: gauge("long_polls_waiting", "Long-polls waiting"),
@@ -102,11 +142,21 @@ impl Metrics {
                 "Slow subscribers that fell back to the database",
             ),
             sse_rejected: counter("sse_rejected_total", "SSE connections refused at the limit"),
+            run_feed_reads: counter(
+                "run_feed_reads_total",
+                "Reads of the run change feed (one per change per process, plus catch-ups)",
+            ),
             listener_reconnects: gauge("listener_reconnects", "Listener reconnects"),
             listener_connected: gauge("listener_connected", "1 while LISTEN is active"),
             pool_size: gauge("db_pool_connections", "Database pool connections"),
             pool_idle: gauge("db_pool_idle", "Idle database pool connections"),
             hub_topics: gauge("hub_topics", "Live hub topics"),
+            http_panics: counter(
+                "http_panics_total",
+                "Handlers or response streams that panicked",
+            ),
+            connections_open: gauge("connections_open", "Open client connections"),
+            connections_refused,
             notes_published,
             delivery_seconds,
             registry,

@@ -1,6 +1,7 @@
 // The flowgate page: start demo workflows, list recent runs, and route /runs/{id} to the
 // live view of that run (run.js).
-import { $, el, api, showError, runPath, setToken } from './ui.js';
+import { $, el, api, showError, runPath, setToken, getToken } from './ui.js';
+import { createClient } from './flowgate.js';
 import { openRun, showPlaceholder, currentRun } from './run.js';
 
 const DEMOS = [
@@ -77,7 +78,6 @@ async function startDemo(demo, form, button) {
     // The run's token goes into the address, so the link works for whoever it is shared with.
     setToken(run.token);
     navigate(runPath(run.id, run.token));
-    loadRuns();
   } catch (e) {
     showError(`Could not start ${demo.name}: ${e.message}`);
   } finally {
@@ -86,9 +86,12 @@ async function startDemo(demo, form, button) {
 }
 
 // ---- recent runs ---------------------------------------------------------------------
+// Live from the server's run list (GET /v1/workflows as SSE through flowgate.js): the
+// current runs once, then every start and status change. No timer.
 
-let runsTimer = null;
+const SHOWN = 20;
 let runsAvailable = true;
+let runsWatch = null;
 
 function renderRuns(runs) {
   const list = $('runs');
@@ -98,9 +101,11 @@ function renderRuns(runs) {
   for (const r of runs) {
     const badge = el('span', { className: 'badge', textContent: r.status });
     badge.dataset.status = r.status;
+    const tags = el('span', { className: 'rtags' });
+    for (const t of r.tags || []) tags.append(el('span', { className: 'tag', textContent: t }));
     const a = el('a', { href: runPath(r.id) },
       el('span', { className: 'rid', textContent: r.id }), badge,
-      el('span', { className: 'rwf', textContent: r.workflow }));
+      el('span', { className: 'rwf', textContent: r.workflow }), tags);
     a.dataset.nav = '';
     a.dataset.run = r.id;
     if (view && view.id === r.id) a.setAttribute('aria-current', 'page');
@@ -111,34 +116,29 @@ function renderRuns(runs) {
   }
 }
 
-async function loadRuns() {
-  clearTimeout(runsTimer);
-  try {
-    const body = await api('GET', '/v1/workflows?limit=20');
+function watchRunList() {
+  if (runsWatch) runsWatch.close();
+  const fg = createClient({ token: getToken() });
+  const show = () => {
     runsAvailable = true;
     $('runs-note').hidden = true;
-    renderRuns(Array.isArray(body) ? body : (body && body.runs) || []);
-  } catch (e) {
-    runsAvailable = false;
-    const note = $('runs-note');
-    note.hidden = false;
-    note.textContent = e.status === 404
-      ? 'This server keeps no run list; open a run by its address, /runs/<id>.'
-      : `Cannot load runs: ${e.message}`;
-    renderRuns([]);
-  }
-  // Statuses in the list refresh every few seconds while the page is visible; the
-  // selected run is live.
-  const delay = runsAvailable ? 3000 : 30000;
-  runsTimer = setTimeout(() => { if (!document.hidden) loadRuns(); else loadRunsLater(); }, delay);
-}
-
-function loadRunsLater() {
-  document.addEventListener('visibilitychange', function once() {
-    if (!document.hidden) {
-      document.removeEventListener('visibilitychange', once);
-      loadRuns();
-    }
+    renderRuns(runsWatch.runs().slice(0, SHOWN));
+  };
+  runsWatch = fg.watchRuns({
+    limit: SHOWN,
+    onRuns: show,
+    onRun: show,
+    onError: (e) => {
+      runsAvailable = false;
+      const note = $('runs-note');
+      note.hidden = false;
+      note.textContent = e.status === 404
+        ? 'This server keeps no run list; open a run by its address, /runs/<id>.'
+        : e.status === 401 || e.status === 403
+          ? 'The run list needs an API key or a tag token; this run is live below.'
+          : `Cannot load runs: ${e.message}`;
+      renderRuns([]);
+    },
   });
 }
 
@@ -188,5 +188,5 @@ window.addEventListener('popstate', route);
 
 renderDemos(null);
 loadDemos();
-loadRuns();
+watchRunList();
 route();

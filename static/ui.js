@@ -19,6 +19,9 @@ export function randomId() {
 /** The run token this page was opened with (`/runs/{id}?token=…`), if any. */
 let token = new URLSearchParams(location.search).get('token') || '';
 
+/** The token the page holds, if any. */
+export function getToken() { return token; }
+
 /** Remembers the token handed out when the page starts a run. */
 export function setToken(t) { token = t || ''; }
 

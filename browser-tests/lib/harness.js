@@ -127,7 +127,7 @@ export class Server {
     return text ? JSON.parse(text) : null;
   }
 
-  createRun(id, workflow = 'external') { return this.request('PUT', `/v1/workflows/${id}`, { workflow }); }
+  createRun(id, workflow = 'external', extra = {}) { return this.request('PUT', `/v1/workflows/${id}`, { workflow, ...extra }); }
   append(id, key, values) { return this.request('POST', `/v1/workflows/${id}/streams/${key}`, values); }
   closeStream(id, key) { return this.request('POST', `/v1/workflows/${id}/streams/${key}/close`); }
   setEvent(id, key, value) { return this.request('PUT', `/v1/workflows/${id}/events/${key}`, value); }

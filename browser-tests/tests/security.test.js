@@ -22,7 +22,9 @@ after(async () => {
 
 test('keyed server: the page opened with a run token follows the run and approves through a link', async () => {
   const id = 'sec-approval';
-  const { token } = await server.createRun(id, 'approval');
+  // Whoever creates the run names who may approve it; the token handed out may mint links
+  // for exactly them.
+  const { token } = await server.createRun(id, 'approval', { approval: { approvers: ['page-user'] } });
   assert.ok(token, 'creating a run hands out a token');
   await server.append(id, 'output', ['hello ', 'world ']);
   await server.setEvent(id, 'request', { title: 'Open the gates?' });

@@ -1,7 +1,8 @@
 //! Approval links: separate signed approve and reject URLs bound to (run, topic, approver,
 //! decision), expiring, single-use. Using one sends the decision as a message exactly once;
 //! any later use of either link of that approver is a no-op that reports the first decision.
-//! GET only describes a link (mail scanners prefetch GETs); POST uses it.
+//! GET only describes a link (mail scanners prefetch GETs); POST uses it. Who may mint
+//! which links is decided in [`super::grant`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,17 +12,17 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::access::{AdminKey, Approve, RunAccess};
+use super::grant::{self, GrantBody};
 use super::token::{now, ApprovalClaims, Scope, TokenError};
 use crate::error::ApiError;
 use crate::http::extract::{self, ApiJson, ApiPath};
 use crate::http::AppState;
-use crate::ids::{RunId, Topic, MAX_NAME_LEN};
+use crate::ids::{RunId, Topic};
 use crate::notify::{Note, NoteKind};
 
 /// Longest link lifetime: 30 days.
 const MAX_TTL: i64 = 30 * 86400;
-/// Most approvers per request.
-const MAX_APPROVERS: usize = 50;
 /// Longest comment.
 const MAX_COMMENT: usize = 2000;
 
@@ -41,18 +42,14 @@ pub struct MintBody {
     approvers: Option<Vec<String>>,
 }
 
-/// `POST /v1/workflows/{id}/approval-links`: one approve/reject pair per approver.
+/// `POST /v1/workflows/{id}/approval-links`: one approve/reject pair per approver, within
+/// the caller's approval authority.
 async fn mint(
     State(app): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    access: RunAccess<Approve>,
     ApiJson(body): ApiJson<MintBody>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
-    let topic = extract::name(
-        "topic",
-        body.topic.unwrap_or_else(|| "approval".into()),
-        Topic::parse,
-    )?;
+    let run = access.run;
     let ttl = body.ttl_secs.unwrap_or(86400);
     if !(1..=MAX_TTL).contains(&ttl) {
         return Err(ApiError::invalid(
@@ -60,24 +57,16 @@ async fn mint(
             format!("must be 1 to {MAX_TTL} seconds"),
         ));
     }
-    let approvers = body.approvers.unwrap_or_else(|| vec!["approver".into()]);
-    if approvers.is_empty() || approvers.len() > MAX_APPROVERS {
-        return Err(ApiError::invalid(
-            "approvers",
-            format!("must list 1 to {MAX_APPROVERS} names"),
-        ));
+    if let Some(a) = &body.approvers {
+        grant::check_approvers(a)?;
     }
-    for a in &approvers {
-        if a.is_empty() || a.len() > MAX_NAME_LEN {
-            return Err(ApiError::invalid(
-                "approvers",
-                format!("names must be 1 to {MAX_NAME_LEN} characters"),
-            ));
-        }
-    }
+    let m = grant::authorize(&app.auth, &access.caller, body.topic, body.approvers)?;
+    let topic = extract::name("topic", m.topic, Topic::parse)?;
+    grant::check_approvers(&m.approvers)?;
     app.store.require_run(&run).await?;
-    let exp = now() + ttl;
-    let links: Vec<Value> = approvers
+    let exp = m.exp_cap.map_or(now() + ttl, |cap| (now() + ttl).min(cap));
+    let links: Vec<Value> = m
+        .approvers
         .iter()
         .map(|approver| {
             let nonce = uuid::Uuid::new_v4().simple().to_string();
@@ -89,6 +78,7 @@ async fn mint(
                     approver: approver.clone(),
                     nonce: nonce.clone(),
                     exp,
+                    key: m.key.clone(),
                 };
                 format!("/v1/approvals/{}", app.auth.signer.sign("approval", &claims))
             };
@@ -98,16 +88,19 @@ async fn mint(
     Ok((StatusCode::CREATED, Json(json!({ "links": links }))).into_response())
 }
 
-/// `{scopes?, ttl_secs?}`
+/// `{scopes?, ttl_secs?, approval?: {topic?, approvers}}`
 #[derive(Debug, Deserialize)]
 pub struct TokenBody {
     scopes: Option<Vec<Scope>>,
     ttl_secs: Option<i64>,
+    approval: Option<GrantBody>,
 }
 
-/// `POST /v1/workflows/{id}/tokens` (API key): a run token for a browser.
+/// `POST /v1/workflows/{id}/tokens` (API key): a run token for a browser; with `approval`,
+/// it may mint links for those approvers on that topic (and `approve` is added to its scopes).
 async fn mint_token(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
@@ -120,8 +113,15 @@ async fn mint_token(
         ));
     }
     app.store.require_run(&run).await?;
-    let scopes = body.scopes.unwrap_or_else(|| vec![Scope::Read]);
-    let token = app.auth.signer.run_token(run.as_str(), scopes, ttl);
+    let grant = body.approval.map(GrantBody::parse).transpose()?;
+    let mut scopes = body.scopes.unwrap_or_else(|| vec![Scope::Read]);
+    if grant.is_some() && !scopes.contains(&Scope::Approve) {
+        scopes.push(Scope::Approve);
+    }
+    let token = app
+        .auth
+        .signer
+        .run_token_with(run.as_str(), scopes, grant, ttl);
     Ok((
         StatusCode::CREATED,
         Json(json!({ "token": token, "expires_at": now() + ttl })),
@@ -130,18 +130,33 @@ async fn mint_token(
 }
 
 fn verify(app: &AppState, token: &str) -> Result<ApprovalClaims, ApiError> {
-    app.auth.signer.verify_approval(token).map_err(|e| match e {
-        TokenError::Expired => ApiError::new(
-            StatusCode::GONE,
-            "link_expired",
-            "this approval link has expired",
-        ),
-        TokenError::Invalid => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_link",
-            "this approval link is not valid",
-        ),
-    })
+    let claims = app
+        .auth
+        .signer
+        .verify_approval(token)
+        .map_err(|e| match e {
+            TokenError::Expired => ApiError::new(
+                StatusCode::GONE,
+                "link_expired",
+                "this approval link has expired",
+            ),
+            TokenError::Invalid => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_link",
+                "this approval link is not valid",
+            ),
+        })?;
+    // A link minted with an API key dies with the key.
+    if let Some(k) = &claims.key {
+        if !app.auth.key_id_known(k) {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "link_revoked",
+                "the key that minted this approval link is no longer valid",
+            ));
+        }
+    }
+    Ok(claims)
 }
 
 /// The first use of this approver's links, if any: `(decision, comment, used_at)`.
@@ -181,12 +196,14 @@ pub struct UseBody {
 async fn use_link(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let c = verify(&app, &token)?;
     let body: UseBody = if body.is_empty() {
         UseBody::default()
     } else {
+        extract::require_json(&headers)?;
         extract::parse_json(&body)?
     };
     let comment = body.comment.unwrap_or_default();

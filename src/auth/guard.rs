@@ -1,207 +1,73 @@
-//! The request guard: classifies each request, finds its credential (bearer header,
-//! `?token=` or the `flowgate_token` cookie), and allows, refuses (401/403/429), or counts
-//! it against the per-client SSE limit.
+//! The request guard: admits the peer, applies the keyless server's browser protections
+//! ([`super::browser`]), finds the credential (bearer header, `?token=` or the
+//! `flowgate_token` cookie), works out the [`Caller`] and rate-limits it, and hands it to the
+//! handler in the request's extensions.
+//!
+//! It never looks at the path: what the caller may do is decided by the permission
+//! extractors in [`super::access`], from the values the handler itself uses.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 
-use super::token::{Scope, TokenError};
-use super::Auth;
+use super::access::{forbidden, identify, Caller, Who};
 use crate::error::ApiError;
 use crate::http::AppState;
 
-/// What a request needs.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Need {
-    /// Anyone (the page, health, approval links which carry their own signature).
-    Public,
-    /// An API key, or a run token with `scope` for this run.
-    Run(String, Scope),
-    /// An API key, or a DBOS run token with `scope` for this DBOS run (the id decoded).
-    DbosRun(String, Scope),
-    /// An API key.
-    Admin,
-}
-
-/// Classifies a request by method and path.
-pub fn classify(method: &Method, path: &str) -> Need {
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segs.as_slice() {
-        [""] | ["runs", ..] | ["static", ..] | ["healthz"] | ["readyz"] | ["openapi.json"] => {
-            Need::Public
-        }
-        ["v1", "approvals", ..] | ["v1", "dbos", "approvals", ..] | ["dbos", "runs", ..] => {
-            Need::Public
-        }
-        ["v1", "dbos", "workflows", id, "approval-links"] if method == Method::POST => {
-            Need::DbosRun(decode(id), Scope::Approve)
-        }
-        ["v1", "dbos", "workflows", id]
-        | ["v1", "dbos", "workflows", id, "events" | "streams" | "live", ..]
-            if method == Method::GET || method == Method::HEAD =>
-        {
-            Need::DbosRun(decode(id), Scope::Read)
-        }
-        ["v1", "workflows", id, "approval-links"] if method == Method::POST => {
-            Need::Run(id.to_string(), Scope::Approve)
-        }
-        ["v1", "workflows", id] | ["v1", "workflows", id, "events" | "streams" | "live", ..]
-            if method == Method::GET || method == Method::HEAD =>
-        {
-            Need::Run(id.to_string(), Scope::Read)
-        }
-        // A workflow stream read through the Durable Streams mapping.
-        ["v1", "stream", "workflows", id, _, ..]
-            if method == Method::GET || method == Method::HEAD =>
-        {
-            Need::Run(id.to_string(), Scope::Read)
-        }
-        _ => Need::Admin,
-    }
-}
-
-/// A percent-encoded path segment (DBOS ids may hold any character).
-fn decode(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// True for requests that open an SSE response.
-fn is_sse(req: &Request) -> bool {
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let path = req.uri().path();
-    let query = req.uri().query().unwrap_or("");
-    req.method() == Method::GET
-        && (accept.contains("text/event-stream")
-            || path.ends_with("/live")
-            || query.contains("live=sse")
-            || (path.contains("/streams/")
-                && !path.ends_with("/poll")
-                && (path.starts_with("/v1/workflows/") || path.starts_with("/v1/dbos/workflows/"))))
-}
-
-/// The credential presented, if any.
-fn credential(req: &Request) -> Option<String> {
-    if let Some(h) = req
-        .headers()
+/// The credential presented, if any: `Authorization: Bearer`, then `?token=`, then the cookie.
+/// Also says whether it came from the query string.
+pub fn credential(headers: &HeaderMap, query: Option<&str>) -> Option<(String, bool)> {
+    if let Some(h) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
         if let Some(t) = h.strip_prefix("Bearer ") {
-            return Some(t.trim().to_string());
+            return Some((t.trim().to_string(), false));
         }
     }
-    if let Some(q) = req.uri().query() {
-        for pair in q.split('&') {
-            if let Some(v) = pair.strip_prefix("token=") {
-                return Some(v.to_string());
-            }
+    if let Some(q) = query {
+        if let Some((_, v)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token") {
+            return Some((v.into_owned(), true));
         }
     }
-    let cookies = req.headers().get_all(header::COOKIE);
+    let cookies = headers.get_all(header::COOKIE);
     for c in cookies.iter().filter_map(|v| v.to_str().ok()) {
         for part in c.split(';') {
             if let Some(v) = part.trim().strip_prefix("flowgate_token=") {
-                return Some(v.to_string());
+                return Some((v.to_string(), false));
             }
         }
     }
     None
 }
 
-fn unauthorized(msg: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg)
-        .with_header("www-authenticate", "Bearer")
-}
-
-fn forbidden(msg: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg)
-}
-
-/// Who the request is, as far as limits are concerned.
-enum Principal {
-    Key(usize),
-    Run(String),
-    Anonymous,
-}
-
-fn decide(auth: &Auth, need: &Need, cred: Option<&str>) -> Result<Principal, ApiError> {
-    let key = cred.and_then(|c| auth.key_index(c));
-    if let Some(i) = key {
-        return Ok(Principal::Key(i));
+/// The client identity that per-client limits count against.
+fn client_id(who: &Who, peer: Option<SocketAddr>) -> String {
+    let ip = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+    match who {
+        Who::Key(i) => format!("key:{i}"),
+        Who::Run(c) => format!("run:{}:{ip}", c.run),
+        Who::Tags(c) => format!("tags:{}:{ip}", c.tags.join(",")),
+        _ => format!("ip:{ip}"),
     }
-    match need {
-        Need::Public => Ok(Principal::Anonymous),
-        Need::Admin => match cred {
-            None => Err(unauthorized(
-                "an API key is required (Authorization: Bearer <key>)",
-            )),
-            Some(c) if auth.signer.verify_run(c).is_ok() => {
-                Err(forbidden("a run token cannot do this; use an API key"))
-            }
-            Some(_) => Err(unauthorized("invalid API key")),
-        },
-        Need::Run(run, scope) => {
-            let Some(c) = cred else {
-                return Err(unauthorized(
-                    "a run token (?token=, cookie flowgate_token) or an API key is required",
-                ));
-            };
-            match auth.signer.verify_run(c) {
-                Ok(claims) if &claims.run == run && claims.scopes.contains(scope) => {
-                    Ok(Principal::Run(claims.run))
-                }
-                Ok(_) => Err(forbidden("this token is for another run or action")),
-                Err(TokenError::Expired) => Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "token_expired",
-                    "the run token has expired",
-                )),
-                Err(TokenError::Invalid) => Err(unauthorized("invalid token")),
-            }
-        }
-        Need::DbosRun(run, scope) => {
-            let Some(c) = cred else {
-                return Err(unauthorized(
-                    "a DBOS run token (?token=) or an API key is required",
-                ));
-            };
-            let kind = crate::http::dbos::RUN_TOKEN_KIND;
-            match auth
-                .signer
-                .verify(kind, c, |c: &super::token::RunClaims| c.exp)
-            {
-                Ok(claims) if &claims.run == run && claims.scopes.contains(scope) => {
-                    Ok(Principal::Run(format!("dbos:{}", claims.run)))
-                }
-                Ok(_) => Err(forbidden("this token is for another run or action")),
-                Err(TokenError::Expired) => Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "token_expired",
-                    "the run token has expired",
-                )),
-                Err(TokenError::Invalid) => Err(unauthorized(
-                    "invalid token (a flowgate run token does not open DBOS runs)",
-                )),
-            }
-        }
-    }
+}
+
+fn rate_limited(wait: std::time::Duration, what: &str) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests for this {what}"),
+    )
+    .with_header("retry-after", secs.to_string())
+    .into_response()
 }
 
 /// The middleware.
-pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn guard(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let auth = app.auth.clone();
     let peer = req
         .extensions()
@@ -211,118 +77,61 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
         return forbidden("this server accepts loopback clients only (no API keys configured)")
             .into_response();
     }
-    let need = classify(req.method(), req.uri().path());
-    let cred = credential(&req);
-    let principal = if auth.open() {
-        Principal::Anonymous
-    } else {
-        match decide(&auth, &need, cred.as_deref()) {
-            Ok(p) => p,
-            Err(e) => return e.into_response(),
-        }
-    };
-    if let (Principal::Key(i), Some(limiter)) = (&principal, &auth.rate) {
-        if let Err(not_until) = limiter.check_key(i) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            return ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests for this API key",
-            )
-            .with_header("retry-after", secs.to_string())
-            .into_response();
+    if auth.open() {
+        let authority = req.uri().authority().map(|a| a.as_str().to_string());
+        let checked = super::browser::check(&auth, req.method(), req.headers(), authority);
+        if let Err(e) = checked {
+            return e.into_response();
         }
     }
-    let client = match &principal {
-        Principal::Key(i) => format!("key:{i}"),
-        Principal::Run(r) => format!(
-            "run:{r}:{}",
-            peer.map(|p| p.ip().to_string()).unwrap_or_default()
-        ),
-        Principal::Anonymous => format!(
-            "ip:{}",
-            peer.map(|p| p.ip().to_string()).unwrap_or_default()
-        ),
+    let presented = credential(req.headers(), req.uri().query());
+    let who = identify(&auth, presented.as_ref().map(|(c, _)| c.as_str()));
+    let limited = match (&who, &presented) {
+        (Who::Key(i), _) => auth.check_key_rate(*i).map_err(|w| (w, "API key")),
+        (Who::Run(_) | Who::Tags(_), Some((token, _))) => auth
+            .check_client_rate(&format!("token:{token}"))
+            .map_err(|w| (w, "run token")),
+        _ => auth
+            .check_client_rate(&format!(
+                "ip:{}",
+                peer.map(|p| p.ip().to_string()).unwrap_or_default()
+            ))
+            .map_err(|w| (w, "client")),
     };
-    let sse_slot = if is_sse(&req) {
-        match SseSlot::take(&auth, client) {
-            Some(s) => Some(s),
-            None => {
-                return ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_streams",
-                    "too many open streams for this client",
-                )
-                .with_header("retry-after", "5")
-                .into_response()
-            }
-        }
-    } else {
-        None
+    if let Err((wait, what)) = limited {
+        return rate_limited(wait, what);
+    }
+    let caller = Caller {
+        client: client_id(&who, peer),
+        who,
+        credential: presented.as_ref().map(|(c, _)| c.clone()),
+        cookie: Default::default(),
+        token_in_query: presented.as_ref().is_some_and(|(_, q)| *q),
     };
-    let set_cookie = match (&principal, &need) {
-        (Principal::Run(run), Need::Run(..))
-            if req.uri().query().is_some_and(|q| q.contains("token=")) =>
-        {
-            cred.map(|c| {
-                format!("flowgate_token={c}; Path=/v1/workflows/{run}; HttpOnly; SameSite=Lax")
-            })
-        }
-        _ => None,
-    };
+    let cookie_slot = caller.cookie.clone();
+    let secure = auth.secure_cookies
+        || req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    if matches!(caller.who, Who::Tags(_)) {
+        // A tag token is checked against the run's tags, which takes a read.
+        req.extensions_mut().insert(app.store.clone());
+    }
+    req.extensions_mut().insert(caller);
     let mut resp = next.run(req).await;
-    if let Some(c) = set_cookie.and_then(|c| c.parse().ok()) {
-        resp.headers_mut().append(header::SET_COOKIE, c);
-    }
-    match sse_slot {
-        Some(slot) => resp.map(|body| {
-            Body::from_stream(body.into_data_stream().map(move |chunk| {
-                let _held = &slot;
-                chunk
-            }))
-        }),
-        None => resp,
-    }
-}
-
-/// One open SSE response counted against its client; released on drop.
-struct SseSlot {
-    auth: Arc<Auth>,
-    client: String,
-}
-
-impl SseSlot {
-    fn take(auth: &Arc<Auth>, client: String) -> Option<SseSlot> {
-        let mut m = auth.sse_clients.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(client.clone()).or_insert(0);
-        if *n >= auth.max_sse_per_client {
-            return None;
-        }
-        *n += 1;
-        Some(SseSlot {
-            auth: auth.clone(),
-            client,
-        })
-    }
-}
-
-impl Drop for SseSlot {
-    fn drop(&mut self) {
-        let mut m = self
-            .auth
-            .sse_clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.client);
-            }
+    let run = cookie_slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let (Some(run), Some((token, true))) = (run, presented) {
+        let flag = if secure { "; Secure" } else { "" };
+        let c = format!(
+            "flowgate_token={token}; Path=/v1/workflows/{run}; HttpOnly; SameSite=Lax{flag}"
+        );
+        if let Ok(v) = c.parse() {
+            resp.headers_mut().append(header::SET_COOKIE, v);
         }
     }
+    resp
 }
 
 #[cfg(test)]
@@ -330,63 +139,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classification() {
-        assert_eq!(classify(&Method::GET, "/"), Need::Public);
-        assert_eq!(classify(&Method::GET, "/runs/abc"), Need::Public);
-        assert_eq!(classify(&Method::GET, "/metrics"), Need::Admin);
+    fn credentials_in_order_and_decoded() {
+        let mut h = HeaderMap::new();
         assert_eq!(
-            classify(&Method::GET, "/v1/workflows/a/live"),
-            Need::Run("a".into(), Scope::Read)
+            credential(&h, Some("a=1&token=run.x%2Ey.z")),
+            Some(("run.x.y.z".into(), true))
         );
-        assert_eq!(
-            classify(&Method::GET, "/v1/workflows/a/streams/s/poll"),
-            Need::Run("a".into(), Scope::Read)
-        );
-        assert_eq!(
-            classify(&Method::GET, "/v1/workflows/a"),
-            Need::Run("a".into(), Scope::Read)
-        );
-        assert_eq!(
-            classify(&Method::POST, "/v1/workflows/a/streams/s"),
-            Need::Admin
-        );
-        assert_eq!(
-            classify(&Method::POST, "/v1/workflows/a/messages"),
-            Need::Admin
-        );
-        assert_eq!(
-            classify(&Method::POST, "/v1/workflows/a/approval-links"),
-            Need::Run("a".into(), Scope::Approve)
-        );
-        assert_eq!(classify(&Method::GET, "/v1/workflows"), Need::Admin);
-        assert_eq!(classify(&Method::POST, "/v1/workflows"), Need::Admin);
-        assert_eq!(classify(&Method::POST, "/v1/approvals/x"), Need::Public);
-        assert_eq!(classify(&Method::GET, "/v1/stream/x"), Need::Admin);
-        assert_eq!(
-            classify(&Method::GET, "/v1/stream/workflows/a/tokens"),
-            Need::Run("a".into(), Scope::Read)
-        );
-        assert_eq!(
-            classify(&Method::POST, "/v1/stream/workflows/a/tokens"),
-            Need::Admin
-        );
-        assert_eq!(
-            classify(&Method::GET, "/v1/dbos/workflows/wf%3A%3Aa/streams/out"),
-            Need::DbosRun("wf::a".into(), Scope::Read)
-        );
-        assert_eq!(
-            classify(&Method::POST, "/v1/dbos/workflows/a/approval-links"),
-            Need::DbosRun("a".into(), Scope::Approve)
-        );
-        assert_eq!(
-            classify(&Method::POST, "/v1/dbos/workflows/a/messages"),
-            Need::Admin
-        );
-        assert_eq!(classify(&Method::GET, "/v1/dbos/workflows"), Need::Admin);
-        assert_eq!(
-            classify(&Method::POST, "/v1/dbos/approvals/x"),
-            Need::Public
-        );
-        assert_eq!(classify(&Method::GET, "/dbos/runs/x"), Need::Public);
+        h.insert(header::COOKIE, "a=b; flowgate_token=t1".parse().unwrap());
+        assert_eq!(credential(&h, None), Some(("t1".into(), false)));
+        h.insert(header::AUTHORIZATION, "Bearer k".parse().unwrap());
+        assert_eq!(credential(&h, Some("token=q")), Some(("k".into(), false)));
     }
 }

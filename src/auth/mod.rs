@@ -3,22 +3,28 @@
 //!
 //! With no API keys configured the server is in loopback mode: every request must come from
 //! a loopback address, and anything goes (a non-loopback bind refuses to start unless
-//! explicitly allowed). With keys, the guard classifies each request by method and path.
-//! Secrets (keys, the signing secret, tokens) are never logged or echoed.
+//! explicitly allowed), within the browser protections of [`browser`]. With keys, the guard
+//! ([`guard`]) works out who is calling and the permission extractors ([`access`]) decide
+//! what they may do. Secrets (keys, the signing secret, tokens) are never logged or echoed.
 
+pub mod access;
 pub mod approvals;
+pub mod browser;
+pub mod grant;
 pub mod guard;
+pub mod settings;
 pub mod token;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use subtle::ConstantTimeEq;
 
-pub use token::{Scope, Signer};
+pub use token::{ApprovalGrant, Scope, Signer};
 
 use crate::config::Config;
 
@@ -30,11 +36,24 @@ pub struct Auth {
     /// Lifetime of run tokens handed out at start.
     pub token_ttl: i64,
     rate: Option<DefaultKeyedRateLimiter<usize>>,
-    max_sse_per_client: usize,
+    /// Per run token and per anonymous IP.
+    client_rate: Option<DefaultKeyedRateLimiter<String>>,
+    client_checks: AtomicU64,
+    pub(crate) max_sse_per_client: usize,
     /// FLOWGATE_ALLOW_INSECURE: without keys, serve non-loopback clients too (e.g. behind
     /// Docker's port mapping, where the peer is the bridge address).
     allow_remote: bool,
-    sse_clients: Arc<Mutex<HashMap<String, usize>>>,
+    pub(crate) sse_clients: Arc<Mutex<HashMap<String, usize>>>,
+    /// The configured listen address (a keyless server answers to it as a Host).
+    pub bind: SocketAddr,
+    /// Extra Host names a keyless server answers to.
+    pub allowed_hosts: Vec<String>,
+    /// Configured CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Always mark the token cookie `Secure`.
+    pub secure_cookies: bool,
+    /// Seconds an approval link may outlive the token that minted it.
+    pub link_grace: i64,
 }
 
 /// Why the server refuses to start with this configuration.
@@ -65,6 +84,13 @@ impl Auth {
                 return Err(AuthConfigError::OpenBind(config.addr));
             }
             tracing::warn!("no FLOWGATE_API_KEYS: only loopback clients are accepted, and they may do anything");
+            if config.addr.ip().is_unspecified() && config.security.allowed_hosts.is_empty() {
+                tracing::warn!(
+                    "without API keys only requests naming localhost, 127.0.0.1 or [::1] in Host \
+                     are served; add other names (and probe addresses) to FLOWGATE_ALLOWED_HOSTS, \
+                     or probe the FLOWGATE_ADMIN_ADDR listener"
+                );
+            }
         }
         for o in &config.cors_origins {
             if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
@@ -87,7 +113,22 @@ impl Auth {
             let burst = NonZeroU32::new(config.rate_limit.saturating_mul(2)).unwrap_or(r);
             RateLimiter::keyed(Quota::per_second(r).allow_burst(burst))
         });
+        let client = config
+            .security
+            .client_rate_limit
+            .unwrap_or(if keys.is_empty() { 0 } else { 100 });
+        let client_rate = NonZeroU32::new(client).map(|r| {
+            let burst = NonZeroU32::new(client.saturating_mul(2)).unwrap_or(r);
+            RateLimiter::keyed(Quota::per_second(r).allow_burst(burst))
+        });
         Ok(Auth {
+            client_rate,
+            client_checks: AtomicU64::new(0),
+            bind: config.addr,
+            allowed_hosts: config.security.allowed_hosts.clone(),
+            cors_origins: config.cors_origins.clone(),
+            secure_cookies: config.security.secure_cookies,
+            link_grace: config.security.link_grace.min(MAX_GRACE) as i64,
             keys,
             signer: Signer::new(&secret),
             token_ttl: config.token_ttl as i64,
@@ -120,17 +161,78 @@ impl Auth {
         found
     }
 
-    /// A read token for a run, handed out when it is created.
+    /// A read-only token for a run, handed out when it is created.
     pub fn read_token(&self, run: &str) -> String {
         self.signer
-            .run_token(run, vec![Scope::Read, Scope::Approve], self.token_ttl)
+            .run_token(run, vec![Scope::Read], self.token_ttl)
+    }
+
+    /// The token handed out when a run starts: read-only, or with `approve` limited to the
+    /// grant the starter gave.
+    pub fn start_token(&self, run: &str, grant: Option<ApprovalGrant>) -> String {
+        match grant {
+            None => self.read_token(run),
+            Some(g) => self.signer.run_token_with(
+                run,
+                vec![Scope::Read, Scope::Approve],
+                Some(g),
+                self.token_ttl,
+            ),
+        }
+    }
+
+    /// A short fingerprint of API key `i` (never the key): approval links minted with a key
+    /// name it, and die when the key is removed.
+    pub fn key_id(&self, i: usize) -> Option<String> {
+        self.keys.get(i).map(|k| self.signer.fingerprint(k))
+    }
+
+    /// True if some configured key has fingerprint `id`.
+    pub fn key_id_known(&self, id: &str) -> bool {
+        (0..self.keys.len()).any(|i| self.key_id(i).as_deref() == Some(id))
+    }
+
+    /// Checks API key `i` against its rate limit; `Err(wait)` when over it.
+    pub fn check_key_rate(&self, i: usize) -> Result<(), std::time::Duration> {
+        let Some(limiter) = &self.rate else {
+            return Ok(());
+        };
+        limiter.check_key(&i).map_err(|n| {
+            n.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
+    }
+
+    /// Checks a run token or an anonymous IP against the client limit.
+    pub fn check_client_rate(&self, client: &str) -> Result<(), std::time::Duration> {
+        let Some(limiter) = &self.client_rate else {
+            return Ok(());
+        };
+        // Forget idle clients now and then, so the table stays small.
+        if self.client_checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        limiter.check_key(&client.to_string()).map_err(|n| {
+            n.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
     }
 }
 
-/// `path` fit for logs: the token of an approval link (`/v1/approvals/{token}`) is replaced.
+/// Longest configurable link grace: 30 days.
+const MAX_GRACE: u64 = 30 * 86400;
+
+/// `path` fit for logs: whatever follows an `approvals` segment (an approval link's token,
+/// however the path is spelled: `//v1/approvals/…`, `/v1/./approvals/…`) is replaced.
 pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
-    match path.strip_prefix("/v1/approvals/") {
-        Some(rest) if !rest.is_empty() => "/v1/approvals/<token>".into(),
+    let lower = path.to_ascii_lowercase();
+    match lower.find("approvals/") {
+        Some(i) if i + "approvals/".len() < path.len() => {
+            format!("{}<token>", &path[..i + "approvals/".len()]).into()
+        }
         _ => path.into(),
     }
 }
@@ -150,12 +252,36 @@ pub fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
             Method::DELETE,
             Method::HEAD,
         ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("last-event-id"),
-        ])
-        .expose_headers([header::LOCATION, header::RETRY_AFTER]);
+        .allow_headers(
+            [
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static("last-event-id"),
+            ]
+            .into_iter()
+            .chain(
+                crate::durable::REQUEST_HEADERS
+                    .iter()
+                    .map(|h| HeaderName::from_static(h)),
+            )
+            .collect::<Vec<_>>(),
+        )
+        .expose_headers(
+            [
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::ETAG,
+                header::CONTENT_TYPE,
+            ]
+            .into_iter()
+            .chain(
+                crate::durable::RESPONSE_HEADERS
+                    .iter()
+                    .map(|h| HeaderName::from_static(h)),
+            )
+            .collect::<Vec<_>>(),
+        );
     if config.cors_origins.iter().any(|o| o == "*") {
         // `*` is never combined with credentials.
         return Some(base.allow_origin(AllowOrigin::any()));
@@ -179,6 +305,20 @@ mod tests {
         let mut c = Config::new("postgres://unused", "127.0.0.1:0".parse().unwrap());
         tweak(&mut c);
         Auth::from_config(&c).unwrap()
+    }
+
+    #[test]
+    fn approval_tokens_never_reach_logs() {
+        for p in [
+            "/v1/approvals/secret",
+            "//v1/approvals/secret",
+            "/v1/./approvals/secret",
+            "/V1/Approvals/secret",
+        ] {
+            let r = redact_path(p);
+            assert!(!r.contains("secret"), "{p} -> {r}");
+        }
+        assert_eq!(redact_path("/v1/workflows/a"), "/v1/workflows/a");
     }
 
     #[test]

@@ -32,6 +32,17 @@ pub enum Scope {
     Approve,
 }
 
+/// Who may be asked to approve a run, and on which topic: fixed by whoever started it (or
+/// by an API key holder minting a token). A token's `approve` scope mints links only within
+/// its grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalGrant {
+    /// The message topic decisions are sent on.
+    pub topic: String,
+    /// The approvers links may be minted for.
+    pub approvers: Vec<String>,
+}
+
 /// Claims of a run token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunClaims {
@@ -41,6 +52,24 @@ pub struct RunClaims {
     pub scopes: Vec<Scope>,
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// What the `approve` scope covers; without it the token mints nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalGrant>,
+}
+
+/// Claims of a tag token: every run carrying one of `tags`, including the live run list
+/// narrowed to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagClaims {
+    /// Runs carrying any of these tags.
+    pub tags: Vec<String>,
+    /// Allowed actions on those runs.
+    pub scopes: Vec<Scope>,
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// What the `approve` scope covers; without it the token mints nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalGrant>,
 }
 
 /// Claims of an approval link.
@@ -58,6 +87,9 @@ pub struct ApprovalClaims {
     pub nonce: String,
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// Fingerprint of the API key that minted the link, if one did: the link dies with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Signs and verifies tokens with one secret.
@@ -129,19 +161,48 @@ impl Signer {
 
     /// A run token.
     pub fn run_token(&self, run: &str, scopes: Vec<Scope>, ttl_secs: i64) -> String {
+        self.run_token_with(run, scopes, None, ttl_secs)
+    }
+
+    /// A run token with an approval grant.
+    pub fn run_token_with(
+        &self,
+        run: &str,
+        scopes: Vec<Scope>,
+        approval: Option<ApprovalGrant>,
+        ttl_secs: i64,
+    ) -> String {
         self.sign(
             "run",
             &RunClaims {
                 run: run.to_string(),
                 scopes,
                 exp: now() + ttl_secs,
+                approval,
             },
         )
+    }
+
+    /// A short keyed fingerprint of `secret` (identifies an API key without revealing it).
+    pub fn fingerprint(&self, secret: &[u8]) -> String {
+        let mut mac = self.mac(b"key-fingerprint:");
+        mac.update(secret);
+        B64.encode(&mac.finalize().into_bytes()[..12])
     }
 
     /// Verifies a run token.
     pub fn verify_run(&self, token: &str) -> Result<RunClaims, TokenError> {
         self.verify("run", token, |c: &RunClaims| c.exp)
+    }
+
+    /// Signs a tag token.
+    pub fn tag_token(&self, claims: &TagClaims) -> String {
+        self.sign("tags", claims)
+    }
+
+    /// Verifies a tag token.
+    pub fn verify_tags(&self, token: &str) -> Result<TagClaims, TokenError> {
+        self.verify("tags", token, |c: &TagClaims| c.exp)
     }
 
     /// Verifies an approval link token.

@@ -5,9 +5,11 @@
 pub mod dbos;
 pub mod delivery;
 pub mod fanout;
+pub mod nchan;
 pub mod queries;
 pub mod runtime;
 pub mod stats;
+pub mod sweep;
 pub mod throughput;
 pub mod wakeup;
 
@@ -39,16 +41,24 @@ pub struct BenchArgs {
     /// Seconds per throughput measurement.
     #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,
-    /// SSE connections in the fan-out scenario.
-    #[arg(long, default_value_t = 10_000)]
-    pub fanout: usize,
+    /// SSE connections in the fan-out scenario (comma-separated for several runs).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1, 1000, 10_000])]
+    pub fanout: Vec<usize>,
+    /// Run the fan-out scenario against Nchan too (nginx + libnginx-mod-nchan, installed
+    /// with apt-get when missing), side by side in the same run.
+    #[arg(long)]
+    pub nchan: bool,
     /// Seconds the fan-out scenario writes for (10 records/s).
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
     /// Scenarios to run (comma-separated): delivery, wakeup, throughput, fanout, health,
-    /// queries, queue, dbos (a DBOS app beside flowgate: needs the DBOS venv, see README).
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "fanout", "health", "queries", "queue"].map(String::from).to_vec())]
+    /// queries, queue, sweep, dbos (a DBOS app beside flowgate: needs the DBOS venv, see
+    /// README).
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "fanout", "health", "queries", "queue", "sweep"].map(String::from).to_vec())]
     pub only: Vec<String>,
+    /// Expired stream records the sweep scenario removes (in runs of 1000 records).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub sweep_records: i64,
     /// A few seconds in all: proves the command works (used by CI).
     #[arg(long)]
     pub smoke: bool,
@@ -192,7 +202,12 @@ pub(crate) async fn spawn_server_env(
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let server = Command::new(std::env::current_exe()?)
+    // FLOWGATE_BENCH_SERVER runs another build's server under this bench (before/after).
+    let exe = match std::env::var_os("FLOWGATE_BENCH_SERVER") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::env::current_exe()?,
+    };
+    let server = Command::new(exe)
         .args(["serve", "--test-workflows", "--queue", "default:16"])
         .env("DATABASE_URL", db_url)
         .env("FLOWGATE_ADDR", format!("127.0.0.1:{port}"))
@@ -239,8 +254,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.records = 50;
         args.subscribers = vec![1, 10];
         args.seconds = 0.5;
-        args.fanout = 50;
+        args.fanout = vec![50];
         args.fanout_seconds = 1.0;
+        args.sweep_records = 2000;
     }
     let mut bench = Bench::start(&args.database_url).await?;
     println!(
@@ -305,10 +321,38 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             results.push(r.1);
         }
     }
-    if want("fanout") {
-        let r = fanout::run(&bench, args.fanout, args.fanout_seconds).await?;
+    if want("sweep") {
+        let per_run = 1000.min(args.sweep_records.max(1));
+        let runs = (args.sweep_records / per_run).max(1);
+        let secs = if args.smoke { 0.5 } else { 20.0 };
+        let r = sweep::run(&bench, runs, per_run, secs).await?;
         println!("{}", r.0);
         results.push(r.1);
+    }
+    if want("fanout") {
+        let nchan = if args.nchan {
+            Some(nchan::Nchan::start(&bench.http, num_cpus()).await?)
+        } else {
+            None
+        };
+        for &conns in &args.fanout {
+            let mut targets = vec![fanout::flowgate(&bench).await?];
+            if let Some(n) = &nchan {
+                let ch = format!("c{}", rand::random::<u32>());
+                targets.push(fanout::Target {
+                    name: "nchan",
+                    sub_url: format!("{}/sub/{ch}", n.base),
+                    pub_url: format!("{}/pub/{ch}", n.base),
+                    array: false,
+                    pids: n.pids(),
+                });
+            }
+            for t in &targets {
+                let r = fanout::run(&bench.http, t, conns, args.fanout_seconds).await?;
+                println!("{}", r.0);
+                results.push(r.1);
+            }
+        }
     }
     bench.finish().await?;
     if let Some(path) = args.json {

@@ -165,7 +165,11 @@ impl DbosStore {
                 clock = clock.max(version);
                 Some(EventRow {
                     key: k?,
-                    value: decode::to_value(&v?, ser.as_deref()),
+                    value: serde_json::value::RawValue::from_string(decode::to_json_text(
+                        &v?,
+                        ser.as_deref(),
+                    ))
+                    .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
                     version,
                 })
             })
@@ -370,6 +374,7 @@ fn run_row(r: StatusRow) -> RunRow {
         status: status.unwrap_or_default(),
         output: output.map(|o| decode::to_value(&o, ser.as_deref())),
         error: error.map(|e| decode::to_value(&e, ser.as_deref())),
+        tags: Vec::new(),
         created_at: millis(created),
         updated_at: millis(updated),
     }

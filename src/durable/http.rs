@@ -2,7 +2,7 @@
 //! (append, close), HEAD (metadata), DELETE.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -14,6 +14,7 @@ use super::read::{self, Target};
 use super::store::{DeleteOutcome, Meta};
 use super::write::{Append, Appended};
 use super::{closed_flag, fail, header, hub_key, HUB_NAMESPACE, MAX_BODY, MAX_PATH};
+use crate::auth::access::Caller;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::notify::{Note, NoteKind};
@@ -21,32 +22,35 @@ use crate::notify::{Note, NoteKind};
 /// Routes every method on a stream URL.
 pub async fn dispatch(
     State(app): State<AppState>,
+    caller: Caller,
     method: Method,
     uri: Uri,
     Path(path): Path<String>,
-    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let query = uri.query().map(str::to_string);
     let result = async {
         if let Some(rest) = path.strip_prefix("__ds/") {
+            super::access::subscription(&caller, &method, rest, &headers)?;
             let body = read_body(body).await?;
             return super::subs::handle(&app, &method, rest, &headers, body).await;
         }
+        super::access::stream(&caller, &method, &path)?;
         check_path(&path)?;
         if method == Method::OPTIONS {
             return Ok(super::preflight());
         }
-        check_header_sizes(&headers)?;
+        super::offsets::check_header_sizes(&headers)?;
         if path.starts_with(super::WORKFLOW_PREFIX) {
             return match method {
-                Method::GET => read::get(&app, &path, query.as_deref(), &headers).await,
+                Method::GET => read::get(&app, &caller, &path, query.as_deref(), &headers).await,
                 Method::HEAD => head(&app, &path).await,
                 _ => Err(not_allowed("GET, HEAD, OPTIONS")),
             };
         }
         match method {
-            Method::GET => read::get(&app, &path, query.as_deref(), &headers).await,
+            Method::GET => read::get(&app, &caller, &path, query.as_deref(), &headers).await,
             Method::HEAD => head(&app, &path).await,
             Method::PUT => put(&app, &uri, &path, &headers, body).await,
             Method::POST => post(&app, &path, &headers, body).await,
@@ -105,19 +109,6 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
             ApiError::invalid("body", format!("could not read the body: {e}"))
         }
     })
-}
-
-/// Rejects over-long protocol headers.
-fn check_header_sizes(h: &HeaderMap) -> Result<(), ApiError> {
-    for name in ["content-type", "stream-seq", "stream-forked-from"] {
-        if h.get(name).is_some_and(|v| v.len() > super::MAX_HEADER) {
-            return Err(ApiError::invalid(
-                name,
-                format!("at most {} bytes", super::MAX_HEADER),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `Content-Type`, trimmed; `None` if absent or blank.

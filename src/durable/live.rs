@@ -18,6 +18,7 @@ use serde_json::json;
 use super::offsets::{self, Start};
 use super::read::{body, cursor, resolve, start_at, Target};
 use super::{is_text, SSE_MAX_AGE};
+use crate::auth::access::StreamPermit;
 use crate::error::ApiError;
 use crate::http::sse::{split_lines, stream_response, GaugeGuard};
 use crate::http::AppState;
@@ -88,6 +89,7 @@ fn control(next: i64, cursor: Option<&str>, up_to_date: bool, closed: bool) -> B
 /// Opens the SSE response for `target` from `start`.
 pub async fn sse(
     app: &AppState,
+    client: StreamPermit,
     path: &str,
     target: Target,
     start: Start,
@@ -122,6 +124,7 @@ pub async fn sse(
     let client_cursor = client_cursor.map(str::to_string);
     let stream = async_stream::stream! {
         let _permit = permit;
+        let _client = client;
         let _open = GaugeGuard::inc(&open);
         let cur = |c: &Option<String>| cursor(c.as_deref());
         let deadline = tokio::time::Instant::now() + SSE_MAX_AGE;
@@ -162,7 +165,7 @@ pub async fn sse(
                         size += p.len();
                         rows.push((o + 1, p));
                     }
-                    StreamItem::End(_) => {
+                    StreamItem::End(_) | StreamItem::Gone(_) => {
                         end = true;
                         break;
                     }

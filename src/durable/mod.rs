@@ -15,7 +15,9 @@
 //! HEAD, DELETE, OPTIONS), [`read`] (GET catch-up and long-poll) and [`live`] (SSE). The
 //! reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
 //! opens wakes), [`lease`] (callbacks, claims, fencing), [`webhook`] (signing, URL policy).
+//! Who may call what: [`access`].
 
+pub mod access;
 pub mod create;
 pub mod http;
 pub mod lease;
@@ -66,6 +68,35 @@ pub const SWEEP_PERIOD: Duration = Duration::from_secs(60);
 /// SSE connections are closed after this long; clients reconnect from their last offset.
 pub const SSE_MAX_AGE: Duration = Duration::from_secs(60);
 
+/// Protocol request headers a browser producer or reader sends (lower case).
+pub const REQUEST_HEADERS: &[&str] = &[
+    "stream-seq",
+    "stream-ttl",
+    "stream-expires-at",
+    "stream-closed",
+    "producer-id",
+    "producer-epoch",
+    "producer-seq",
+    "stream-forked-from",
+    "stream-fork-offset",
+    "stream-fork-sub-offset",
+];
+
+/// Protocol response headers a browser must be able to read (lower case).
+pub const RESPONSE_HEADERS: &[&str] = &[
+    "stream-next-offset",
+    "stream-cursor",
+    "stream-up-to-date",
+    "stream-closed",
+    "stream-ttl",
+    "stream-expires-at",
+    "stream-sse-data-encoding",
+    "producer-epoch",
+    "producer-seq",
+    "producer-expected-seq",
+    "producer-received-seq",
+];
+
 /// Request headers a browser may send.
 const ALLOW_HEADERS: &str = "Content-Type, If-None-Match, Stream-Seq, Stream-TTL, \
      Stream-Expires-At, Stream-Closed, Producer-Id, Producer-Epoch, Producer-Seq, \
@@ -82,8 +113,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Headers on every protocol response: browser safety always; open CORS (any origin, no
-/// credentials) only when no CORS origins are configured, else the server's CORS policy
-/// answers for these routes as for every other.
+/// credentials) only when `*` is configured as a CORS origin (then the server's CORS layer
+/// answers preflights; this adds the exposed protocol headers). With no CORS origins, no
+/// other site may read a stream.
 pub fn common_headers(app: &AppState, resp: &mut Response) {
     let h = resp.headers_mut();
     h.insert(
@@ -94,7 +126,7 @@ pub fn common_headers(app: &AppState, resp: &mut Response) {
         "cross-origin-resource-policy",
         HeaderValue::from_static("cross-origin"),
     );
-    if app.config.cors_origins.is_empty() {
+    if app.config.cors_origins.iter().any(|o| o == "*") {
         h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
         h.insert(
             "access-control-expose-headers",

@@ -6,6 +6,9 @@
 //! segment or compaction epoch and is always zero today, so the strings sort
 //! lexicographically in the same order as the integers. `-1` is the start and `now` the tail.
 
+use axum::http::HeaderMap;
+
+use crate::error::ApiError;
 use chrono::{DateTime, FixedOffset};
 
 /// Width of each numeric field.
@@ -90,6 +93,19 @@ pub fn parse_producer_number(s: &str) -> Option<i64> {
     }
     let n: u64 = s.parse().ok()?;
     (n <= MAX_PRODUCER_NUMBER).then_some(n as i64)
+}
+
+/// Rejects over-long protocol headers.
+pub(crate) fn check_header_sizes(h: &HeaderMap) -> Result<(), ApiError> {
+    for name in ["content-type", "stream-seq", "stream-forked-from"] {
+        if h.get(name).is_some_and(|v| v.len() > super::MAX_HEADER) {
+            return Err(ApiError::invalid(
+                name,
+                format!("at most {} bytes", super::MAX_HEADER),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use super::http::{gone, missing, set};
 use super::offsets::{self, Start};
 use super::store::{Meta, CHUNK_ROWS};
 use super::{header, hub_key, HUB_NAMESPACE, WORKFLOW_PREFIX};
+use crate::auth::access::Caller;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::hub::StreamItem;
@@ -98,6 +99,12 @@ impl Target {
             }
         }
     }
+}
+
+/// The run a workflow-stream path names (`workflows/{run}/{key}`), as the reader parses it.
+pub fn workflow_run(path: &str) -> Option<&str> {
+    path.strip_prefix(WORKFLOW_PREFIX)
+        .map(|rest| rest.split_once('/').map_or(rest, |(run, _)| run))
 }
 
 /// Looks up what `path` names: 404 if nothing (or expired), 410 if deleted.
@@ -204,6 +211,7 @@ pub fn start_at(start: Start, tail: i64) -> Result<i64, ApiError> {
 /// `GET`.
 pub async fn get(
     app: &AppState,
+    caller: &Caller,
     path: &str,
     query: Option<&str>,
     h: &HeaderMap,
@@ -225,8 +233,14 @@ pub async fn get(
     }
     let start = q.offset.unwrap_or(Start::At(0));
     match q.live.as_deref() {
-        Some("long-poll") => long_poll(app, path, target, start, q.cursor.as_deref()).await,
-        Some(_) => super::live::sse(app, path, target, start, q.cursor.as_deref()).await,
+        Some("long-poll") => {
+            let _permit = caller.stream_permit(&app.auth)?;
+            long_poll(app, path, target, start, q.cursor.as_deref()).await
+        }
+        Some(_) => {
+            let permit = caller.stream_permit(&app.auth)?;
+            super::live::sse(app, permit, path, target, start, q.cursor.as_deref()).await
+        }
         None => catch_up(app, &target, start, h).await,
     }
 }
@@ -364,7 +378,7 @@ async fn long_poll(
             let rows = target.read(app, from).await?;
             Ok(live_response(&target, rows))
         }
-        Some(StreamItem::End(_)) => {
+        Some(StreamItem::End(_) | StreamItem::Gone(_)) => {
             let target = resolve(app, path).await?;
             Ok(no_content(target.tail().max(from), target.closed(), None))
         }

@@ -158,6 +158,7 @@ impl Store {
                     records: Vec::new(),
                     next: 0,
                     closed: true,
+                    gone: false,
                 })
             }
         };
@@ -174,6 +175,7 @@ impl Store {
             records,
             next: tail,
             closed,
+            gone: false,
         })
     }
 

@@ -65,7 +65,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError
     serde_json::from_slice(body).map_err(|e| ApiError::invalid("body", e))
 }
 
-fn bearer(h: &HeaderMap) -> String {
+pub(crate) fn bearer(h: &HeaderMap) -> String {
     header(h, "authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default()

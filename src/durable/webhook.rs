@@ -5,7 +5,7 @@
 //!
 //! `Webhook-Signature: t=<unix>,kid=<kid>,ed25519=<base64url>` signs `<t>.<body>`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -31,35 +31,81 @@ pub fn glob(pattern: &str, path: &str) -> bool {
     go(pattern.as_bytes(), path.as_bytes())
 }
 
-/// Whether an address may receive webhooks.
+/// True for IPv4 addresses in the IANA special-purpose registry (or otherwise not globally
+/// reachable): this network, private, shared (CGN), loopback, link-local, IETF protocol
+/// assignments, documentation, 6to4 relay, benchmarking, multicast, reserved, broadcast.
+fn v4_special(v4: Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    a == 0
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 0 && (c == 0 || c == 2))
+        || (a == 192 && b == 88 && c == 99)
+        || (a == 192 && b == 168)
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        || a >= 224
+}
+
+/// The IPv4 address embedded in an IPv6 one by IPv4-mapped (`::ffff:0:0/96`), NAT64
+/// (`64:ff9b::/96`) or 6to4 (`2002::/16`) addressing.
+fn v6_embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if s[..5] == [0; 5] && s[5] == 0xffff {
+        return Some(tail);
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(tail);
+    }
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
+    }
+    None
+}
+
+/// True for IPv6 addresses in the IANA special-purpose registry: unspecified, IPv4-compatible
+/// (`::/96`, deprecated), discard, IETF protocol assignments (incl. Teredo), documentation,
+/// local-use NAT64, ULA, link-local, site-local (deprecated), SRv6 SIDs, multicast.
+fn v6_special(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    (s[..6] == [0; 6])
+        || (s[..4] == [0x100, 0, 0, 0])
+        || (s[0] == 0x2001 && s[1] < 0x200)
+        || (s[0] == 0x2001 && s[1] == 0xdb8)
+        || (s[0] == 0x3fff && s[1] < 0x1000)
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || s[0] == 0x5f00
+        || (s[0] & 0xff00) == 0xff00
+}
+
+/// Whether an address may receive webhooks: globally reachable only (IPv4 embedded in IPv6
+/// is checked as IPv4); loopback (`127.0.0.0/8`, `::1`, and IPv4-mapped loopback) only when
+/// `allow_loopback`.
 pub fn ip_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            if v4.is_loopback() {
-                return allow_loopback;
-            }
-            !(v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1])))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return ip_allowed(IpAddr::V4(v4), allow_loopback);
-            }
-            if v6.is_loopback() {
-                return allow_loopback;
-            }
-            let s = v6.segments()[0];
-            !(v6.is_unspecified()
-                || v6.is_multicast()
-                || (s & 0xfe00) == 0xfc00
-                || (s & 0xffc0) == 0xfe80)
-        }
+        IpAddr::V4(v4) if v4.is_loopback() => allow_loopback,
+        IpAddr::V4(v4) => !v4_special(v4),
+        IpAddr::V6(v6) if v6.is_loopback() => allow_loopback,
+        IpAddr::V6(v6) => match v6_embedded_v4(v6) {
+            // Loopback reached through mapped addressing is still loopback; through NAT64
+            // or 6to4 it is not a local address at all, so refuse it.
+            Some(v4) if v6.to_ipv4_mapped().is_some() => ip_allowed(IpAddr::V4(v4), allow_loopback),
+            Some(v4) => !v4_special(v4) && !v4.is_loopback(),
+            None => !v6_special(v6),
+        },
     }
 }
 
@@ -165,10 +211,28 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "2002:7f00:1::",
+            "64:ff9b::a9fe:a9fe",
+            "fec0::1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.0.1",
+            "192.0.2.1",
+            "255.255.255.255",
+            "2001:db8::1",
+            "2001::1",
+            "64:ff9b:1::1",
+            "::",
+            "ff02::1",
         ] {
             assert!(!ip_allowed(bad.parse().unwrap(), true), "{bad}");
         }
         assert!(ip_allowed("93.184.216.34".parse().unwrap(), false));
+        assert!(ip_allowed("2606:2800:220:1::1".parse().unwrap(), false));
+        assert!(ip_allowed("::ffff:93.184.216.34".parse().unwrap(), false));
+        assert!(ip_allowed("64:ff9b::5db8:d822".parse().unwrap(), false));
+        assert!(ip_allowed("::ffff:127.0.0.1".parse().unwrap(), true));
         assert!(!ip_allowed("127.0.0.1".parse().unwrap(), false));
         assert!(ip_allowed("127.0.0.1".parse().unwrap(), true));
         assert!(!ip_allowed("::1".parse().unwrap(), false));

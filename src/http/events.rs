@@ -10,10 +10,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::values::{check_readable, to_json, EventView};
 use super::{sse, AppState};
+use crate::auth::access::{AdminKey, Caller, Read, RunAccess, StreamPermit};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::ids::{Key, RunId};
@@ -38,23 +40,26 @@ pub struct WaitQuery {
 /// `Last-Event-ID` or `?after=`.
 async fn list(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
-    list_on(&app, &app.hub, run.as_str(), &headers, &q).await
+    list_on(&app, &app.hub, &access.caller, run.as_str(), &headers, &q).await
 }
 
-/// All events of `run` through `hub`: JSON, or SSE of changes.
+/// All events of `run` through `hub`: JSON, or SSE of changes (counted against `caller`).
 pub(crate) async fn list_on(
     app: &AppState,
     hub: &Hub,
+    caller: &Caller,
     run: &str,
     headers: &HeaderMap,
     q: &WaitQuery,
 ) -> Result<Response, ApiError> {
     if sse::wants_sse(headers) {
+        let permit = caller.stream_permit(&app.auth)?;
         let after = match extract::last_event_id(headers)? {
             Some(v) => v,
             None => extract::offset("after", q.after.as_deref())?.unwrap_or(0),
@@ -64,42 +69,52 @@ pub(crate) async fn list_on(
         let delivered = app.metrics.events_delivered.clone();
         let frames = sub.follow_events(after).map(move |ev| {
             delivered.inc();
-            let data = json!({ "key": ev.key, "value": ev.value, "version": ev.version });
-            sse::event(
-                Some(&ev.version.to_string()),
-                Some("event"),
-                data.to_string().as_bytes(),
-            )
+            let data = to_json(&EventView {
+                key: Some(&ev.key),
+                value: &ev.value,
+                version: ev.version,
+            });
+            sse::event(Some(&ev.version.to_string()), Some("event"), &data)
         });
-        return sse::response(app, frames);
+        return sse::response(app, permit, frames);
     }
     let (events, clock) = hub.source().events_after(run, 0).await?;
     if clock.is_none() {
         return Err(ApiError::run_not_found());
     }
-    let map: BTreeMap<String, Value> = events
-        .into_iter()
-        .map(|e| (e.key, json!({ "value": e.value, "version": e.version })))
+    let map: BTreeMap<&str, EventView> = events
+        .iter()
+        .map(|e| {
+            let view = EventView {
+                key: None,
+                value: &e.value,
+                version: e.version,
+            };
+            (e.key.as_str(), view)
+        })
         .collect();
-    Ok(Json(map).into_response())
+    Ok(json_response(to_json(&map)))
 }
 
 /// `GET …/events/{key}?after=V&timeout=S`: `{value, version}` once version > V; 204 at the
 /// timeout.
 async fn wait(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
     let key = extract::name("key", key, Key::parse)?;
-    wait_on(&app, &app.hub, run.as_str(), key.as_str(), &q).await
+    let permit = access.caller.stream_permit(&app.auth)?;
+    wait_on(&app, &app.hub, permit, run.as_str(), key.as_str(), &q).await
 }
 
-/// Long-poll on event `key` of `run` through `hub`.
+/// Long-poll on event `key` of `run` through `hub`; `_permit` counts it against its client.
 pub(crate) async fn wait_on(
     app: &AppState,
     hub: &Hub,
+    _permit: StreamPermit,
     run: &str,
     key: &str,
     q: &WaitQuery,
@@ -117,28 +132,43 @@ pub(crate) async fn wait_on(
     Ok(match found {
         Some(ev) => {
             app.metrics.events_delivered.inc();
-            Json(json!({ "value": ev.value, "version": ev.version })).into_response()
+            json_response(to_json(&EventView {
+                key: None,
+                value: &ev.value,
+                version: ev.version,
+            }))
         }
         None => StatusCode::NO_CONTENT.into_response(),
     })
 }
 
+/// A 200 with a JSON body already serialized.
+fn json_response(body: Vec<u8>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
 /// `PUT …/events/{key}`: the body is the new value; returns `{version}`.
 async fn set(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath((id, key)): ApiPath<(String, String)>,
-    ApiJson(value): ApiJson<Value>,
+    ApiJson(value): ApiJson<Box<serde_json::value::RawValue>>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
     let key = extract::name("key", key, Key::parse)?;
-    if value.to_string().len() > app.config.max_value {
+    check_readable("body", &value)?;
+    if value.get().len() > app.config.max_value {
         return Err(ApiError::value_too_large(
             "body",
             "value",
             app.config.max_value,
         ));
     }
-    let version = app.store.set_event(&run, &key, &value).await?;
+    let version = app.store.set_event_text(&run, &key, &value).await?;
     app.notifier.publish(Note::new(
         NoteKind::Event,
         run.as_str(),

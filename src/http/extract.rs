@@ -11,13 +11,37 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::ids::{self, InvalidName};
 
-/// JSON body; malformed JSON is a 400 naming the problem, an oversize body a 413.
+/// JSON body; a body that is not `application/json` (or `…+json`) is a 415, malformed JSON
+/// a 400 naming the problem, an oversize body a 413.
 pub struct ApiJson<T>(pub T);
+
+/// 415 unless the request says its body is JSON (a browser cannot send that cross-site
+/// without a CORS preflight).
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let media = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(crate::durable::media_type)
+        .unwrap_or_default();
+    let json = media == "application/json"
+        || (media.starts_with("application/") && media.ends_with("+json"));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON with Content-Type: application/json",
+        )
+        .with_field("Content-Type"))
+    }
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        require_json(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse_json(&bytes).map(ApiJson)
     }
@@ -100,7 +124,8 @@ pub fn offset(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError>
         .transpose()
 }
 
-/// Parses `timeout` seconds, capped at `max`.
+/// Parses `timeout` seconds, capped at `max`: a finite non-negative number, else 400. The
+/// cap applies before the conversion, so no number is too large.
 pub fn timeout(
     value: Option<&str>,
     default: f64,
@@ -118,7 +143,9 @@ pub fn timeout(
             }
         },
     };
-    Ok(std::time::Duration::from_secs_f64(secs).min(max))
+    Ok(std::time::Duration::from_secs_f64(
+        secs.min(max.as_secs_f64()),
+    ))
 }
 
 /// The `Last-Event-ID` header as an offset, if present.
@@ -135,4 +162,9 @@ pub fn last_event_id(headers: &axum::http::HeaderMap) -> Result<Option<i64>, Api
             offset("Last-Event-ID", Some(s))
         }
     }
+}
+
+/// Validates a run's tags, naming the field `tags` on failure.
+pub fn tags(list: Vec<String>) -> Result<crate::tags::Tags, ApiError> {
+    crate::tags::Tags::parse(list).map_err(|e| ApiError::invalid("tags", e.to_string()))
 }

@@ -64,7 +64,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(app): State<AppState>) -> Response {
+async fn metrics(State(app): State<AppState>, _admin: crate::auth::access::AdminKey) -> Response {
     let m = &app.metrics;
     m.listener_connected
         .set(app.listener.connected.load(Ordering::SeqCst) as i64);
@@ -101,6 +101,7 @@ async fn metrics(State(app): State<AppState>) -> Response {
             text.push_str(&format!("flowgate_workflows{{status=\"{status}\"}} {n}\n"));
         }
     }
+    text.push_str(&crate::lifecycle::tables::table_metrics(&app.store.pool).await);
     (
         [(
             axum::http::header::CONTENT_TYPE,

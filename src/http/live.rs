@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::extract::{self, ApiPath, ApiQuery};
-use super::streams::raw;
+use super::values::{raw, to_json, EventView, RecordView};
 use super::{sse, AppState};
+use crate::auth::access::{Read, RunAccess, StreamPermit};
 use crate::error::ApiError;
 use crate::hub::{Hub, RunUpdate, Source, StreamItem};
 use crate::ids::RunId;
@@ -87,18 +88,21 @@ fn start_cursor(headers: &HeaderMap, q: &LiveQuery) -> Result<(Cursor, &'static 
 /// `GET …/live`: the run's status, events and streams on one SSE connection.
 async fn live(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
-    live_on(&app, &app.hub, run.as_str(), &headers, &q).await
+    let permit = access.caller.stream_permit(&app.auth)?;
+    live_on(&app, &app.hub, permit, run.as_str(), &headers, &q).await
 }
 
 /// The live SSE of `run` through `hub`.
 pub(crate) async fn live_on(
     app: &AppState,
     hub: &Hub,
+    permit: StreamPermit,
     run: &str,
     headers: &HeaderMap,
     q: &LiveQuery,
@@ -127,6 +131,7 @@ pub(crate) async fn live_on(
         known: HashSet::new(),
         skipped: HashSet::new(),
         streams: SelectAll::new(),
+        gone: false,
     };
     let frames = async_stream::stream! {
         let mut updates = updates;
@@ -151,9 +156,12 @@ pub(crate) async fn live_on(
                     yield live.on_stream(&key, item);
                 }
             }
+            if live.gone {
+                break;
+            }
         }
     };
-    sse::response(app, frames)
+    sse::response(app, permit, frames)
 }
 
 /// One connection's state: the position it has delivered and the streams it follows.
@@ -170,15 +178,13 @@ struct Live {
     skipped: HashSet<String>,
     /// The followed streams, merged.
     streams: SelectAll<BoxStream<'static, (Arc<str>, StreamItem)>>,
+    /// The run was removed (retention): the response ends after an `end` frame.
+    gone: bool,
 }
 
 impl Live {
-    fn frame(&self, name: &str, data: &Value) -> Bytes {
-        sse::event(
-            Some(&self.cursor.encode()),
-            Some(name),
-            data.to_string().as_bytes(),
-        )
+    fn frame(&self, name: &str, data: &impl Serialize) -> Bytes {
+        sse::event(Some(&self.cursor.encode()), Some(name), &to_json(data))
     }
 
     /// The status at connect: sent unless the client already has it.
@@ -257,7 +263,11 @@ impl Live {
         let mut out = Vec::new();
         match self.source.get_run(&self.run).await {
             Ok(Some(row)) => out.extend(self.on_status(&row)),
-            Ok(None) => {}
+            Ok(None) => {
+                self.gone = true;
+                out.push(sse::event(None, Some("end"), br#"{"expired":true}"#));
+                return out;
+            }
             Err(e) => tracing::warn!(error = %e, run = %self.run, "live status re-read failed"),
         }
         match self
@@ -275,7 +285,11 @@ impl Live {
         self.cursor.v = self.cursor.v.max(ev.version);
         self.frame(
             "event",
-            &json!({ "key": ev.key, "value": ev.value, "version": ev.version }),
+            &EventView {
+                key: Some(&ev.key),
+                value: &ev.value,
+                version: ev.version,
+            },
         )
     }
 
@@ -283,7 +297,12 @@ impl Live {
         match item {
             StreamItem::Record(offset, payload) => {
                 self.cursor.s.insert(key.to_string(), offset + 1);
-                let data = json!({ "key": key, "offset": offset, "value": raw(&payload) });
+                let value = raw(&payload);
+                let data = RecordView {
+                    key,
+                    offset,
+                    value: &value,
+                };
                 self.frame("record", &data)
             }
             StreamItem::End(next) => {
@@ -292,6 +311,10 @@ impl Live {
                 }
                 self.cursor.e.insert(key.to_string());
                 self.frame("close", &json!({ "key": key, "next": next }))
+            }
+            StreamItem::Gone(_) => {
+                self.gone = true;
+                sse::event(None, Some("end"), br#"{"expired":true}"#)
             }
         }
     }

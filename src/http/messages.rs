@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
+use crate::auth::access::AdminKey;
 use crate::error::ApiError;
 use crate::ids::{RunId, Topic, MAX_NAME_LEN};
 use crate::notify::{Note, NoteKind};
@@ -30,6 +31,7 @@ pub struct SendBody {
 /// `POST …/messages`: 202 `{message_id, duplicate}`.
 async fn send(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {

@@ -4,14 +4,20 @@
 pub mod dbos;
 pub mod events;
 pub mod extract;
+pub mod finish;
 pub mod health;
 pub mod live;
 pub mod messages;
 pub mod openapi;
 pub mod page;
+pub mod panics;
+pub mod run_list;
 pub mod runs;
+pub mod server;
 pub mod sse;
 pub mod streams;
+pub mod tokens;
+pub mod values;
 pub mod workflows;
 
 use std::sync::Arc;
@@ -54,6 +60,8 @@ pub struct AppState {
     pub workflows: TaskTracker,
     /// Permits for concurrent SSE responses.
     pub sse_slots: Arc<Semaphore>,
+    /// The shared SSE heartbeat.
+    pub heartbeat: sse::Heartbeat,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Keys, tokens and limits.
@@ -66,9 +74,12 @@ pub struct AppState {
     pub dbos: Option<crate::dbos::Dbos>,
 }
 
-/// Only `/healthz`, `/readyz` and `/metrics`, for the optional admin listener.
+/// Only `/healthz`, `/readyz` and `/metrics`, for the optional admin listener (private by
+/// deployment, so its callers may read everything it serves).
 pub fn admin_router(state: AppState) -> Router {
-    health::router().with_state(state)
+    health::router()
+        .layer(axum::Extension(crate::auth::access::Caller::local("admin")))
+        .with_state(state)
 }
 
 /// The whole API.
@@ -79,7 +90,9 @@ pub fn router(state: AppState) -> Router {
         .merge(events::router())
         .merge(messages::router())
         .merge(runs::router())
+        .merge(finish::router())
         .merge(workflows::router())
+        .merge(tokens::router())
         .merge(health::router())
         .merge(page::router())
         .merge(crate::auth::approvals::router())
@@ -106,7 +119,10 @@ pub fn router(state: AppState) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.layer(trace_layer()).with_state(state)
+    router
+        .layer(panics::layer(state.metrics.http_panics.clone()))
+        .layer(trace_layer())
+        .with_state(state)
 }
 
 type TraceLayer = tower_http::trace::TraceLayer<
@@ -115,9 +131,11 @@ type TraceLayer = tower_http::trace::TraceLayer<
 >;
 
 /// Request spans name the method and path only: query strings may carry tokens, and an
-/// approval link's token in its path is replaced.
+/// approval link's token in its path is replaced. They are debug-level: an enabled span
+/// lives (with its formatted fields) as long as its response, which for an SSE reader is
+/// the whole connection.
 fn trace_layer() -> TraceLayer {
     tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-        tracing::info_span!("request", method = %req.method(), path = %crate::auth::redact_path(req.uri().path()))
+        tracing::debug_span!("request", method = %req.method(), path = %crate::auth::redact_path(req.uri().path()))
     })
 }

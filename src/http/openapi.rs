@@ -48,6 +48,11 @@ fn query(name: &str, what: &str) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": what, "schema": schema })
 }
 
+fn retention() -> Value {
+    json!({ "type": "integer", "minimum": 0, "maximum": crate::http::finish::MAX_RETENTION_SECS,
+        "description": "Seconds the run is kept once finished (0: forever; default FLOWGATE_RETENTION)" })
+}
+
 fn last_event_id() -> Value {
     json!({ "name": "Last-Event-ID", "in": "header", "required": false,
         "description": "Resume position sent by EventSource on reconnect.", "schema": { "type": "string" } })
@@ -119,6 +124,8 @@ fn errs(extra: &[u16]) -> Vec<u16> {
 fn schemas() -> Value {
     json!({
         "Name": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:@-]+$" },
+        "ApprovalGrant": obj(json!({ "topic": r("Name"),
+            "approvers": { "type": "array", "minItems": 1, "maxItems": 50, "items": { "type": "string", "minLength": 1, "maxLength": 128 } } }), &["approvers"]),
         "Error": obj(json!({ "error": obj(json!({
             "code": { "type": "string" },
             "message": { "type": "string" },
@@ -127,8 +134,11 @@ fn schemas() -> Value {
         "Run": obj(json!({
             "id": { "type": "string" }, "workflow": { "type": "string" }, "status": { "type": "string" },
             "output": { "nullable": true }, "error": { "nullable": true },
+            "tags": { "type": "array", "items": { "type": "string" } },
             "created_at": { "type": "string" }, "updated_at": { "type": "string" }
         }), &["id", "workflow", "status"]),
+        "Tags": { "type": "array", "maxItems": 10, "items": { "type": "string", "minLength": 1, "maxLength": 64,
+            "pattern": "^[A-Za-z0-9_.:@-]+$" } },
         "Started": obj(json!({ "id": { "type": "string" }, "status": { "type": "string" }, "token": { "type": "string" } }), &["id", "status"]),
         "Event": obj(json!({ "value": {}, "version": { "type": "integer" } }), &["value", "version"]),
         "Links": obj(json!({ "links": { "type": "array", "items": obj(json!({
@@ -162,25 +172,35 @@ pub fn spec() -> Value {
             "description": "Metrics", "content": { "text/plain": { "schema": { "type": "string" } } } } }), &errs(&[])) },
         "/v1/workflows": {
             "post": op("Start a workflow", vec![wait()], Some(json_body(obj(json!({
-                "workflow": r("Name"), "input": {}, "id": r("Name"), "queue": r("Name") }), &["workflow"]))),
+                "workflow": r("Name"), "input": {}, "id": r("Name"), "queue": r("Name"), "tags": r("Tags"),
+                "retention_secs": retention(), "approval": r("ApprovalGrant") }), &["workflow"]))),
                 json!({ "200": ok("Already started with this input, or finished within ?wait", json!({ "oneOf": [r("Started"), r("Run")] })),
                         "201": ok("Started", r("Started")), "202": ok("Still running after ?wait", r("Started")) }),
                 &errs(&[400, 404, 409, 413, 415, 422])),
-            "get": op("List runs, newest first", vec![query("status", "Filter by status"), query("workflow", "Filter by workflow"),
-                query("limit", "Page size"), query("cursor", "Next page")], None,
-                json!({ "200": ok("A page of runs", obj(json!({ "workflows": { "type": "array", "items": r("Run") },
-                    "next_cursor": { "type": "string", "nullable": true } }), &["workflows"])) }), &errs(&[400, 404])),
+            "get": op("List runs, newest first; with Accept: text/event-stream the live list (`runs`, then a `run` per change)",
+                vec![query("status", "Filter by status"), query("workflow", "Filter by workflow"), query("tag", "Only runs with this tag"),
+                query("limit", "Page size"), query("cursor", "Next page"), query("since", "Live list position to resume after (SSE)"), last_event_id()], None,
+                json!({ "200": { "description": "A page of runs, or the live list as SSE", "content": {
+                    "application/json": { "schema": obj(json!({ "workflows": { "type": "array", "items": r("Run") },
+                        "next_cursor": { "type": "string", "nullable": true } }), &["workflows"]) },
+                    "text/event-stream": { "schema": { "type": "string" } } } } }), &errs(&[400, 404])),
         },
         "/v1/workflow-types": { "get": op("Registered workflows and their input schemas", vec![], None,
             json!({ "200": ok("Workflow types", obj(json!({ "workflows": { "type": "array", "items": obj(json!({
                 "name": { "type": "string" }, "input_schema": {} }), &["name"]) } }), &["workflows"])) }), &errs(&[404])) },
         "/v1/workflows/{id}": {
             "get": op("A run's status, output or error", vec![id(), wait()], None, json!({ "200": ok("The run", r("Run")) }), &errs(&[400, 404])),
-            "put": op("Create a run for an external producer", vec![id()], Some(json_body(obj(json!({ "workflow": r("Name") }), &["workflow"]))),
+            "put": op("Create a run for an external producer", vec![id()], Some(json_body(obj(json!({ "workflow": r("Name"), "tags": r("Tags"),
+                "retention_secs": retention(), "approval": r("ApprovalGrant") }), &["workflow"]))),
                 { let s = obj(json!({ "id": { "type": "string" }, "workflow": { "type": "string" }, "created": { "type": "boolean" },
                     "token": { "type": "string" } }), &["id", "workflow", "created", "token"]);
                   json!({ "200": ok("Exists", s.clone()), "201": ok("Created", s) }) }, &errs(&[400, 409, 413, 415])),
         },
+        "/v1/workflows/{id}/finish": { "post": op("Mark an external run finished (pages and ?wait waiters see it)", vec![id()],
+            Some(json_body(obj(json!({ "status": { "type": "string", "enum": ["SUCCESS", "ERROR", "CANCELLED"] },
+                "output": {}, "error": {} }), &["status"]))),
+            json!({ "200": ok("Finished (or already finished with this status)", obj(json!({ "id": { "type": "string" }, "status": { "type": "string" } }), &["id", "status"])) }),
+            &errs(&[400, 404, 409, 413, 415])) },
         "/v1/workflows/{id}/cancel": { "post": op("Cancel a run", vec![id()], None,
             json!({ "200": ok("Cancelled (or already finished)", obj(json!({ "id": { "type": "string" }, "status": { "type": "string" } }), &["id", "status"])) }),
             &errs(&[400, 404, 409])) },
@@ -200,15 +220,15 @@ pub fn spec() -> Value {
             json!({ "202": ok("Queued", obj(json!({ "message_id": { "type": "integer" }, "duplicate": { "type": "boolean" } }), &["message_id", "duplicate"])) }),
             &errs(&[400, 404, 409, 413, 415])) },
         "/v1/workflows/{id}/streams/{key}": {
-            "get": op("Follow a stream (SSE: records, then `end`)", vec![id(), key(), from(), last_event_id()], None,
-                json!({ "200": sse("Records as `id: offset`, `data: value`") }), &errs(&[400, 404])),
+            "get": op("Follow a stream (SSE: records, then `end`; `end` with `expired: true` if the run is removed by retention meanwhile)", vec![id(), key(), from(), last_event_id()], None,
+                json!({ "200": sse("Records as `id: offset`, `data: value`") }), &errs(&[400, 404, 410])),
             "post": op("Append a JSON array of records", vec![id(), key()], Some(json_body(json!({ "type": "array", "items": {} }))),
                 json!({ "200": ok("Appended", obj(json!({ "first_offset": { "type": "integer" }, "next": { "type": "integer" } }), &["first_offset", "next"])) }),
                 &errs(&[400, 404, 409, 413, 415])),
         },
         "/v1/workflows/{id}/streams/{key}/poll": { "get": op("Records from ?from, waiting up to ?timeout for the first", vec![id(), key(), from(), timeout()], None,
             json!({ "200": ok("Records", obj(json!({ "records": { "type": "array", "items": obj(json!({ "offset": { "type": "integer" }, "value": {} }), &["offset", "value"]) },
-                "next": { "type": "integer" }, "closed": { "type": "boolean" } }), &["records", "next", "closed"])) }), &errs(&[400, 404])) },
+                "next": { "type": "integer" }, "closed": { "type": "boolean" }, "expired": { "type": "boolean" } }), &["records", "next", "closed"])) }), &errs(&[400, 404, 410])) },
         "/v1/workflows/{id}/streams/{key}/close": { "post": op("Close a stream (idempotent)", vec![id(), key()], None,
             json!({ "200": ok("Closed", obj(json!({ "next": { "type": "integer" }, "closed": { "type": "boolean" } }), &["next", "closed"])) }), &errs(&[400, 404])) },
         "/v1/workflows/{id}/live": { "get": op("Status, events and every stream of a run on one SSE connection", vec![id(),
@@ -220,9 +240,18 @@ pub fn spec() -> Value {
             json!({ "201": ok("Links", r("Links")) }), &errs(&[400, 404, 413, 415])) },
         "/v1/workflows/{id}/tokens": { "post": op("Mint a run token", vec![id()],
             Some(json_body(obj(json!({ "scopes": { "type": "array", "items": { "type": "string", "enum": ["read", "approve"] } },
-                "ttl_secs": { "type": "integer", "minimum": 1, "maximum": 2592000 } }), &[]))),
+                "ttl_secs": { "type": "integer", "minimum": 1, "maximum": 2592000 }, "approval": r("ApprovalGrant") }), &[]))),
             json!({ "201": ok("Token", obj(json!({ "token": { "type": "string" }, "expires_at": { "type": "integer" } }), &["token", "expires_at"])) }),
             &errs(&[400, 404, 413, 415])) },
+        "/v1/tokens": { "post": op("Mint a tag token (reads, and with a grant approves, every run carrying one of its tags)", vec![],
+            Some(json_body(obj(json!({ "tags": { "type": "array", "minItems": 1, "maxItems": 10, "items": { "type": "string", "minLength": 1,
+                    "maxLength": 64, "pattern": "^[A-Za-z0-9_.:@-]+$" } },
+                "scopes": { "type": "array", "minItems": 1, "items": { "type": "string", "enum": ["read", "approve"] } },
+                "ttl_secs": { "type": "integer", "minimum": 1, "maximum": 2592000 }, "approval": r("ApprovalGrant") }), &["tags"]))),
+            json!({ "201": ok("Token", obj(json!({ "token": { "type": "string" }, "expires_at": { "type": "integer" },
+                "tags": { "type": "array", "items": { "type": "string" } },
+                "scopes": { "type": "array", "items": { "type": "string" } } }), &["token", "expires_at"])) }),
+            &errs(&[400, 413, 415])) },
         "/v1/approvals/{token}": {
             "get": op("Describe an approval link (no side effect)", vec![path_param("token", "The link's token")], None,
                 json!({ "200": ok("The link", obj(json!({ "run": { "type": "string" }, "topic": { "type": "string" },

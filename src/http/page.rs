@@ -15,7 +15,12 @@ use crate::error::ApiError;
 const INDEX: &str = include_str!("../../static/index.html");
 
 /// The page's assets under `/static/`: (file name, content type, contents).
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 5] = [
+    (
+        "flowgate.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../clients/js/flowgate.js"),
+    ),
     (
         "page.css",
         "text/css; charset=utf-8",

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
+use crate::auth::access::{AdminKey, Read, RunAccess};
 use crate::error::ApiError;
 use crate::ids::{RunId, WorkflowName};
 use crate::notify::{Note, NoteKind};
@@ -19,16 +20,23 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/workflows/{id}", get(get_run).put(put_run))
 }
 
-/// `{workflow}`
+/// `{workflow, approval?: {topic?, approvers}}`
 #[derive(Debug, Deserialize)]
 pub struct PutBody {
     workflow: String,
+    #[serde(default)]
+    retention_secs: Option<serde_json::Value>,
+    #[serde(default)]
+    tags: Vec<String>,
+    /// Who may approve this run: the token handed back mints links for exactly these.
+    approval: Option<crate::auth::grant::GrantBody>,
 }
 
 /// `GET /v1/workflows/{id}`: the run's status (and output or error once finished);
 /// `?wait=S` waits up to S seconds for it to finish first.
 async fn get_run(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath(id): ApiPath<String>,
     super::extract::ApiQuery(q): super::extract::ApiQuery<super::workflows::WaitQuery>,
 ) -> Result<Response, ApiError> {
@@ -37,6 +45,7 @@ async fn get_run(
         // `?wait=S`: answer as soon as the run finishes, or with its state after S seconds.
         let wait = extract::timeout(Some(w), 0.0, app.config.max_wait_period())
             .map_err(|e| e.with_field("wait"))?;
+        let _permit = access.caller.stream_permit(&app.auth)?;
         super::workflows::wait_finished(&app, run.as_str(), wait).await?;
     }
     match app.store.get_run(run.as_str()).await? {
@@ -49,12 +58,22 @@ async fn get_run(
 /// 409 if it exists with another.
 async fn put_run(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PutBody>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
     let workflow = extract::name("workflow", body.workflow, WorkflowName::parse)?;
-    let created = app.store.ensure_run(&run, &workflow).await?;
+    let retention = super::finish::retention_field(body.retention_secs.as_ref())?;
+    let tags = extract::tags(body.tags)?;
+    let grant = body
+        .approval
+        .map(crate::auth::grant::GrantBody::parse)
+        .transpose()?;
+    let created = app
+        .store
+        .ensure_run(&run, &workflow, &tags, retention)
+        .await?;
     if created {
         app.notifier
             .publish(Note::new(NoteKind::Status, run.as_str(), "", 0));
@@ -64,9 +83,10 @@ async fn put_run(
     } else {
         StatusCode::OK
     };
+    let token = app.auth.start_token(run.as_str(), grant);
     Ok((
         status,
-        Json(json!({ "id": run, "workflow": workflow, "created": created, "token": app.auth.read_token(run.as_str()) })),
+        Json(json!({ "id": run, "workflow": workflow, "created": created, "token": token })),
     )
         .into_response())
 }

@@ -11,9 +11,12 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::AppState;
+use crate::auth::access::StreamPermit;
 use crate::error::ApiError;
 
 /// Encodes one event. `data` is split into `data:` lines on CR, LF and CRLF.
@@ -70,8 +73,9 @@ pub fn comment(text: &str) -> Bytes {
 }
 
 /// Wraps `frames` as an SSE response with the opening comment, heartbeats and a clean end
-/// on shutdown; 503 with `Retry-After` when the connection limit is reached.
-pub fn response<S>(app: &AppState, frames: S) -> Result<Response, ApiError>
+/// on shutdown; 503 with `Retry-After` when the connection limit is reached. `client` is the
+/// caller's per-client permit, held for as long as the response streams.
+pub fn response<S>(app: &AppState, client: StreamPermit, frames: S) -> Result<Response, ApiError>
 where
     S: Stream<Item = Bytes> + Send + 'static,
 {
@@ -84,17 +88,18 @@ where
         )
         .with_header("retry-after", "5"));
     };
-    let heartbeat: Duration = app.config.heartbeat_period();
+    let mut beat = app.heartbeat.clone();
     let shutdown: CancellationToken = app.shutdown.clone();
     let open = app.metrics.sse_open.clone();
+    let frames = super::panics::guard_stream(frames, app.metrics.http_panics.clone());
     let body = async_stream::stream! {
         let _permit = permit;
+        let _client = client;
         let _open = GaugeGuard::inc(&open);
         let frames = frames;
         futures::pin_mut!(frames);
         yield Ok::<Bytes, std::convert::Infallible>(comment("flowgate"));
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        beat.0.borrow_and_update();
         loop {
             tokio::select! {
                 biased;
@@ -111,6 +116,36 @@ where
         }
     };
     Ok(stream_response(Body::from_stream(body)))
+}
+
+/// One heartbeat ticker for every SSE response of the process (a timer per connection
+/// costs memory and timer-wheel work for each of thousands of idle readers).
+#[derive(Clone)]
+pub struct Heartbeat(watch::Receiver<u64>);
+
+impl Heartbeat {
+    /// Ticks every `period` until `stop` fires.
+    pub fn start(period: Duration, tracker: &TaskTracker, stop: CancellationToken) -> Heartbeat {
+        let (tx, rx) = watch::channel(0u64);
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => tx.send_modify(|n| *n += 1),
+                }
+            }
+        });
+        Heartbeat(rx)
+    }
+
+    /// The next tick (never, once the ticker has stopped).
+    pub async fn tick(&mut self) {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// A 200 with the SSE headers every event stream carries: `text/event-stream`,

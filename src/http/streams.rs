@@ -5,7 +5,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,7 +12,9 @@ use serde_json::value::RawValue;
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::sse::GaugeGuard;
+use super::values::{check_readable, raw};
 use super::{sse, AppState};
+use crate::auth::access::{AdminKey, Read, RunAccess, StreamPermit};
 use crate::error::ApiError;
 use crate::hub::{Hub, StreamItem};
 use crate::ids::{Key, RunId};
@@ -41,7 +42,8 @@ fn names(id: String, key: String) -> Result<(RunId, Key), ApiError> {
     ))
 }
 
-/// Checks the run exists and `from` is within the stream.
+/// Checks the run exists and `from` is within the stream. A read that resumes (`from` > 0)
+/// a run that no longer exists answers 410: it was removed by retention.
 async fn check_start(
     hub: &Hub,
     run: &str,
@@ -49,7 +51,17 @@ async fn check_start(
     from: i64,
     field: &str,
 ) -> Result<(), ApiError> {
-    hub.source().require_run(run).await?;
+    match hub.source().require_run(run).await {
+        Err(crate::error::StoreError::RunNotFound) if from > 0 => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                "run_gone",
+                "this run no longer exists (removed after its retention)",
+            )
+            .with_field("id"));
+        }
+        r => r?,
+    }
     let tail = hub.source().read_stream(run, key, 0, 0).await?;
     if from > tail.next {
         return Err(ApiError::new(
@@ -65,18 +77,30 @@ async fn check_start(
 /// `GET …/streams/{key}`: SSE, `id: <offset>`, `data: <json>`, then `event: end`.
 async fn follow(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath((id, key)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let (run, key) = names(id, key)?;
-    follow_on(&app, &app.hub, run.as_str(), key.as_str(), &headers, &q).await
+    let permit = access.caller.stream_permit(&app.auth)?;
+    follow_on(
+        &app,
+        &app.hub,
+        permit,
+        run.as_str(),
+        key.as_str(),
+        &headers,
+        &q,
+    )
+    .await
 }
 
 /// SSE of stream (`run`, `key`) through `hub`, from `Last-Event-ID` + 1, `?from=` or 0.
 pub(crate) async fn follow_on(
     app: &AppState,
     hub: &Hub,
+    permit: StreamPermit,
     run: &str,
     key: &str,
     headers: &HeaderMap,
@@ -102,37 +126,36 @@ pub(crate) async fn follow_on(
             Some("end"),
             json!({ "next": next }).to_string().as_bytes(),
         ),
+        // The run was removed by retention while being read.
+        StreamItem::Gone(next) => sse::event(
+            None,
+            Some("end"),
+            json!({ "next": next, "expired": true })
+                .to_string()
+                .as_bytes(),
+        ),
     });
-    sse::response(app, frames)
-}
-
-/// A stored payload as embedded JSON (payloads of workflow streams are JSON text).
-pub(crate) fn raw(payload: &Bytes) -> Box<RawValue> {
-    std::str::from_utf8(payload)
-        .ok()
-        .and_then(|s| RawValue::from_string(s.to_string()).ok())
-        .unwrap_or_else(|| {
-            let s = String::from_utf8_lossy(payload);
-            RawValue::from_string(serde_json::to_string(&s).unwrap_or_default())
-                .unwrap_or_else(|_| RawValue::NULL.to_owned())
-        })
+    sse::response(app, permit, frames)
 }
 
 /// `GET …/streams/{key}/poll`: records from `from` at once, or the first to commit, or none
 /// at the timeout.
 async fn poll(
     State(app): State<AppState>,
+    access: RunAccess<Read>,
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let (run, key) = names(id, key)?;
-    poll_on(&app, &app.hub, run.as_str(), key.as_str(), &q).await
+    let permit = access.caller.stream_permit(&app.auth)?;
+    poll_on(&app, &app.hub, permit, run.as_str(), key.as_str(), &q).await
 }
 
-/// Long-poll of stream (`run`, `key`) through `hub`.
+/// Long-poll of stream (`run`, `key`) through `hub`; `_permit` counts it against its client.
 pub(crate) async fn poll_on(
     app: &AppState,
     hub: &Hub,
+    _permit: StreamPermit,
     run: &str,
     key: &str,
     q: &ReadQuery,
@@ -147,6 +170,7 @@ pub(crate) async fn poll_on(
     let mut records = Vec::new();
     let mut next = from;
     let mut closed = false;
+    let mut expired = false;
     let first = tokio::select! {
         i = items.next() => i,
         _ = tokio::time::sleep(wait) => None,
@@ -167,6 +191,12 @@ pub(crate) async fn poll_on(
                 next = n;
                 break;
             }
+            StreamItem::Gone(n) => {
+                expired = true;
+                closed = true;
+                next = n;
+                break;
+            }
         }
         if records.len() >= app.config.max_batch {
             break;
@@ -177,6 +207,7 @@ pub(crate) async fn poll_on(
         records,
         next,
         closed,
+        expired,
     })
     .into_response())
 }
@@ -194,11 +225,15 @@ struct Polled {
     records: Vec<PolledRecord>,
     next: i64,
     closed: bool,
+    /// Present (true) only when the run was removed by retention while polled.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    expired: bool,
 }
 
 /// `POST …/streams/{key}`: a JSON array appended in order; each element stored byte-exact.
 async fn append(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiJson(values): ApiJson<Vec<Box<RawValue>>>,
 ) -> Result<Response, ApiError> {
@@ -227,6 +262,9 @@ async fn append(
             app.config.max_value,
         ));
     }
+    for (i, v) in values.iter().enumerate() {
+        check_readable(&format!("body[{i}]"), v)?;
+    }
     let payloads: Vec<Vec<u8>> = values.iter().map(|v| v.get().as_bytes().to_vec()).collect();
     let first = app.store.append(&run, &key, &payloads).await?;
     let next = first + payloads.len() as i64;
@@ -243,6 +281,7 @@ async fn append(
 /// `POST …/streams/{key}/close`: sets the close marker (idempotent).
 async fn close(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath((id, key)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (run, key) = names(id, key)?;

@@ -4,7 +4,7 @@
 //! Waiting uses the hub's run subscription (status notes), never a polling loop.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
+use crate::auth::access::{forbidden, AdminKey, Caller, Who};
+use crate::auth::grant::GrantBody;
+use crate::auth::token::Scope;
 use crate::error::ApiError;
 use crate::ids::{RunId, WorkflowName};
 use crate::runtime::runs::{self, ListQuery, StartError};
@@ -39,6 +42,13 @@ pub struct StartBody {
     input: Option<Value>,
     id: Option<String>,
     queue: Option<String>,
+    #[serde(default)]
+    retention_secs: Option<Value>,
+    #[serde(default)]
+    tags: Vec<String>,
+    /// Who may approve this run and on which topic: the token handed back may mint approval
+    /// links for exactly these (without it, the token only reads).
+    approval: Option<GrantBody>,
 }
 
 /// `?wait=<secs>`
@@ -105,6 +115,7 @@ fn start_error(e: StartError) -> Response {
 /// `?wait=S`, 200 with the output if it finishes in time, else 202 with `Location`.
 async fn start(
     State(app): State<AppState>,
+    AdminKey(caller): AdminKey,
     ApiQuery(q): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
@@ -125,12 +136,19 @@ async fn start(
         ),
         None => None,
     };
+    let retention_secs = super::finish::retention_field(body.retention_secs.as_ref())?;
+    let tags = extract::tags(body.tags)?;
+    // Taken before starting: a refused wait must not have started the run.
+    let permit = wait.map(|_| caller.stream_permit(&app.auth)).transpose()?;
+    let grant = body.approval.map(GrantBody::parse).transpose()?;
     let input = body.input.unwrap_or_else(|| json!({}));
     let req = StartRequest {
         workflow: workflow.to_string(),
         input,
         id,
         queue,
+        retention_secs,
+        tags,
     };
     let started = match rt.start(req).await {
         Ok(s) => s,
@@ -138,6 +156,7 @@ async fn start(
     };
     let location = format!("/v1/workflows/{}", started.id);
     if let Some(wait) = wait {
+        let _permit = permit;
         return Ok(match wait_finished(&app, &started.id, wait).await? {
             Some(row) => (StatusCode::OK, Json(row)).into_response(),
             None => (
@@ -153,7 +172,7 @@ async fn start(
     } else {
         StatusCode::OK
     };
-    let token = app.auth.read_token(&started.id);
+    let token = app.auth.start_token(&started.id, grant);
     Ok((
         status,
         [("location", location)],
@@ -187,13 +206,15 @@ pub async fn wait_finished(
     }
 }
 
-/// `?status=&workflow=&limit=&cursor=`
+/// `?status=&workflow=&tag=&limit=&cursor=` (and `since=` for the live list)
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
     status: Option<String>,
     workflow: Option<String>,
+    tag: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    since: Option<String>,
 }
 
 fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, String)> {
@@ -203,46 +224,71 @@ fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, String)> {
     Some((ts, id.to_string()))
 }
 
-/// `GET /v1/workflows`: newest first, `{workflows, next_cursor}`.
+impl ListParams {
+    /// Validates the filters and page into a query.
+    pub fn query(self) -> Result<ListQuery, ApiError> {
+        const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
+        if let Some(s) = &self.status {
+            if !STATUSES.contains(&s.as_str()) {
+                return Err(ApiError::invalid(
+                    "status",
+                    format!("must be one of {STATUSES:?}"),
+                ));
+            }
+        }
+        let workflow = self
+            .workflow
+            .map(|w| extract::name("workflow", w, WorkflowName::parse).map(|w| w.to_string()))
+            .transpose()?;
+        let tag = self
+            .tag
+            .map(|t| crate::tags::parse_one(&t).map_err(|e| ApiError::invalid("tag", e)))
+            .transpose()?;
+        let limit = match self.limit.as_deref() {
+            None => 50,
+            Some(l) => match l.parse::<i64>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "limit",
+                        format!("must be 1 to {MAX_PAGE}"),
+                    ))
+                }
+            },
+        };
+        let after = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => {
+                Some(parse_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "malformed"))?)
+            }
+        };
+        Ok(ListQuery {
+            status: self.status,
+            workflow,
+            tag,
+            any_tag: None,
+            limit,
+            after,
+        })
+    }
+}
+
+/// `GET /v1/workflows`: newest first, `{workflows, next_cursor}`; with
+/// `Accept: text/event-stream`, the live list (see [`super::run_list`]).
 async fn list(
     State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
-    const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
-    if let Some(s) = &p.status {
-        if !STATUSES.contains(&s.as_str()) {
-            return Err(ApiError::invalid(
-                "status",
-                format!("must be one of {STATUSES:?}"),
-            ));
-        }
+    let since = p.since.clone();
+    let mut q = p.query()?;
+    narrow_to_token(&caller, &mut q)?;
+    if super::sse::wants_sse(&headers) {
+        let permit = caller.stream_permit(&app.auth)?;
+        return super::run_list::live(&app, permit, &headers, since.as_deref(), q);
     }
-    let workflow = p
-        .workflow
-        .map(|w| extract::name("workflow", w, WorkflowName::parse).map(|w| w.to_string()))
-        .transpose()?;
-    let limit = match p.limit.as_deref() {
-        None => 50,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    "limit",
-                    format!("must be 1 to {MAX_PAGE}"),
-                ))
-            }
-        },
-    };
-    let after = match p.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "malformed"))?),
-    };
-    let q = ListQuery {
-        status: p.status,
-        workflow,
-        limit,
-        after,
-    };
+    let limit = q.limit;
     let rows = runs::list(&app.store, &q).await?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last())
@@ -251,9 +297,33 @@ async fn list(
     Ok(Json(json!({"workflows": rows, "next_cursor": next})).into_response())
 }
 
+/// An API key lists every run; a tag token only those carrying its tags (a `?tag=` outside
+/// them is refused); anything else is refused as for any admin route.
+fn narrow_to_token(caller: &Caller, q: &mut ListQuery) -> Result<(), ApiError> {
+    match &caller.who {
+        Who::Tags(claims) => {
+            if !claims.scopes.contains(&Scope::Read) {
+                return Err(forbidden("this tag token does not allow reading"));
+            }
+            if q.tag.as_ref().is_some_and(|t| !claims.tags.contains(t)) {
+                return Err(forbidden("this tag token does not cover that tag").with_field("tag"));
+            }
+            q.any_tag = Some(claims.tags.clone());
+            Ok(())
+        }
+        Who::Expired => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_expired",
+            "the token has expired",
+        )),
+        _ => caller.require_admin(),
+    }
+}
+
 /// `POST /v1/workflows/{id}/cancel`: `{id, status}`; 409 for an externally-run workflow.
 async fn cancel(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
@@ -270,7 +340,7 @@ async fn cancel(
 }
 
 /// `GET /v1/workflow-types`: `{workflows: [{name, input_schema}]}`.
-async fn types(State(app): State<AppState>) -> Response {
+async fn types(State(app): State<AppState>, _admin: AdminKey) -> Response {
     let list: Vec<Value> = app
         .runtime
         .iter()

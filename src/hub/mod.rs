@@ -9,6 +9,7 @@
 //! The hub never holds a lock across an `.await`.
 
 pub mod run_topic;
+pub mod runs_feed;
 pub mod source;
 pub mod stream_topic;
 
@@ -24,6 +25,7 @@ use crate::notify::{Note, NoteKind};
 use crate::store::Store;
 
 pub use run_topic::{RunSubscription, RunUpdate};
+pub use runs_feed::{FeedItem, FeedSubscription};
 pub use source::Source;
 pub use stream_topic::{StreamItem, StreamSubscription};
 
@@ -48,6 +50,8 @@ struct Inner {
     streams: Mutex<HashMap<(String, String), Arc<stream_topic::StreamTopic>>>,
     /// Live run topics (events, status, messages).
     runs: Mutex<HashMap<String, Arc<run_topic::RunTopic>>>,
+    /// The run feed for live run lists, while any is open.
+    feed: Mutex<Option<Arc<runs_feed::RunsFeed>>>,
     /// Queue wake-ups for the workflow runtime (`None` = resync: re-check every queue).
     queues: broadcast::Sender<Option<String>>,
     /// Stops every fetcher.
@@ -78,6 +82,7 @@ impl Hub {
                 source,
                 streams: Mutex::default(),
                 runs: Mutex::default(),
+                feed: Mutex::default(),
                 queues,
                 cancel,
                 metrics,
@@ -146,6 +151,7 @@ impl Hub {
                 if let Some(t) = self.run_topic(&note.run) {
                     t.wake_status();
                 }
+                self.wake_feed();
             }
             NoteKind::Message => {
                 if let Some(t) = self.run_topic(&note.run) {
@@ -170,6 +176,7 @@ impl Hub {
         for t in runs {
             t.resync();
         }
+        self.wake_feed();
         let _ = self.inner.queues.send(None);
     }
 
@@ -207,6 +214,7 @@ impl Hub {
                 t.wake_events();
                 t.wake_status();
             }
+            self.wake_feed();
         }
     }
 
@@ -222,6 +230,14 @@ impl Hub {
 }
 
 /// Retries a read with capped backoff: a database outage delays delivery but never ends it.
+pub async fn retry_read<T, F, Fut>(what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::error::StoreError>>,
+{
+    retry(what, f).await
+}
+
 async fn retry<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,

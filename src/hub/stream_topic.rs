@@ -62,6 +62,9 @@ pub enum StreamItem {
     Record(i64, Bytes),
     /// The close marker: nothing will follow; `next` is the final length.
     End(i64),
+    /// The run was removed (retention) while being read: nothing will follow; the offset
+    /// is the position the reader had reached.
+    Gone(i64),
 }
 
 /// A registration with a stream topic; dropping it unregisters (and stops the fetcher when
@@ -149,7 +152,7 @@ async fn fetch_loop(store: Source, topic: Arc<StreamTopic>) {
                 let end = page.ended_at(upto + n);
                 // More is there if this page stopped short of its tail (row or byte limit).
                 let full = n > 0 && upto + n < page.next;
-                if n > 0 || (end && !end_sent) {
+                if n > 0 || (end && !end_sent) || page.gone {
                     let _ = topic.tx.send(Arc::new(Batch {
                         from: upto,
                         page,
@@ -188,7 +191,13 @@ impl StreamSubscription {
             let mut pos = from;
             'catch_up: loop {
                 loop {
-                    let page = read_retrying(&store, &run, &key, pos, READ_LIMIT).await;
+                    // Boxed: the read's state lives only while reading, so an idle
+                    // follower (most of them, most of the time) stays small.
+                    let page = Box::pin(read_retrying(&store, &run, &key, pos, READ_LIMIT)).await;
+                    if page.gone {
+                        yield StreamItem::Gone(pos);
+                        return;
+                    }
                     let n = page.records.len() as i64;
                     for (o, p) in page.records.iter().cloned() {
                         pos = o + 1;
@@ -205,6 +214,10 @@ impl StreamSubscription {
                 loop {
                     match self.recv().await {
                         Ok(batch) => {
+                            if batch.page.gone {
+                                yield StreamItem::Gone(pos);
+                                return;
+                            }
                             if batch.from > pos {
                                 continue 'catch_up;
                             }

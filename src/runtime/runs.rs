@@ -2,7 +2,6 @@
 //! finish, and listing. Every status change publishes a status note after it commits; a
 //! change that frees or fills a queue slot also publishes a queue note.
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -11,6 +10,9 @@ use super::{Runtime, WorkflowError};
 use crate::error::StoreError;
 use crate::ids::RunId;
 use crate::notify::{Note, NoteKind};
+use crate::tags::Tags;
+
+pub use crate::store::runs::{ListQuery, RunSummary};
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -23,6 +25,10 @@ pub struct StartRequest {
     pub id: Option<RunId>,
     /// Enqueue on this queue instead of running at once in this process.
     pub queue: Option<String>,
+    /// Seconds the run is kept once finished (`None`: the server's retention; 0: forever).
+    pub retention_secs: Option<i64>,
+    /// Tags the run carries (lists and tag tokens select runs by them).
+    pub tags: Tags,
 }
 
 /// What a start did.
@@ -62,27 +68,6 @@ impl From<sqlx::Error> for StartError {
     }
 }
 
-/// One row of `GET /v1/workflows`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct RunSummary {
-    /// Run id.
-    pub id: String,
-    /// Workflow name.
-    pub workflow: String,
-    /// Status.
-    pub status: String,
-    /// Queue, if enqueued.
-    pub queue: Option<String>,
-    /// Parent run, for children.
-    pub parent_id: Option<String>,
-    /// Times it was started.
-    pub attempts: i32,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-}
-
 impl Runtime {
     /// Validates and starts a run: at once in this process, or on a queue.
     pub async fn start(&self, req: StartRequest) -> Result<StartOutcome, StartError> {
@@ -105,8 +90,9 @@ impl Runtime {
             None => ("PENDING", Some(self.executor_id()), 1),
         };
         let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO flowgate.workflows (id, workflow, status, input, queue, executor_id, attempts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING status",
+            "INSERT INTO flowgate.workflows
+                 (id, workflow, status, input, queue, executor_id, attempts, retention_secs, tags)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING status",
         )
         .bind(id.as_str())
         .bind(&req.workflow)
@@ -115,18 +101,22 @@ impl Runtime {
         .bind(&req.queue)
         .bind(executor)
         .bind(attempts)
+        .bind(req.retention_secs)
+        .bind(req.tags.as_slice())
         .fetch_optional(&self.inner.store.pool)
         .await?;
         if inserted.is_none() {
-            let existing: Option<(String, Option<Value>, String)> = sqlx::query_as(
-                "SELECT workflow, input, status FROM flowgate.workflows WHERE id = $1",
+            let existing: Option<(String, Option<Value>, String, Vec<String>)> = sqlx::query_as(
+                "SELECT workflow, input, status, tags FROM flowgate.workflows WHERE id = $1",
             )
             .bind(id.as_str())
             .fetch_optional(&self.inner.store.pool)
             .await?;
             return match existing {
-                Some((wf, input, status))
-                    if wf == req.workflow && input.as_ref() == Some(&req.input) =>
+                Some((wf, input, status, tags))
+                    if wf == req.workflow
+                        && input.as_ref() == Some(&req.input)
+                        && tags == req.tags.as_slice() =>
                 {
                     Ok(StartOutcome {
                         id: id.to_string(),
@@ -214,19 +204,6 @@ impl Runtime {
     }
 }
 
-/// Filters and page of `GET /v1/workflows`.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    /// Only this status.
-    pub status: Option<String>,
-    /// Only this workflow.
-    pub workflow: Option<String>,
-    /// Page size.
-    pub limit: i64,
-    /// Continue after this (created_at, id), newest first.
-    pub after: Option<(DateTime<Utc>, String)>,
-}
-
 /// Lists runs newest first.
 pub async fn list(
     store: &crate::store::Store,
@@ -237,10 +214,12 @@ pub async fn list(
         None => (None, None),
     };
     Ok(sqlx::query_as(
-        "SELECT id, workflow, status, queue, parent_id, attempts, created_at, updated_at
+        "SELECT id, workflow, status, queue, parent_id, tags, attempts, created_at, updated_at
          FROM flowgate.workflows
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR workflow = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+           AND ($6::text IS NULL OR tags @> ARRAY[$6])
+           AND ($7::text[] IS NULL OR tags && $7)
          ORDER BY created_at DESC, id DESC LIMIT $5",
     )
     .bind(&q.status)
@@ -248,6 +227,8 @@ pub async fn list(
     .bind(ts)
     .bind(id)
     .bind(q.limit)
+    .bind(&q.tag)
+    .bind(&q.any_tag)
     .fetch_all(&store.pool)
     .await?)
 }

@@ -16,6 +16,7 @@ use super::{WorkflowError, WorkflowResult, DEFAULT_QUEUE};
 use crate::hub::{RunSubscription, RunUpdate};
 use crate::ids::{RunId, Topic, WorkflowName};
 use crate::notify::NoteKind;
+use crate::tags::Tags;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -146,13 +147,27 @@ impl WorkflowContext {
     }
 
     /// Starts `workflow` as a child of this run on `queue` (recorded: a replay does not start
-    /// it again).
+    /// it again). The child carries its parent's tags.
     pub async fn start_child_on<I: Serialize>(
         &self,
         queue: &str,
         workflow: &str,
         input: I,
     ) -> WorkflowResult<ChildHandle> {
+        self.start_child_tagged(queue, workflow, input, &[]).await
+    }
+
+    /// Like [`start_child_on`](Self::start_child_on), with `tags` added to the parent's
+    /// (at most [`MAX_TAGS`](crate::tags::MAX_TAGS) in all, the child's own first).
+    pub async fn start_child_tagged<I: Serialize>(
+        &self,
+        queue: &str,
+        workflow: &str,
+        input: I,
+        tags: &[&str],
+    ) -> WorkflowResult<ChildHandle> {
+        let own = Tags::parse(tags.iter().map(|t| t.to_string()).collect())
+            .map_err(|e| WorkflowError::failed(format!("child tags: {e}")))?;
         let wf = WorkflowName::parse(workflow)
             .map_err(|e| WorkflowError::failed(format!("workflow name: {e}")))?;
         let name = format!("start_child:{wf}");
@@ -173,14 +188,20 @@ impl WorkflowContext {
         let child = RunId::parse(candidate).unwrap_or_else(|_| RunId::random());
         let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
         sqlx::query(
-            "INSERT INTO flowgate.workflows (id, workflow, status, input, queue, parent_id)
-             VALUES ($1, $2, 'ENQUEUED', $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO flowgate.workflows
+                 (id, workflow, status, input, queue, parent_id, retention_secs, tags)
+             SELECT $1, $2, 'ENQUEUED', $3, $4, $5, p.retention_secs, ARRAY(
+                 SELECT t FROM unnest($6::text[] || p.tags) WITH ORDINALITY AS u(t, i)
+                 GROUP BY t ORDER BY min(i) LIMIT 10)
+             FROM flowgate.workflows p WHERE p.id = $5
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(child.as_str())
         .bind(wf.as_str())
         .bind(&input)
         .bind(queue)
         .bind(self.id.as_ref())
+        .bind(own.as_slice())
         .execute(&mut *tx)
         .await?;
         let handle = ChildHandle {

@@ -1,24 +1,38 @@
 //! Events: latest value per (run, key), versioned by the run's event clock.
+//!
+//! Values are read back as the JSON text Postgres stores (`value::text`) and handed on as
+//! raw JSON, never re-parsed: a value written from SQL that serde_json could not hold (a
+//! 1e400, nesting deeper than its recursion limit) is still served byte for byte.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::Store;
 use crate::error::StoreError;
 use crate::ids::{Key, RunId};
 
-/// A run row left-joined with its events: (key, value, version, run's event clock).
-type EventJoin = (Option<String>, Option<Value>, Option<i64>, i64);
+/// A run row left-joined with its events: (key, value text, version, run's event clock).
+type EventJoin = (Option<String>, Option<String>, Option<i64>, i64);
 
 /// One event's current value.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EventRow {
     /// Event key.
     pub key: String,
-    /// Latest value.
-    pub value: Value,
+    /// Latest value, as stored JSON text.
+    pub value: Box<RawValue>,
     /// Version of that value; increases with every write to the run's events.
     pub version: i64,
+}
+
+/// Stored JSON text as a raw value (Postgres' jsonb text is always valid JSON; anything
+/// else would be served as a JSON string rather than break the reader).
+pub fn raw_json(text: String) -> Box<RawValue> {
+    RawValue::from_string(text).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "stored value is not JSON text; serving null");
+        RawValue::from_string("null".into()).unwrap_or_else(|_| unreachable!("null is JSON"))
+    })
 }
 
 impl Store {
@@ -39,15 +53,38 @@ impl Store {
         )
     }
 
+    /// Sets an event from JSON text (stored exactly as Postgres reads that text: big
+    /// numbers keep every digit) without notifying; returns the new version.
+    pub async fn set_event_text(
+        &self,
+        run: &RunId,
+        key: &Key,
+        value: &RawValue,
+    ) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT flowgate.set_event_quiet($1, $2, $3::jsonb)")
+                .bind(run.as_str())
+                .bind(key.as_str())
+                .bind(value.get())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// One event, if set.
     pub async fn get_event(&self, run: &str, key: &str) -> Result<Option<EventRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT key, value, version FROM flowgate.events WHERE workflow_id = $1 AND key = $2",
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT key, value::text, version FROM flowgate.events WHERE workflow_id = $1 AND key = $2",
         )
         .bind(run)
         .bind(key)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.map(|(key, v, version)| EventRow {
+            key,
+            value: raw_json(v),
+            version,
+        }))
     }
 
     /// Events whose version is above `after`, oldest first, and the run's event clock at the
@@ -58,7 +95,7 @@ impl Store {
         after: i64,
     ) -> Result<(Vec<EventRow>, Option<i64>), StoreError> {
         let rows: Vec<EventJoin> = sqlx::query_as(
-            "SELECT e.key, e.value, e.version, w.event_version
+            "SELECT e.key, e.value::text, e.version, w.event_version
              FROM flowgate.workflows w
              LEFT JOIN flowgate.events e ON e.workflow_id = w.id AND e.version > $2
              WHERE w.id = $1 ORDER BY e.version",
@@ -73,7 +110,7 @@ impl Store {
             .filter_map(|(k, v, ver, _)| {
                 Some(EventRow {
                     key: k?,
-                    value: v?,
+                    value: raw_json(v?),
                     version: ver?,
                 })
             })

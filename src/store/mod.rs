@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod messages;
+pub mod run_changes;
 pub mod runs;
 pub mod streams;
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::Store;
 use crate::error::StoreError;
 use crate::ids::{RunId, WorkflowName};
+use crate::tags::Tags;
 
 /// A run's public state.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
@@ -21,6 +22,8 @@ pub struct RunRow {
     pub output: Option<Value>,
     /// Error, if it failed.
     pub error: Option<Value>,
+    /// Tags given at start.
+    pub tags: Vec<String>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last status change.
@@ -47,10 +50,20 @@ impl Store {
         }
     }
 
+    /// The run's tags (`None` if it does not exist).
+    pub async fn run_tags(&self, id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT tags FROM flowgate.workflows WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// The run's public state.
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, workflow, status, output, error, created_at, updated_at
+            "SELECT id, workflow, status, output, error, tags, created_at, updated_at
              FROM flowgate.workflows WHERE id = $1",
         )
         .bind(id)
@@ -58,17 +71,84 @@ impl Store {
         .await?)
     }
 
-    /// Creates the record of an externally-run workflow; true if created, false if it
-    /// already existed with the same workflow name, conflict otherwise.
+    /// Creates the record of an externally-run workflow (kept `retention_secs` after it
+    /// finishes, or the server's default); true if created, false if it already existed with
+    /// the same workflow name, conflict otherwise.
     pub async fn ensure_run(
         &self,
         id: &RunId,
         workflow: &WorkflowName,
+        tags: &Tags,
+        retention_secs: Option<i64>,
     ) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar("SELECT flowgate.ensure_run($1, $2)")
-            .bind(id.as_str())
-            .bind(workflow.as_str())
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT flowgate.ensure_run($1, $2, $3, $4)")
+                .bind(id.as_str())
+                .bind(workflow.as_str())
+                .bind(tags.as_slice())
+                .bind(retention_secs)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
+
+    /// Marks an external run finished without notifying; returns its status. Conflict for
+    /// a run of the workflow runtime or one finished with another status.
+    pub async fn finish_run(
+        &self,
+        id: &RunId,
+        status: &str,
+        output: Option<&Value>,
+        error: Option<&Value>,
+    ) -> Result<String, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT flowgate.finish_run_quiet($1, $2, $3, $4)")
+                .bind(id.as_str())
+                .bind(status)
+                .bind(output)
+                .bind(error)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// One row of `GET /v1/workflows`.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct RunSummary {
+    /// Run id.
+    pub id: String,
+    /// Workflow name.
+    pub workflow: String,
+    /// Status.
+    pub status: String,
+    /// Queue, if enqueued.
+    pub queue: Option<String>,
+    /// Parent run, for children.
+    pub parent_id: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Times it was started.
+    pub attempts: i32,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters and page of `GET /v1/workflows`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Only runs carrying this tag.
+    pub tag: Option<String>,
+    /// Only runs carrying at least one of these tags (a tag-scoped token's reach).
+    pub any_tag: Option<Vec<String>>,
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this (created_at, id), newest first.
+    pub after: Option<(DateTime<Utc>, String)>,
 }

@@ -18,6 +18,8 @@ pub struct StreamPage {
     pub next: i64,
     /// True if the close marker is set.
     pub closed: bool,
+    /// True if the run no longer exists (removed by retention): nothing will follow.
+    pub gone: bool,
 }
 
 impl StreamPage {
@@ -80,6 +82,15 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut page = StreamPage::default();
+        if rows.is_empty() {
+            // No stream row: not created yet, or the run was removed.
+            let run_row: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM flowgate.workflows WHERE id = $1")
+                    .bind(run)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            page.gone = run_row.is_none();
+        }
         for (next, closed, offset, payload) in rows {
             page.next = next;
             page.closed = closed;

@@ -193,6 +193,14 @@ async fn webhook_urls_must_be_public_http() {
         "http://169.254.169.254/latest",
         "http://127.0.0.1:9/hook",
         "http://[::1]/hook",
+        // Special-purpose ranges, and IPv4 embedded in IPv6 (compatible, 6to4, NAT64).
+        "http://[::127.0.0.1]/hook",
+        "http://[2002:7f00:1::]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/hook",
+        "http://[fec0::1]/hook",
+        "http://198.18.0.1/hook",
+        "http://240.0.0.1/hook",
+        "http://192.0.0.1/hook",
         "ftp://example.com/hook",
         "not a url",
     ] {

@@ -1,21 +1,30 @@
 //! Integration tests against the machine's real Postgres, over real sockets.
 
 mod bad_input;
+mod connections;
 mod dbos;
 mod dbos_checks;
 mod dbos_support;
 mod durable;
 mod durable_live;
 mod durable_subs;
+mod durable_subs_keyed;
 mod events;
 mod faults;
+mod hardening_access;
+mod hardening_approvals;
+mod hardening_routes;
+mod hardening_values;
 mod helpers;
+mod lifecycle;
+mod lifecycle_ops;
 mod live;
 mod messages;
 mod openapi;
 mod ops;
 mod page;
 mod props;
+mod run_list;
 mod runtime_client;
 mod runtime_demos;
 mod runtime_http;
@@ -25,3 +34,5 @@ mod runtime_support;
 mod security;
 mod security_approvals;
 mod streams;
+mod tag_tokens;
+mod value_props;

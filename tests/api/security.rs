@@ -266,6 +266,7 @@ async fn approval_links_are_single_use_and_tamper_proof() {
         approver: "carol".into(),
         nonce: "n-expired".into(),
         exp: chrono::Utc::now().timestamp() - 1,
+        key: None,
     };
     let expired = format!(
         "/v1/approvals/{}",

@@ -18,6 +18,7 @@ async fn sse_delivers_records_then_end() {
     let r = app
         .http
         .post(app.url("/v1/workflows/r1/streams/out"))
+        .header("content-type", "application/json")
         .body(r#"[{"b":1,"a":2}, "two\nlines"]"#)
         .send()
         .await
@@ -46,6 +47,7 @@ async fn sse_delivers_records_then_end() {
     let r = app
         .http
         .post(app.url("/v1/workflows/r1/streams/out"))
+        .header("content-type", "application/json")
         .body("[1]")
         .send()
         .await

@@ -8,3 +8,4 @@ mod procs;
 mod restart;
 mod secrets;
 mod shutdown;
+mod slow_clients;

@@ -9,6 +9,8 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::{name, source};
+use crate::auth::access::{AdminKey, Caller};
+use crate::auth::token::Scope;
 use crate::error::ApiError;
 use crate::http::events::{list_on, wait_on, WaitQuery};
 use crate::http::extract::{ApiPath, ApiQuery};
@@ -22,10 +24,12 @@ const MAX_LIST: i64 = 1000;
 /// `GET /v1/dbos/workflows/{id}`: id, workflow name, status, output, error, timestamps.
 pub async fn status(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;
     let id = name("id", id)?;
+    reader(&app, &caller, &id)?;
     let row = dbos
         .store
         .get_run(&id)
@@ -45,6 +49,7 @@ pub struct ListQuery {
 /// `GET /v1/dbos/workflows`: newest first.
 pub async fn list(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;
@@ -72,59 +77,78 @@ pub async fn list(
 /// `GET …/events`: `{key: {value, version}}`, or SSE of changes.
 pub async fn events(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;
     let id = name("id", id)?;
-    list_on(&app, &dbos.hub, &id, &headers, &q).await
+    reader(&app, &caller, &id)?;
+    list_on(&app, &dbos.hub, &caller, &id, &headers, &q).await
 }
 
 /// `GET …/events/{key}?after=&timeout=`: long-poll on one event.
 pub async fn wait(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;
     let (id, key) = (name("id", id)?, name("key", key)?);
-    wait_on(&app, &dbos.hub, &id, &key, &q).await
+    reader(&app, &caller, &id)?;
+    let permit = caller.stream_permit(&app.auth)?;
+    wait_on(&app, &dbos.hub, permit, &id, &key, &q).await
 }
 
 /// `GET …/streams/{key}`: SSE, `id:` = DBOS offset, `event: end` at the close.
 pub async fn follow(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath((id, key)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;
     let (id, key) = (name("id", id)?, name("key", key)?);
-    follow_on(&app, &dbos.hub, &id, &key, &headers, &q).await
+    reader(&app, &caller, &id)?;
+    let permit = caller.stream_permit(&app.auth)?;
+    follow_on(&app, &dbos.hub, permit, &id, &key, &headers, &q).await
 }
 
 /// `GET …/streams/{key}/poll?from=&timeout=`.
 pub async fn poll(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;
     let (id, key) = (name("id", id)?, name("key", key)?);
-    poll_on(&app, &dbos.hub, &id, &key, &q).await
+    reader(&app, &caller, &id)?;
+    let permit = caller.stream_permit(&app.auth)?;
+    poll_on(&app, &dbos.hub, permit, &id, &key, &q).await
 }
 
 /// `GET …/live`: status, events and every stream on one SSE connection.
 pub async fn live(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;
     let id = name("id", id)?;
-    live_on(&app, &dbos.hub, &id, &headers, &q).await
+    reader(&app, &caller, &id)?;
+    let permit = caller.stream_permit(&app.auth)?;
+    live_on(&app, &dbos.hub, permit, &id, &headers, &q).await
+}
+
+/// Ok for an API key, or a DBOS run token for `id` with the `read` scope.
+fn reader(app: &AppState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    caller.require_run_of_kind(&app.auth, super::RUN_TOKEN_KIND, id, Scope::Read)
 }
 
 /// 404 for a DBOS run that does not exist.

@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 
 use super::reads::require;
 use super::{name, source, APPROVAL_KIND, RUN_TOKEN_KIND};
+use crate::auth::access::{forbidden, AdminKey, Caller};
+use crate::auth::grant::{check_approvers, GrantBody};
 use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope, TokenError};
 use crate::error::ApiError;
 use crate::http::extract::{self, ApiJson, ApiPath};
@@ -24,7 +26,6 @@ use crate::http::AppState;
 /// Longest link or token lifetime: 30 days.
 const MAX_TTL: i64 = 30 * 86400;
 /// Most approvers per request.
-const MAX_APPROVERS: usize = 50;
 /// Longest approval comment.
 const MAX_COMMENT: usize = 2000;
 
@@ -40,6 +41,7 @@ pub struct SendBody {
 /// workflow does not exist.
 pub async fn message(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
@@ -73,11 +75,12 @@ pub async fn message(
         .into_response())
 }
 
-/// `{scopes?, ttl_secs?}`
+/// `{scopes?, ttl_secs?, approval?}`
 #[derive(Debug, Deserialize)]
 pub struct TokenBody {
     scopes: Option<Vec<Scope>>,
     ttl_secs: Option<i64>,
+    approval: Option<GrantBody>,
 }
 
 fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
@@ -94,16 +97,23 @@ fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
 /// `POST /v1/dbos/workflows/{id}/tokens` (API key): a run token for this DBOS run only.
 pub async fn token(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
     let id = name("id", id)?;
     let ttl = ttl(body.ttl_secs, app.auth.token_ttl)?;
     require(&app, &id).await?;
+    let approval = body.approval.map(GrantBody::parse).transpose()?;
+    let mut scopes = body.scopes.unwrap_or_else(|| vec![Scope::Read]);
+    if approval.is_some() && !scopes.contains(&Scope::Approve) {
+        scopes.push(Scope::Approve);
+    }
     let claims = RunClaims {
         run: id,
-        scopes: body.scopes.unwrap_or_else(|| vec![Scope::Read]),
+        scopes,
         exp: now() + ttl,
+        approval,
     };
     let token = app.auth.signer.sign(RUN_TOKEN_KIND, &claims);
     Ok((
@@ -124,24 +134,46 @@ pub struct MintBody {
 /// `POST /v1/dbos/workflows/{id}/approval-links`: one approve/reject pair per approver.
 pub async fn mint(
     State(app): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<MintBody>,
 ) -> Result<Response, ApiError> {
     let id = name("id", id)?;
-    let topic = name("topic", body.topic.unwrap_or_else(|| "approval".into()))?;
+    caller.require_run_of_kind(&app.auth, RUN_TOKEN_KIND, &id, Scope::Approve)?;
     let ttl = ttl(body.ttl_secs, 86400)?;
-    let approvers = body.approvers.unwrap_or_else(|| vec!["approver".into()]);
-    if approvers.is_empty() || approvers.len() > MAX_APPROVERS {
-        return Err(ApiError::invalid(
-            "approvers",
-            format!("must list 1 to {MAX_APPROVERS} names"),
-        ));
-    }
-    for a in &approvers {
-        name("approvers", a.clone())?;
-    }
+    // A key mints for anyone on any topic; a DBOS run token only within its grant, and its
+    // links expire with it (plus the configured grace).
+    let (topic, approvers, cap) = if caller.is_admin() {
+        let topic = body.topic.unwrap_or_else(|| "approval".into());
+        let approvers = body.approvers.unwrap_or_else(|| vec!["approver".into()]);
+        (topic, approvers, None)
+    } else {
+        let presented = caller.credential.as_deref().unwrap_or_default();
+        let claims = app
+            .auth
+            .signer
+            .verify(RUN_TOKEN_KIND, presented, |c: &RunClaims| c.exp)
+            .map_err(|_| forbidden("invalid token"))?;
+        let grant = claims
+            .approval
+            .ok_or_else(|| forbidden("this token may not mint approval links"))?;
+        let topic = body.topic.unwrap_or_else(|| grant.topic.clone());
+        let approvers = body.approvers.unwrap_or_else(|| grant.approvers.clone());
+        if topic != grant.topic || approvers.iter().any(|a| !grant.approvers.contains(a)) {
+            return Err(forbidden(
+                "this token may not mint links for this topic or these approvers",
+            ));
+        }
+        (
+            topic,
+            approvers,
+            Some(claims.exp.saturating_add(app.auth.link_grace)),
+        )
+    };
+    let topic = name("topic", topic)?;
+    check_approvers(&approvers)?;
     require(&app, &id).await?;
-    let exp = now() + ttl;
+    let exp = cap.map_or(now() + ttl, |c| c.min(now() + ttl));
     let links: Vec<Value> = approvers
         .iter()
         .map(|approver| {
@@ -154,6 +186,7 @@ pub async fn mint(
                     approver: approver.clone(),
                     nonce: nonce.clone(),
                     exp,
+                    key: None,
                 };
                 format!(
                     "/v1/dbos/approvals/{}",

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{name, source};
+use crate::auth::access::AdminKey;
 use crate::dbos::store::Enqueue;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
@@ -34,6 +35,7 @@ pub struct StartBody {
 /// 201 `{id, status}`; 200 with the current status if the id already exists.
 pub async fn start(
     State(app): State<AppState>,
+    _admin: AdminKey,
     ApiJson(body): ApiJson<StartBody>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;

@@ -1,0 +1,95 @@
+//! `POST /v1/workflows/{id}/finish`: an external producer marks its run finished, so that
+//! pages and `?wait` waiters see the outcome and retention starts counting. Runs of the
+//! workflow runtime finish themselves (409 here).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{self, ApiJson, ApiPath};
+use super::AppState;
+use crate::auth::access::AdminKey;
+use crate::error::{ApiError, StoreError};
+use crate::ids::RunId;
+use crate::notify::{Note, NoteKind};
+
+/// Longest per-run retention accepted: ten years.
+pub const MAX_RETENTION_SECS: i64 = 10 * 365 * 86400;
+
+/// Route for finishing an external run.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/workflows/{id}/finish", post(finish))
+}
+
+/// `{status, output?, error?}`
+#[derive(Debug, Deserialize)]
+pub struct FinishBody {
+    status: String,
+    #[serde(default)]
+    output: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// Validates an optional `retention_secs` field: an integer from 0 (keep forever) to ten years.
+pub fn retention_field(v: Option<&Value>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if (0..=MAX_RETENTION_SECS).contains(&n) => Ok(Some(n)),
+            _ => Err(ApiError::invalid(
+                "retention_secs",
+                format!("must be an integer from 0 (keep forever) to {MAX_RETENTION_SECS}"),
+            )),
+        },
+    }
+}
+
+async fn finish(
+    State(app): State<AppState>,
+    _admin: AdminKey,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<FinishBody>,
+) -> Result<Response, ApiError> {
+    let run = extract::name("id", id, RunId::parse)?;
+    if !matches!(body.status.as_str(), "SUCCESS" | "ERROR" | "CANCELLED") {
+        return Err(ApiError::invalid(
+            "status",
+            "must be SUCCESS, ERROR or CANCELLED",
+        ));
+    }
+    for (field, v) in [("output", &body.output), ("error", &body.error)] {
+        if v.as_ref()
+            .is_some_and(|v| v.to_string().len() > app.config.max_value)
+        {
+            return Err(ApiError::value_too_large(
+                field,
+                field,
+                app.config.max_value,
+            ));
+        }
+    }
+    let status = match app
+        .store
+        .finish_run(
+            &run,
+            &body.status,
+            body.output.as_ref(),
+            body.error.as_ref(),
+        )
+        .await
+    {
+        Ok(s) => s,
+        Err(StoreError::Conflict(m)) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "not_finishable", m).with_field("id"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    app.notifier
+        .publish(Note::new(NoteKind::Status, run.as_str(), "", 0));
+    Ok(Json(json!({ "id": run, "status": status })).into_response())
+}
