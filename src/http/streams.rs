@@ -42,7 +42,7 @@ fn names(id: String, key: String) -> Result<(RunId, Key), ApiError> {
     ))
 }
 
-/// Checks the run exists and `from` is within the stream. A read that resumes (`from` > 0)
+/// Checks the run exists and `from` is within the stream; returns the stream's length. A read that resumes (`from` > 0)
 /// a run that no longer exists answers 410: it was removed by retention.
 async fn check_start(
     app: &AppState,
@@ -50,7 +50,7 @@ async fn check_start(
     key: &Key,
     from: i64,
     field: &str,
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     if from > 0 && !app.store.run_exists(run).await? {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -72,7 +72,7 @@ async fn check_start(
         )
         .with_field(field));
     }
-    Ok(())
+    Ok(tail.next)
 }
 
 /// `GET …/streams/{key}`: SSE, `id: <offset>`, `data: <json>`, then `event: end`.
@@ -130,10 +130,17 @@ async fn poll(
     let from = extract::offset("from", q.from.as_deref())?.unwrap_or(0);
     let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
     let sub = app.hub.subscribe_stream(run.as_str(), key.as_str());
-    check_start(&app, &run, &key, from, "from").await?;
+    let length = check_start(&app, &run, &key, from, "from").await?;
     let items = sub.follow(from);
     futures::pin_mut!(items);
     let _waiting = GaugeGuard::inc(&app.metrics.long_polls_waiting);
+    // Records that exist are answered at once, whatever the timeout (even 0); the timeout
+    // bounds only the wait for new ones.
+    let wait = if length > from {
+        std::time::Duration::from_secs(3600)
+    } else {
+        wait
+    };
     let mut records = Vec::new();
     let mut next = from;
     let mut closed = false;
