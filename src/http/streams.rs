@@ -42,7 +42,7 @@ fn names(id: String, key: String) -> Result<(RunId, Key), ApiError> {
     ))
 }
 
-/// Checks the run exists and `from` is within the stream. A read that resumes (`from` > 0)
+/// Checks the run exists and `from` is within the stream; returns the stream's length. A read that resumes (`from` > 0)
 /// a run that no longer exists answers 410: it was removed by retention.
 async fn check_start(
     hub: &Hub,
@@ -50,7 +50,7 @@ async fn check_start(
     key: &str,
     from: i64,
     field: &str,
-) -> Result<(), ApiError> {
+) -> Result<i64, ApiError> {
     match hub.source().require_run(run).await {
         Err(crate::error::StoreError::RunNotFound) if from > 0 => {
             return Err(ApiError::new(
@@ -71,7 +71,7 @@ async fn check_start(
         )
         .with_field(field));
     }
-    Ok(())
+    Ok(tail.next)
 }
 
 /// `GET …/streams/{key}`: SSE, `id: <offset>`, `data: <json>`, then `event: end`.
@@ -163,10 +163,17 @@ pub(crate) async fn poll_on(
     let from = extract::offset("from", q.from.as_deref())?.unwrap_or(0);
     let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
     let sub = hub.subscribe_stream(run, key);
-    check_start(hub, run, key, from, "from").await?;
+    let length = check_start(hub, run, key, from, "from").await?;
     let items = sub.follow(from);
     futures::pin_mut!(items);
     let _waiting = GaugeGuard::inc(&app.metrics.long_polls_waiting);
+    // Records that exist are answered at once, whatever the timeout (even 0); the timeout
+    // bounds only the wait for new ones.
+    let wait = if length > from {
+        std::time::Duration::from_secs(3600)
+    } else {
+        wait
+    };
     let mut records = Vec::new();
     let mut next = from;
     let mut closed = false;

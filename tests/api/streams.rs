@@ -294,3 +294,22 @@ async fn heartbeat_comments_and_headers() {
         "a comment right after the headers: {text:?}"
     );
 }
+
+#[tokio::test]
+async fn a_zero_timeout_poll_answers_the_records_that_exist() {
+    let app = spawn_app().await;
+    app.create_run("z").await;
+    app.append("z", "s", &[json!(1), json!(2)]).await;
+    for _ in 0..20 {
+        let body: serde_json::Value = app
+            .http
+            .get(app.url("/v1/workflows/z/streams/s/poll?timeout=0"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["records"].as_array().map(Vec::len), Some(2), "{body}");
+    }
+}

@@ -54,13 +54,15 @@ async fn a_tag_token_reads_tagged_runs_and_nothing_else() {
     let app = keyed().await;
     put(&app, "mine", json!(["user:1"])).await;
     put(&app, "theirs", json!(["user:2"])).await;
-    app.http
+    let appended = app
+        .http
         .post(app.url("/v1/workflows/mine/streams/out"))
         .bearer_auth(KEY)
         .json(&json!(["hi"]))
         .send()
         .await
         .unwrap();
+    assert_eq!(appended.status(), 200);
 
     assert_eq!(
         mint(&app, None, json!({"tags": ["user:1"]})).await.status(),
@@ -129,10 +131,8 @@ async fn a_tag_token_reads_tagged_runs_and_nothing_else() {
     )
     .await;
     assert_eq!(poll.status(), 200);
-    assert_eq!(
-        poll.json::<Value>().await.unwrap()["records"][0]["value"],
-        "hi"
-    );
+    let body: Value = poll.json().await.unwrap();
+    assert_eq!(body["records"][0]["value"], "hi", "{body}");
     for path in [
         "/v1/workflows/theirs",
         "/v1/workflows/theirs/events",
