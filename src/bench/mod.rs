@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod fanout;
+pub mod pgbench;
 pub mod queries;
 pub mod runtime;
 pub mod stats;
@@ -280,7 +281,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     if want("throughput") {
-        for r in throughput::run(&bench, args.seconds).await? {
+        let settle = if args.smoke { 0.2 } else { 11.0 };
+        for r in throughput::run(&bench, args.seconds, settle).await? {
             println!("{}", r.0);
             results.push(r.1);
         }

@@ -1,0 +1,314 @@
+//! Group commit for this process's own writes: stream appends, event sets and message sends
+//! from the HTTP producer API, and workflows' stream steps.
+//!
+//! Callers hand their write to one committer task and wait for its outcome. The committer
+//! takes everything that queued up while its previous batch was in flight and runs it as
+//! one `flowgate.write_batch` statement: one transaction, one commit (one WAL flush) for the
+//! whole batch, each write still getting its own offsets, version or message id. The same
+//! statement sends the wake-ups (`pg_notify`), so they commit exactly when the data does: a
+//! crash can never leave committed data unannounced. Only one batch is in flight per
+//! process, so NOTIFY's global lock (held through commit) is never contended by our own
+//! writes; with one writer a write goes straight through with no added wait.
+//!
+//! After a batch commits, local subscribers are woken through the hub at once (the
+//! listener skips our own notes when they come back).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Note, NoteKind};
+use crate::error::StoreError;
+use crate::hub::Hub;
+use crate::ids::{Key, RunId, Topic};
+use crate::store::batch::{self, Outcome, StepFence, Write};
+
+/// Writes in one batch, at most.
+const MAX_WRITES: usize = 1024;
+/// Payload bytes in one batch, at most (a single larger write still goes alone).
+const MAX_BYTES: usize = 4 << 20;
+/// Writes that may wait for the committer before callers wait to enqueue.
+const QUEUE: usize = 4096;
+/// The committer keeps its connection while writes keep coming; idle this long, it gives it
+/// back to the pool (which checks it before the next use).
+const KEEP_CONN: Duration = Duration::from_millis(250);
+
+/// A write and where its outcome goes.
+struct Job {
+    write: Write,
+    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+}
+
+/// Gathers this process's concurrent writes into shared transactions. Cheap to clone.
+#[derive(Clone)]
+pub struct GroupCommit {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hub: Hub,
+    origin: String,
+    /// The committer's queue; the committer starts with the first write.
+    queue: OnceLock<mpsc::Sender<Job>>,
+}
+
+impl GroupCommit {
+    /// A group committer writing through `hub`'s store, tagging notes with `origin`.
+    pub fn new(hub: Hub, origin: String) -> Self {
+        GroupCommit {
+            inner: Arc::new(Inner {
+                hub,
+                origin,
+                queue: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Runs `write` in the next batch; returns its outcome once the batch has committed.
+    pub async fn submit(&self, write: Write) -> Result<Outcome, StoreError> {
+        let queue = self.inner.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let pool = self.inner.hub.store().pool.clone();
+            tokio::spawn(committer(pool, self.inner.origin.clone(), rx));
+            tx
+        });
+        let (reply, outcome) = oneshot::channel();
+        queue
+            .send(Job { write, reply })
+            .await
+            .map_err(|_| closed())?;
+        outcome.await.map_err(|_| closed())?
+    }
+
+    /// Appends records to stream (`run`, `key`); returns the first offset.
+    pub async fn append(
+        &self,
+        run: &RunId,
+        key: &Key,
+        payloads: Vec<Vec<u8>>,
+    ) -> Result<i64, StoreError> {
+        let n = payloads.len() as i64;
+        let write = Write::Append {
+            run: run.as_str().to_string(),
+            key: key.as_str().to_string(),
+            payloads,
+            fence: None,
+        };
+        let closed = format!("stream {run}/{key} is closed");
+        let first = done(self.submit(write).await?, &closed)?.0;
+        self.wake(Note::new(
+            NoteKind::Stream,
+            run.as_str(),
+            key.as_str(),
+            first + n,
+        ));
+        Ok(first)
+    }
+
+    /// Appends records as a workflow's step (see [`StepFence`]); the outcome says whether
+    /// the fence held.
+    pub async fn step_append(
+        &self,
+        run: &str,
+        key: &Key,
+        payloads: Vec<Vec<u8>>,
+        fence: StepFence,
+    ) -> Result<Outcome, StoreError> {
+        let n = payloads.len() as i64;
+        let write = Write::Append {
+            run: run.to_string(),
+            key: key.as_str().to_string(),
+            payloads,
+            fence: Some(fence),
+        };
+        let outcome = self.submit(write).await?;
+        if let Outcome::Done { pos, .. } = outcome {
+            self.wake(Note::new(NoteKind::Stream, run, key.as_str(), pos + n));
+        }
+        Ok(outcome)
+    }
+
+    /// Sets event `key` of `run`; returns the new version.
+    pub async fn set_event(&self, run: &RunId, key: &Key, value: Value) -> Result<i64, StoreError> {
+        let write = Write::Event {
+            run: run.as_str().to_string(),
+            key: key.as_str().to_string(),
+            value,
+        };
+        let version = done(self.submit(write).await?, "conflict")?.0;
+        self.wake(Note::new(
+            NoteKind::Event,
+            run.as_str(),
+            key.as_str(),
+            version,
+        ));
+        Ok(version)
+    }
+
+    /// Sends a message; returns `(message_id, duplicate)`.
+    pub async fn send(
+        &self,
+        run: &RunId,
+        topic: &Topic,
+        body: Value,
+        idempotency_key: Option<String>,
+    ) -> Result<(i64, bool), StoreError> {
+        let write = Write::Send {
+            run: run.as_str().to_string(),
+            topic: topic.as_str().to_string(),
+            body,
+            idempotency_key,
+        };
+        let conflict = "idempotency key was used for another message";
+        let (id, duplicate) = done(self.submit(write).await?, conflict)?;
+        if !duplicate {
+            self.wake(Note::new(
+                NoteKind::Message,
+                run.as_str(),
+                topic.as_str(),
+                id,
+            ));
+        }
+        Ok((id, duplicate))
+    }
+
+    /// Wakes local subscribers for a note already sent in its write's transaction.
+    fn wake(&self, note: Note) {
+        let hub = &self.inner.hub;
+        hub.metrics()
+            .notes_published
+            .with_label_values(&[note.kind.label()])
+            .inc();
+        hub.dispatch(&note);
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Db(sqlx::Error::PoolClosed)
+}
+
+/// The position and duplicate flag of a committed write, or its refusal as an error.
+fn done(outcome: Outcome, conflict: &str) -> Result<(i64, bool), StoreError> {
+    match outcome {
+        Outcome::Done { pos, duplicate } => Ok((pos, duplicate)),
+        Outcome::RunNotFound => Err(StoreError::RunNotFound),
+        Outcome::Conflict => Err(StoreError::Conflict(conflict.to_string())),
+        // Only fenced writes can lose their fence.
+        Outcome::Cancelled | Outcome::Superseded => Err(StoreError::Conflict(conflict.into())),
+    }
+}
+
+/// The committer: one batch in flight; whatever queued meanwhile is the next batch.
+async fn committer(pool: PgPool, origin: String, mut rx: mpsc::Receiver<Job>) {
+    let mut conn: Option<PoolConnection<Postgres>> = None;
+    let mut carry: Option<Job> = None;
+    loop {
+        let first = match carry.take() {
+            Some(j) => j,
+            None => match next_job(&mut rx, &mut conn, &pool).await {
+                Some(j) => j,
+                None => return,
+            },
+        };
+        let mut bytes = first.write.size();
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_WRITES {
+            let Ok(j) = rx.try_recv() else { break };
+            bytes += j.write.size();
+            if bytes > MAX_BYTES {
+                carry = Some(j);
+                break;
+            }
+            jobs.push(j);
+        }
+        run_jobs(&pool, &mut conn, &origin, jobs).await;
+    }
+}
+
+/// Waits for the next write, giving the connection back if none comes soon.
+async fn next_job(
+    rx: &mut mpsc::Receiver<Job>,
+    conn: &mut Option<PoolConnection<Postgres>>,
+    pool: &PgPool,
+) -> Option<Job> {
+    if conn.is_some() {
+        tokio::select! {
+            j = rx.recv() => return j,
+            _ = tokio::time::sleep(KEEP_CONN) => {}
+            _ = pool.close_event() => {}
+        }
+        *conn = None;
+    }
+    rx.recv().await
+}
+
+/// Runs one batch; if the database refused it as a whole (a race the function does not
+/// report per write, a deadlock), runs each write alone so only the culprit fails.
+async fn run_jobs(
+    pool: &PgPool,
+    conn: &mut Option<PoolConnection<Postgres>>,
+    origin: &str,
+    mut jobs: Vec<Job>,
+) {
+    // A stable order: locks are taken in (run, key) order across batches and processes,
+    // and writes to one stream keep their queue order.
+    jobs.sort_by(|a, b| a.write.target().cmp(&b.write.target()));
+    let writes: Vec<&Write> = jobs.iter().map(|j| &j.write).collect();
+    match execute(pool, conn, origin, &writes).await {
+        Ok(outcomes) => {
+            for (j, o) in jobs.into_iter().zip(outcomes) {
+                let _ = j.reply.send(Ok(o));
+            }
+        }
+        Err(e) if jobs.len() > 1 && is_refusal(&e) => {
+            tracing::debug!(error = %e, writes = jobs.len(), "batch refused; writing one by one");
+            for j in jobs {
+                let r = execute(pool, conn, origin, &[&j.write]).await;
+                let _ = j.reply.send(r.map(|mut o| o.remove(0)));
+            }
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let mut first = Some(e);
+            for j in jobs {
+                let e = first
+                    .take()
+                    .unwrap_or_else(|| StoreError::Db(sqlx::Error::Protocol(msg.clone())));
+                let _ = j.reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// True if Postgres answered the statement with an error (so nothing of it committed).
+fn is_refusal(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(e) => e.as_database_error().is_some(),
+        StoreError::RunNotFound | StoreError::Conflict(_) => true,
+    }
+}
+
+/// One statement on the committer's connection (taken from the pool if it has none; dropped
+/// after anything but a database error, since the connection may be broken).
+async fn execute(
+    pool: &PgPool,
+    conn: &mut Option<PoolConnection<Postgres>>,
+    origin: &str,
+    writes: &[&Write],
+) -> Result<Vec<Outcome>, StoreError> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(pool.acquire().await?),
+    };
+    let r = batch::write_batch(c, origin, writes).await;
+    if r.as_ref().is_err_and(|e| !is_refusal(e)) {
+        if let Some(mut c) = conn.take() {
+            c.close_on_drop();
+        }
+    }
+    r
+}
