@@ -6,6 +6,7 @@ mod durable_live;
 mod durable_subs;
 mod events;
 mod faults;
+mod group_commit;
 mod helpers;
 mod live;
 mod messages;
