@@ -2,6 +2,7 @@
 //! table (and JSON with `--json`). The server runs as a child process (so its memory is
 //! measured alone); clients read SSE with an independent parser (`eventsource-stream`).
 
+pub mod cost;
 pub mod delivery;
 pub mod fanout;
 pub mod pgbench;
@@ -45,9 +46,9 @@ pub struct BenchArgs {
     /// Seconds the fan-out scenario writes for (10 records/s).
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
-    /// Scenarios to run (comma-separated): delivery, wakeup, throughput, fanout, health,
-    /// queries, queue.
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "fanout", "health", "queries", "queue"].map(String::from).to_vec())]
+    /// Scenarios to run (comma-separated): delivery, wakeup, throughput, cost, fanout,
+    /// health, queries, queue.
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "cost", "fanout", "health", "queries", "queue"].map(String::from).to_vec())]
     pub only: Vec<String>,
     /// A few seconds in all: proves the command works (used by CI).
     #[arg(long)]
@@ -183,7 +184,13 @@ async fn spawn_server(http: &reqwest::Client, db_url: &str) -> anyhow::Result<(C
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let server = Command::new(std::env::current_exe()?)
+    // FLOWGATE_BENCH_SERVER runs another build as the server (to compare builds with the
+    // same client and baselines).
+    let exe = match std::env::var_os("FLOWGATE_BENCH_SERVER") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()?,
+    };
+    let server = Command::new(exe)
         .args(["serve", "--test-workflows", "--queue", "default:16"])
         .env("DATABASE_URL", db_url)
         .env("FLOWGATE_ADDR", format!("127.0.0.1:{port}"))
@@ -286,6 +293,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             println!("{}", r.0);
             results.push(r.1);
         }
+    }
+    if want("cost") {
+        let r = cost::per_request(&bench, if args.smoke { 100 } else { 3000 }).await?;
+        println!("{}", r.0);
+        results.push(r.1);
     }
     if want("fanout") {
         let r = fanout::run(&bench, args.fanout, args.fanout_seconds).await?;

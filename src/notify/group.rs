@@ -72,8 +72,8 @@ impl GroupCommit {
     pub async fn submit(&self, write: Write) -> Result<Outcome, StoreError> {
         let queue = self.inner.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            let pool = self.inner.hub.store().pool.clone();
-            tokio::spawn(committer(pool, self.inner.origin.clone(), rx));
+            let hub = self.inner.hub.clone();
+            tokio::spawn(committer(hub, self.inner.origin.clone(), rx));
             tx
         });
         let (reply, outcome) = oneshot::channel();
@@ -91,7 +91,6 @@ impl GroupCommit {
         key: &Key,
         payloads: Vec<Vec<u8>>,
     ) -> Result<i64, StoreError> {
-        let n = payloads.len() as i64;
         let write = Write::Append {
             run: run.as_str().to_string(),
             key: key.as_str().to_string(),
@@ -99,14 +98,7 @@ impl GroupCommit {
             fence: None,
         };
         let closed = format!("stream {run}/{key} is closed");
-        let first = done(self.submit(write).await?, &closed)?.0;
-        self.wake(Note::new(
-            NoteKind::Stream,
-            run.as_str(),
-            key.as_str(),
-            first + n,
-        ));
-        Ok(first)
+        Ok(done(self.submit(write).await?, &closed)?.0)
     }
 
     /// Appends records as a workflow's step (see [`StepFence`]); the outcome says whether
@@ -118,18 +110,13 @@ impl GroupCommit {
         payloads: Vec<Vec<u8>>,
         fence: StepFence,
     ) -> Result<Outcome, StoreError> {
-        let n = payloads.len() as i64;
         let write = Write::Append {
             run: run.to_string(),
             key: key.as_str().to_string(),
             payloads,
             fence: Some(fence),
         };
-        let outcome = self.submit(write).await?;
-        if let Outcome::Done { pos, .. } = outcome {
-            self.wake(Note::new(NoteKind::Stream, run, key.as_str(), pos + n));
-        }
-        Ok(outcome)
+        self.submit(write).await
     }
 
     /// Sets event `key` of `run`; returns the new version.
@@ -139,14 +126,7 @@ impl GroupCommit {
             key: key.as_str().to_string(),
             value,
         };
-        let version = done(self.submit(write).await?, "conflict")?.0;
-        self.wake(Note::new(
-            NoteKind::Event,
-            run.as_str(),
-            key.as_str(),
-            version,
-        ));
-        Ok(version)
+        Ok(done(self.submit(write).await?, "conflict")?.0)
     }
 
     /// Sends a message; returns `(message_id, duplicate)`.
@@ -164,27 +144,34 @@ impl GroupCommit {
             idempotency_key,
         };
         let conflict = "idempotency key was used for another message";
-        let (id, duplicate) = done(self.submit(write).await?, conflict)?;
-        if !duplicate {
-            self.wake(Note::new(
-                NoteKind::Message,
-                run.as_str(),
-                topic.as_str(),
-                id,
-            ));
-        }
-        Ok((id, duplicate))
+        done(self.submit(write).await?, conflict)
     }
+}
 
-    /// Wakes local subscribers for a note already sent in its write's transaction.
-    fn wake(&self, note: Note) {
-        let hub = &self.inner.hub;
-        hub.metrics()
-            .notes_published
-            .with_label_values(&[note.kind.label()])
-            .inc();
-        hub.dispatch(&note);
-    }
+/// The note announcing a committed write (already sent in its transaction).
+fn note_of(write: &Write, outcome: &Outcome) -> Option<Note> {
+    let Outcome::Done { pos, duplicate } = *outcome else {
+        return None;
+    };
+    Some(match write {
+        Write::Append {
+            run, key, payloads, ..
+        } => Note::new(NoteKind::Stream, run, key, pos + payloads.len() as i64),
+        Write::Event { run, key, .. } => Note::new(NoteKind::Event, run, key, pos),
+        Write::Send { .. } if duplicate => return None,
+        Write::Send { run, topic, .. } => Note::new(NoteKind::Message, run, topic, pos),
+    })
+}
+
+/// Wakes local subscribers for a note already sent in its write's transaction. The
+/// committer does it, not the caller, so a caller that gives up (a client that
+/// disconnects) cannot leave local subscribers unwoken.
+fn wake(hub: &Hub, note: &Note) {
+    hub.metrics()
+        .notes_published
+        .with_label_values(&[note.kind.label()])
+        .inc();
+    hub.dispatch(note);
 }
 
 fn closed() -> StoreError {
@@ -203,7 +190,8 @@ fn done(outcome: Outcome, conflict: &str) -> Result<(i64, bool), StoreError> {
 }
 
 /// The committer: one batch in flight; whatever queued meanwhile is the next batch.
-async fn committer(pool: PgPool, origin: String, mut rx: mpsc::Receiver<Job>) {
+async fn committer(hub: Hub, origin: String, mut rx: mpsc::Receiver<Job>) {
+    let pool = hub.store().pool.clone();
     let mut conn: Option<PoolConnection<Postgres>> = None;
     let mut carry: Option<Job> = None;
     loop {
@@ -225,7 +213,7 @@ async fn committer(pool: PgPool, origin: String, mut rx: mpsc::Receiver<Job>) {
             }
             jobs.push(j);
         }
-        run_jobs(&pool, &mut conn, &origin, jobs).await;
+        run_jobs(&hub, &pool, &mut conn, &origin, jobs).await;
     }
 }
 
@@ -249,6 +237,7 @@ async fn next_job(
 /// Runs one batch; if the database refused it as a whole (a race the function does not
 /// report per write, a deadlock), runs each write alone so only the culprit fails.
 async fn run_jobs(
+    hub: &Hub,
     pool: &PgPool,
     conn: &mut Option<PoolConnection<Postgres>>,
     origin: &str,
@@ -261,14 +250,14 @@ async fn run_jobs(
     match execute(pool, conn, origin, &writes).await {
         Ok(outcomes) => {
             for (j, o) in jobs.into_iter().zip(outcomes) {
-                let _ = j.reply.send(Ok(o));
+                finish(hub, j, Ok(o));
             }
         }
         Err(e) if jobs.len() > 1 && is_refusal(&e) => {
             tracing::debug!(error = %e, writes = jobs.len(), "batch refused; writing one by one");
             for j in jobs {
                 let r = execute(pool, conn, origin, &[&j.write]).await;
-                let _ = j.reply.send(r.map(|mut o| o.remove(0)));
+                finish(hub, j, r.map(|mut o| o.remove(0)));
             }
         }
         Err(e) => {
@@ -282,6 +271,14 @@ async fn run_jobs(
             }
         }
     }
+}
+
+/// Wakes local subscribers for a committed write, then answers its caller.
+fn finish(hub: &Hub, job: Job, result: Result<Outcome, StoreError>) {
+    if let Some(note) = result.as_ref().ok().and_then(|o| note_of(&job.write, o)) {
+        wake(hub, &note);
+    }
+    let _ = job.reply.send(result);
 }
 
 /// True if Postgres answered the statement with an error (so nothing of it committed).
@@ -304,7 +301,10 @@ async fn execute(
         Some(c) => c,
         None => conn.insert(pool.acquire().await?),
     };
-    let r = batch::write_batch(c, origin, writes).await;
+    let r = match writes {
+        [one] => batch::write_one(c, origin, one).await.map(|o| vec![o]),
+        _ => batch::write_batch(c, origin, writes).await,
+    };
     if r.as_ref().is_err_and(|e| !is_refusal(e)) {
         if let Some(mut c) = conn.take() {
             c.close_on_drop();

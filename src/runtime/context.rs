@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 
 use super::steps::{self, Recorded};
 use super::{Runtime, WorkflowError, WorkflowResult};
+use crate::error::StoreError;
 use crate::ids::{Key, RunId, Topic};
 use crate::notify::{Note, NoteKind};
-use crate::error::StoreError;
 use crate::store::batch::{Outcome, StepFence};
 use crate::store::Store;
 

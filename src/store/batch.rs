@@ -106,6 +106,76 @@ pub enum Outcome {
     Superseded,
 }
 
+/// Runs one write and sends its note in the same statement: the plain `*_quiet` function
+/// plus `pg_notify`, cheaper than [`write_batch`] when there is nothing to share. Fenced
+/// writes go through [`write_batch`].
+pub async fn write_one(
+    conn: &mut PgConnection,
+    origin: &str,
+    write: &Write,
+) -> Result<Outcome, StoreError> {
+    let r = match write {
+        Write::Append {
+            run,
+            key,
+            payloads,
+            fence: None,
+        } => {
+            sqlx::query_as(
+                "SELECT f, false FROM flowgate.append_quiet($2, $3, $4) AS f,
+                 pg_notify('flowgate', $1 || '|s|' || $2 || '|' || $3 || '|' || (f + $5))",
+            )
+            .bind(origin)
+            .bind(run)
+            .bind(key)
+            .bind(payloads)
+            .bind(payloads.len() as i64)
+            .fetch_one(conn)
+            .await
+        }
+        Write::Event { run, key, value } => {
+            sqlx::query_as(
+                "SELECT v, false FROM flowgate.set_event_quiet($2, $3, $4) AS v,
+                 pg_notify('flowgate', $1 || '|e|' || $2 || '|' || $3 || '|' || v)",
+            )
+            .bind(origin)
+            .bind(run)
+            .bind(key)
+            .bind(value)
+            .fetch_one(conn)
+            .await
+        }
+        Write::Send {
+            run,
+            topic,
+            body,
+            idempotency_key,
+        } => {
+            sqlx::query_as(
+                "SELECT s.message_id, s.duplicate
+             FROM flowgate.send_quiet($2, $3, $4, $5) AS s
+             LEFT JOIN LATERAL (
+                 SELECT pg_notify('flowgate', $1 || '|m|' || $2 || '|' || $3 || '|' || s.message_id)
+                 WHERE NOT s.duplicate) AS n ON true",
+            )
+            .bind(origin)
+            .bind(run)
+            .bind(topic)
+            .bind(body)
+            .bind(idempotency_key)
+            .fetch_one(conn)
+            .await
+        }
+        fenced => return Ok(write_batch(conn, origin, &[fenced]).await?.remove(0)),
+    };
+    match r.map_err(StoreError::from) {
+        Ok((pos, duplicate)) => Ok(Outcome::Done { pos, duplicate }),
+        Err(StoreError::RunNotFound) => Ok(Outcome::RunNotFound),
+        Err(StoreError::Conflict(_)) => Ok(Outcome::Conflict),
+        Err(e) => Err(e),
+    }
+}
+
 type BatchRow = (Vec<Option<i64>>, Vec<Option<bool>>, Vec<Option<String>>);
 
 /// Runs `writes` in one statement (one transaction unless `conn` is inside one) and sends
