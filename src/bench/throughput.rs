@@ -123,47 +123,48 @@ fn scenarios() -> Vec<Scenario> {
 pub async fn run(bench: &Bench, seconds: f64, settle: f64) -> anyhow::Result<Vec<Row>> {
     let dur = Duration::from_secs_f64(seconds);
     let settle = Duration::from_secs_f64(settle);
-    let mut baselines: Vec<((Script, usize), Option<f64>)> = Vec::new();
     let mut rows = Vec::new();
     pgbench::prepare(bench).await?;
     for sc in scenarios() {
-        let base = match sc.base {
-            Some(b) => match baselines.iter().find(|(k, _)| *k == b) {
-                Some((_, v)) => *v,
-                None => {
-                    let v = pgbench::tps(bench, b.0, b.1, seconds).await;
-                    baselines.push((b, v));
-                    v
-                }
-            },
-            None => None,
+        // The baseline runs just before and just after its row, so that both see the same
+        // machine (it is shared and its load drifts); the row compares with their mean.
+        let before = baseline(bench, &sc, seconds).await;
+        let (rate, per) = measure(bench, &sc, dur, settle).await?;
+        let after = baseline(bench, &sc, seconds).await;
+        let base = match (before, after) {
+            (Some(a), Some(b)) => Some((a + b) / 2.0),
+            (a, b) => a.or(b),
         };
-        let run = format!("tp-{}", rand::random::<u32>());
-        for w in 0..sc.writers.max(1) {
-            bench.create_run(&format!("{run}-{w}")).await?;
-        }
-        bench.create_run(&run).await?;
-        let readers = subscribe(bench, &run, sc.subs, 8).await?;
-        tokio::time::sleep(settle).await;
-        let before = bench.xact_commits().await?;
-        let (rate, writes) = closed_loop(bench, &run, sc.kind, sc.writers, dur).await?;
-        readers.iter().for_each(|r| r.abort());
-        tokio::time::sleep(settle).await;
-        let commits = (bench.xact_commits().await? - before - 1) as f64;
-        let per = commits / writes.max(1) as f64;
         rows.push(row(&sc, rate, base, per));
     }
-    for ((script, clients), v) in &baselines {
-        let line = format!(
-            "write    pgbench -c {clients:<3} {:<50} {:>9.0} /s",
-            script.describe(),
-            v.unwrap_or(0.0)
-        );
-        let json = json!({"scenario": "pgbench", "script": script.describe(), "clients": clients,
-                          "per_s": v.map(f64::round)});
-        rows.push((line, json));
-    }
     Ok(rows)
+}
+
+async fn baseline(bench: &Bench, sc: &Scenario, seconds: f64) -> Option<f64> {
+    let (script, clients) = sc.base?;
+    pgbench::tps(bench, script, clients, seconds).await
+}
+
+/// Runs one scenario's HTTP writers; returns (writes per second, commits per write).
+async fn measure(
+    bench: &Bench,
+    sc: &Scenario,
+    dur: Duration,
+    settle: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let run = format!("tp-{}", rand::random::<u32>());
+    for w in 0..sc.writers.max(1) {
+        bench.create_run(&format!("{run}-{w}")).await?;
+    }
+    bench.create_run(&run).await?;
+    let readers = subscribe(bench, &run, sc.subs, 8).await?;
+    tokio::time::sleep(settle).await;
+    let before = bench.xact_commits().await?;
+    let (rate, writes) = closed_loop(bench, &run, sc.kind, sc.writers, dur).await?;
+    readers.iter().for_each(|r| r.abort());
+    tokio::time::sleep(settle).await;
+    let commits = (bench.xact_commits().await? - before - 1) as f64;
+    Ok((rate, commits / writes.max(1) as f64))
 }
 
 fn row(sc: &Scenario, rate: f64, base: Option<f64>, commits: f64) -> Row {
@@ -176,7 +177,7 @@ fn row(sc: &Scenario, rate: f64, base: Option<f64>, commits: f64) -> Row {
     let mut line =
         format!("write    {what:<38} subs={subs:<4} {rate:>8.0} /s  {commits:>5.2} commits/write");
     if let (Some(b), Some(r)) = (base, ratio) {
-        line += &format!("   vs {base_name}: {b:.0}/s   ratio {r:.2}");
+        line += &format!("   {base_name}: {b:.0}/s   ratio {r:.2}");
     }
     let json = json!({"scenario": "write", "what": what, "subscribers": subs,
                       "writes_per_s": rate.round(), "commits_per_write": commits,

@@ -14,7 +14,7 @@
 //! listener skips our own notes when they come back).
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
@@ -36,6 +36,8 @@ const QUEUE: usize = 4096;
 /// The committer keeps its connection while writes keep coming; idle this long, it gives it
 /// back to the pool (which checks it before the next use).
 const KEEP_CONN: Duration = Duration::from_millis(250);
+/// The longest the committer waits for more writes to join a batch.
+const MAX_LINGER: Duration = Duration::from_millis(2);
 
 /// A write and where its outcome goes.
 struct Job {
@@ -189,11 +191,29 @@ fn done(outcome: Outcome, conflict: &str) -> Result<(i64, bool), StoreError> {
     }
 }
 
+/// How the committer gathers its next batch, learned from the last one.
+struct Pace {
+    /// Writes likely to come soon: those answered last time (writers that answer a reply
+    /// with their next write) plus those that queued meanwhile.
+    expect: usize,
+    /// How long to wait for them: at most half the last batch's time after it finished.
+    until: Option<Instant>,
+}
+
 /// The committer: one batch in flight; whatever queued meanwhile is the next batch.
+///
+/// With several writers in a closed loop, taking only what has queued splits them into
+/// two cohorts that alternate, each paying a whole commit. So when the last batch showed
+/// concurrency, the committer waits a little (never more than half a batch's time, and
+/// never with a lone writer) for the writers it just answered, and commits them together.
 async fn committer(hub: Hub, origin: String, mut rx: mpsc::Receiver<Job>) {
     let pool = hub.store().pool.clone();
     let mut conn: Option<PoolConnection<Postgres>> = None;
     let mut carry: Option<Job> = None;
+    let mut pace = Pace {
+        expect: 1,
+        until: None,
+    };
     loop {
         let first = match carry.take() {
             Some(j) => j,
@@ -202,19 +222,49 @@ async fn committer(hub: Hub, origin: String, mut rx: mpsc::Receiver<Job>) {
                 None => return,
             },
         };
-        let mut bytes = first.write.size();
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_WRITES {
-            let Ok(j) = rx.try_recv() else { break };
-            bytes += j.write.size();
-            if bytes > MAX_BYTES {
-                carry = Some(j);
-                break;
-            }
-            jobs.push(j);
-        }
+        let jobs = gather(first, &mut rx, &mut carry, &pace).await;
+        let n = jobs.len();
+        let started = Instant::now();
         run_jobs(&hub, &pool, &mut conn, &origin, jobs).await;
+        let took = started.elapsed();
+        let expect = n + rx.len();
+        pace = Pace {
+            expect,
+            until: (expect > 1).then(|| Instant::now() + (took / 2).min(MAX_LINGER)),
+        };
     }
+}
+
+/// Takes `first` and what else is queued (waiting as `pace` says), within the batch limits.
+async fn gather(
+    first: Job,
+    rx: &mut mpsc::Receiver<Job>,
+    carry: &mut Option<Job>,
+    pace: &Pace,
+) -> Vec<Job> {
+    let mut bytes = first.write.size();
+    let mut jobs = vec![first];
+    while jobs.len() < MAX_WRITES {
+        let j = match rx.try_recv() {
+            Ok(j) => j,
+            Err(_) => {
+                let Some(until) = pace.until.filter(|_| jobs.len() < pace.expect) else {
+                    break;
+                };
+                match tokio::time::timeout_at(until.into(), rx.recv()).await {
+                    Ok(Some(j)) => j,
+                    _ => break,
+                }
+            }
+        };
+        bytes += j.write.size();
+        if bytes > MAX_BYTES {
+            *carry = Some(j);
+            break;
+        }
+        jobs.push(j);
+    }
+    jobs
 }
 
 /// Waits for the next write, giving the connection back if none comes soon.
