@@ -10,12 +10,14 @@
 //! process, so NOTIFY's global lock (held through commit) is never contended by our own
 //! writes; with one writer a write goes straight through with no added wait.
 //!
-//! After a batch commits, local subscribers are woken through the hub at once (the
-//! listener skips our own notes when they come back).
+//! After a batch commits, the committer wakes local subscribers through the hub at once
+//! and hands appended records to their stream's fetcher, which broadcasts them without
+//! reading them back (the listener skips our own notes when they come back).
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
@@ -165,17 +167,6 @@ fn note_of(write: &Write, outcome: &Outcome) -> Option<Note> {
     })
 }
 
-/// Wakes local subscribers for a note already sent in its write's transaction. The
-/// committer does it, not the caller, so a caller that gives up (a client that
-/// disconnects) cannot leave local subscribers unwoken.
-fn wake(hub: &Hub, note: &Note) {
-    hub.metrics()
-        .notes_published
-        .with_label_values(&[note.kind.label()])
-        .inc();
-    hub.dispatch(note);
-}
-
 fn closed() -> StoreError {
     StoreError::Db(sqlx::Error::PoolClosed)
 }
@@ -323,10 +314,23 @@ async fn run_jobs(
     }
 }
 
-/// Wakes local subscribers for a committed write, then answers its caller.
+/// Wakes local subscribers for a committed write (handing appended records to their
+/// stream's fetcher), then answers its caller.
 fn finish(hub: &Hub, job: Job, result: Result<Outcome, StoreError>) {
-    if let Some(note) = result.as_ref().ok().and_then(|o| note_of(&job.write, o)) {
-        wake(hub, &note);
+    if let Ok(outcome) = &result {
+        if let Some(note) = note_of(&job.write, outcome) {
+            hub.metrics()
+                .notes_published
+                .with_label_values(&[note.kind.label()])
+                .inc();
+            match (job.write, outcome) {
+                (Write::Append { payloads, .. }, Outcome::Done { pos, .. }) => {
+                    let records = payloads.into_iter().map(Bytes::from).collect();
+                    hub.dispatch_committed(&note, *pos, records);
+                }
+                _ => hub.dispatch(&note),
+            }
+        }
     }
     let _ = job.reply.send(result);
 }
