@@ -245,12 +245,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         num_cpus(),
         bench.server_rss() as f64 / 1048576.0
     );
+    // The bench database is dropped even when a scenario fails.
+    let results = scenarios(&mut bench, &args).await;
+    bench.finish().await?;
+    let results = results?;
+    if let Some(path) = args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
+    }
+    Ok(())
+}
+
+/// Runs the chosen scenarios, printing each line; returns their JSON.
+async fn scenarios(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
     let mut results: Vec<Value> = Vec::new();
     let want = |s: &str| args.only.iter().any(|o| o == s);
     if want("delivery") {
         for &subs in &args.subscribers {
             for writer in [delivery::Writer::Http, delivery::Writer::Sql] {
-                let r = delivery::run(&bench, writer, subs, args.records, args.rate).await?;
+                let r = delivery::run(bench, writer, subs, args.records, args.rate).await?;
                 println!("{}", r.line());
                 results.push(r.json());
             }
@@ -258,23 +270,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if want("wakeup") {
         let trials = if args.smoke { 20 } else { 300 };
-        let r = wakeup::event_wakeup(&bench, trials).await?;
+        let r = wakeup::event_wakeup(bench, trials).await?;
         println!("{}", r.0);
         results.push(r.1);
-        let r = runtime::message_wakeup(&bench, trials).await?;
+        let r = runtime::message_wakeup(bench, trials).await?;
         println!("{}", r.0);
         results.push(r.1);
     }
     if want("health") {
         let (secs, fib) = if args.smoke { (0.5, 20) } else { (20.0, 34) };
-        let r = runtime::responsiveness(&bench, secs, fib).await?;
+        let r = runtime::responsiveness(bench, secs, fib).await?;
         println!("{}", r.0);
         results.push(r.1);
     }
     if want("queries") {
         let (records, settle) = if args.smoke { (20, 0.2) } else { (200, 11.0) };
         for subs in [1, if args.smoke { 10 } else { 1000 }] {
-            let r = queries::per_record(&bench, subs, records, settle).await?;
+            let r = queries::per_record(bench, subs, records, settle).await?;
             println!("{}", r.0);
             results.push(r.1);
         }
@@ -282,33 +294,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if want("queue") {
         let total = if args.smoke { 50 } else { 5000 };
         for processes in [1, 2] {
-            let r = runtime::queue_throughput(&mut bench, total, processes).await?;
+            let r = runtime::queue_throughput(bench, total, processes).await?;
             println!("{}", r.0);
             results.push(r.1);
         }
     }
     if want("throughput") {
         let settle = if args.smoke { 0.2 } else { 11.0 };
-        for r in throughput::run(&bench, args.seconds, settle).await? {
+        for r in throughput::run(bench, args.seconds, settle).await? {
             println!("{}", r.0);
             results.push(r.1);
         }
     }
     if want("cost") {
-        let r = cost::per_request(&bench, if args.smoke { 100 } else { 3000 }).await?;
+        let r = cost::per_request(bench, if args.smoke { 100 } else { 3000 }).await?;
         println!("{}", r.0);
         results.push(r.1);
     }
     if want("fanout") {
-        let r = fanout::run(&bench, args.fanout, args.fanout_seconds).await?;
+        let r = fanout::run(bench, args.fanout, args.fanout_seconds).await?;
         println!("{}", r.0);
         results.push(r.1);
     }
-    bench.finish().await?;
-    if let Some(path) = args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
-    }
-    Ok(())
+    Ok(results)
 }
 
 fn num_cpus() -> usize {

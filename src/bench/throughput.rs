@@ -37,86 +37,38 @@ struct Scenario {
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let s = |what, kind, writers, subs, base| Scenario {
-        what,
-        kind,
-        writers,
-        subs,
-        base,
-    };
+    use Script::{AppendQuiet, Send, SendQuiet, SetEvent, SetEventQuiet, WriteStream};
     let one = Kind::Append {
         streams: 8,
         batch: 1,
     };
-    vec![
-        s("stream 1 writer", one, 1, 0, Some((Script::WriteStream, 1))),
-        s(
-            "stream 8 writers, 8 streams",
-            one,
-            8,
-            0,
-            Some((Script::AppendQuiet(8), 8)),
-        ),
-        s(
-            "stream 64 writers, 8 streams",
-            one,
-            64,
-            0,
-            Some((Script::AppendQuiet(8), 64)),
-        ),
-        s(
-            "stream 1 writer, 1000-record batches",
-            Kind::Append {
-                streams: 8,
-                batch: 1000,
-            },
-            1,
-            0,
-            None,
-        ),
-        s(
-            "stream 1 writer",
-            one,
-            1,
-            100,
-            Some((Script::WriteStream, 1)),
-        ),
-        s(
-            "stream 8 writers, 8 streams",
-            one,
-            8,
-            100,
-            Some((Script::AppendQuiet(8), 8)),
-        ),
-        s(
-            "event 1 writer",
-            Kind::Event,
-            1,
-            0,
-            Some((Script::SetEvent, 1)),
-        ),
-        s(
-            "event 8 writers, 8 runs",
-            Kind::Event,
-            8,
-            0,
-            Some((Script::SetEventQuiet, 8)),
-        ),
-        s(
-            "message 1 writer",
-            Kind::Message,
-            1,
-            0,
-            Some((Script::Send, 1)),
-        ),
-        s(
-            "message 8 writers, 8 runs",
-            Kind::Message,
-            8,
-            0,
-            Some((Script::SendQuiet, 8)),
-        ),
-    ]
+    let big = Kind::Append {
+        streams: 8,
+        batch: 1000,
+    };
+    #[rustfmt::skip]
+    let table = [
+        ("stream 1 writer", one, 1, 0, Some((WriteStream, 1))),
+        ("stream 8 writers, 8 streams", one, 8, 0, Some((AppendQuiet(8), 8))),
+        ("stream 64 writers, 8 streams", one, 64, 0, Some((AppendQuiet(8), 64))),
+        ("stream 1 writer, 1000-record batches", big, 1, 0, None),
+        ("stream 1 writer", one, 1, 100, Some((WriteStream, 1))),
+        ("stream 8 writers, 8 streams", one, 8, 100, Some((AppendQuiet(8), 8))),
+        ("event 1 writer", Kind::Event, 1, 0, Some((SetEvent, 1))),
+        ("event 8 writers, 8 runs", Kind::Event, 8, 0, Some((SetEventQuiet, 8))),
+        ("message 1 writer", Kind::Message, 1, 0, Some((Send, 1))),
+        ("message 8 writers, 8 runs", Kind::Message, 8, 0, Some((SendQuiet, 8))),
+    ];
+    table
+        .into_iter()
+        .map(|(what, kind, writers, subs, base)| Scenario {
+            what,
+            kind,
+            writers,
+            subs,
+            base,
+        })
+        .collect()
 }
 
 /// Runs every throughput measurement.

@@ -252,7 +252,17 @@ pub async fn write_batch(
     .bind(&rec_op)
     .fetch_one(conn)
     .await?;
-    Ok((0..n)
+    Ok(outcomes(n, positions, flags, errors))
+}
+
+/// Per-write outcomes from the function's result arrays.
+fn outcomes(
+    n: usize,
+    positions: Vec<Option<i64>>,
+    flags: Vec<Option<bool>>,
+    errors: Vec<Option<String>>,
+) -> Vec<Outcome> {
+    (0..n)
         .map(|i| {
             let err = errors.get(i).cloned().flatten();
             match err.as_deref() {
@@ -266,5 +276,5 @@ pub async fn write_batch(
                 Some(_) => Outcome::Conflict,
             }
         })
-        .collect())
+        .collect()
 }
