@@ -114,7 +114,8 @@ impl Hub {
                     read_needed: AtomicBool::new(false),
                     stop: self.inner.cancel.child_token(),
                 });
-                tokio::spawn(fetch_loop(self.inner.store.clone(), topic.clone()));
+                let reads = self.inner.metrics.stream_reads.clone();
+                tokio::spawn(fetch_loop(self.inner.store.clone(), topic.clone(), reads));
                 topic
             })
             .clone();
@@ -175,7 +176,7 @@ async fn read_retrying(store: &Store, run: &str, key: &str, from: i64, limit: i6
 }
 
 /// The topic's one reader: on each wake, reads everything past its position and broadcasts.
-async fn fetch_loop(store: Store, topic: Arc<StreamTopic>) {
+async fn fetch_loop(store: Store, topic: Arc<StreamTopic>, reads: prometheus::IntCounter) {
     let run = topic.run.as_str();
     let key = topic.key.as_str();
     let read = async {
@@ -200,6 +201,7 @@ async fn fetch_loop(store: Store, topic: Arc<StreamTopic>) {
                 continue;
             }
             loop {
+                reads.inc();
                 let page = read_retrying(&store, run, key, upto, READ_LIMIT).await;
                 let n = page.records.len() as i64;
                 let end = page.ended_at(upto + n);

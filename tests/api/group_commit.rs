@@ -174,3 +174,60 @@ async fn a_failing_write_fails_alone() {
     .unwrap();
     assert_eq!(counts, (ROUNDS as i64, 1, 1 + ROUNDS as i64));
 }
+
+/// Records this process appends reach its live readers without being read back: the
+/// stream's fetcher broadcasts what the committer handed over, and reads the database only
+/// when another writer's records come first (here, one SQL append in the middle).
+#[tokio::test]
+async fn own_appends_reach_readers_without_a_read_back() {
+    let app = spawn_app().await;
+    app.create_run("r").await;
+    let mut sub = app.sse("/v1/workflows/r/streams/s", None).await;
+    let reads = || async {
+        let text = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("flowgate_stream_fetcher_reads_total "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .expect("the reads counter is exported")
+    };
+    // The first record lets the fetcher settle at its starting position.
+    app.append("r", "s", &[json!(0)]).await;
+    assert_eq!(
+        collect_events(&mut sub, 1, Duration::from_secs(10))
+            .await
+            .len(),
+        1
+    );
+    let before = reads().await;
+    const N: usize = 20;
+    for i in 1..=N {
+        if i == N / 2 {
+            sqlx::query("SELECT flowgate.write_stream('r', 's', $1::jsonb)")
+                .bind(json!(i))
+                .execute(&app.pool)
+                .await
+                .unwrap();
+        } else {
+            app.append("r", "s", &[json!(i)]).await;
+        }
+    }
+    let evs = collect_events(&mut sub, N, Duration::from_secs(10)).await;
+    let ids: Vec<String> = evs.iter().map(|e| e.id.clone()).collect();
+    let want: Vec<String> = (1..=N).map(|i| i.to_string()).collect();
+    assert_eq!(ids, want, "every record once, in order");
+    let data: Vec<String> = evs.iter().map(|e| e.data.clone()).collect();
+    assert_eq!(data, want, "each record's own value");
+    let read = reads().await - before;
+    assert!(
+        read < (N / 2) as f64,
+        "{read} reads for {N} appends, only one of them from another writer"
+    );
+}
