@@ -32,6 +32,9 @@ pub struct Metrics {
     pub step_seconds: Histogram,
     /// Broadcast lag events (a slow subscriber fell back to the database).
     pub lagged: IntCounter,
+    /// Database reads by stream fetchers after a wake-up (records handed over by this
+    /// process's own writes need none).
+    pub stream_reads: IntCounter,
     /// SSE connections refused at the limit.
     pub sse_rejected: IntCounter,
     /// Reads of the run change feed (the shared fetcher's and lists catching up).
@@ -140,6 +143,10 @@ impl Metrics {
             lagged: counter(
                 "subscriber_lag_total",
                 "Slow subscribers that fell back to the database",
+            ),
+            stream_reads: counter(
+                "stream_fetcher_reads_total",
+                "Database reads by stream fetchers after a wake-up",
             ),
             sse_rejected: counter("sse_rejected_total", "SSE connections refused at the limit"),
             run_feed_reads: counter(

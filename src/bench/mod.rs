@@ -2,10 +2,12 @@
 //! table (and JSON with `--json`). The server runs as a child process (so its memory is
 //! measured alone); clients read SSE with an independent parser (`eventsource-stream`).
 
+pub mod cost;
 pub mod dbos;
 pub mod delivery;
 pub mod fanout;
 pub mod nchan;
+pub mod pgbench;
 pub mod queries;
 pub mod runtime;
 pub mod stats;
@@ -51,10 +53,10 @@ pub struct BenchArgs {
     /// Seconds the fan-out scenario writes for (10 records/s).
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
-    /// Scenarios to run (comma-separated): delivery, wakeup, throughput, fanout, health,
-    /// queries, queue, sweep, dbos (a DBOS app beside flowgate: needs the DBOS venv, see
-    /// README).
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "fanout", "health", "queries", "queue", "sweep"].map(String::from).to_vec())]
+    /// Scenarios to run (comma-separated): delivery, wakeup, throughput, cost, fanout,
+    /// health, queries, queue, sweep, dbos (a DBOS app beside flowgate: needs the DBOS venv,
+    /// see README).
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "cost", "fanout", "health", "queries", "queue", "sweep"].map(String::from).to_vec())]
     pub only: Vec<String>,
     /// Expired stream records the sweep scenario removes (in runs of 1000 records).
     #[arg(long, default_value_t = 1_000_000)]
@@ -202,9 +204,10 @@ pub(crate) async fn spawn_server_env(
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    // FLOWGATE_BENCH_SERVER runs another build's server under this bench (before/after).
+    // FLOWGATE_BENCH_SERVER runs another build as the server (to compare builds with the
+    // same client and baselines).
     let exe = match std::env::var_os("FLOWGATE_BENCH_SERVER") {
-        Some(p) => std::path::PathBuf::from(p),
+        Some(p) => PathBuf::from(p),
         None => std::env::current_exe()?,
     };
     let server = Command::new(exe)
@@ -264,12 +267,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         num_cpus(),
         bench.server_rss() as f64 / 1048576.0
     );
+    // The bench database is dropped even when a scenario fails.
+    let results = scenarios(&mut bench, &args).await;
+    bench.finish().await?;
+    let results = results?;
+    if let Some(path) = args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
+    }
+    Ok(())
+}
+
+/// Runs the chosen scenarios, printing each line; returns their JSON.
+async fn scenarios(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
     let mut results: Vec<Value> = Vec::new();
     let want = |s: &str| args.only.iter().any(|o| o == s);
     if want("delivery") {
         for &subs in &args.subscribers {
             for writer in [delivery::Writer::Http, delivery::Writer::Sql] {
-                let r = delivery::run(&bench, writer, subs, args.records, args.rate).await?;
+                let r = delivery::run(bench, writer, subs, args.records, args.rate).await?;
                 println!("{}", r.line());
                 results.push(r.json());
             }
@@ -277,23 +292,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if want("wakeup") {
         let trials = if args.smoke { 20 } else { 300 };
-        let r = wakeup::event_wakeup(&bench, trials).await?;
+        let r = wakeup::event_wakeup(bench, trials).await?;
         println!("{}", r.0);
         results.push(r.1);
-        let r = runtime::message_wakeup(&bench, trials).await?;
+        let r = runtime::message_wakeup(bench, trials).await?;
         println!("{}", r.0);
         results.push(r.1);
     }
     if want("health") {
         let (secs, fib) = if args.smoke { (0.5, 20) } else { (20.0, 34) };
-        let r = runtime::responsiveness(&bench, secs, fib).await?;
+        let r = runtime::responsiveness(bench, secs, fib).await?;
         println!("{}", r.0);
         results.push(r.1);
     }
     if want("queries") {
         let (records, settle) = if args.smoke { (20, 0.2) } else { (200, 11.0) };
         for subs in [1, if args.smoke { 10 } else { 1000 }] {
-            let r = queries::per_record(&bench, subs, records, settle).await?;
+            let r = queries::per_record(bench, subs, records, settle).await?;
             println!("{}", r.0);
             results.push(r.1);
         }
@@ -301,7 +316,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if want("queue") {
         let total = if args.smoke { 50 } else { 5000 };
         for processes in [1, 2] {
-            let r = runtime::queue_throughput(&mut bench, total, processes).await?;
+            let r = runtime::queue_throughput(bench, total, processes).await?;
             println!("{}", r.0);
             results.push(r.1);
         }
@@ -310,13 +325,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let all = args.only.len() >= 7;
     if want("dbos") || (args.smoke && all && dbos::available()) {
         let n = if args.smoke { 20 } else { 300 };
-        for r in dbos::run(&bench, &args.database_url, n).await? {
+        for r in dbos::run(bench, &args.database_url, n).await? {
             println!("{}", r.0);
             results.push(r.1);
         }
     }
     if want("throughput") {
-        for r in throughput::run(&bench, args.seconds).await? {
+        let settle = if args.smoke { 0.2 } else { 11.0 };
+        for r in throughput::run(bench, args.seconds, settle).await? {
             println!("{}", r.0);
             results.push(r.1);
         }
@@ -325,7 +341,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let per_run = 1000.min(args.sweep_records.max(1));
         let runs = (args.sweep_records / per_run).max(1);
         let secs = if args.smoke { 0.5 } else { 20.0 };
-        let r = sweep::run(&bench, runs, per_run, secs).await?;
+        let r = sweep::run(bench, runs, per_run, secs).await?;
+        println!("{}", r.0);
+        results.push(r.1);
+    }
+    if want("cost") {
+        let r = cost::per_request(bench, if args.smoke { 100 } else { 3000 }).await?;
         println!("{}", r.0);
         results.push(r.1);
     }
@@ -336,7 +357,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             None
         };
         for &conns in &args.fanout {
-            let mut targets = vec![fanout::flowgate(&bench).await?];
+            let mut targets = vec![fanout::flowgate(bench).await?];
             if let Some(n) = &nchan {
                 let ch = format!("c{}", rand::random::<u32>());
                 targets.push(fanout::Target {
@@ -354,11 +375,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    bench.finish().await?;
-    if let Some(path) = args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
-    }
-    Ok(())
+    Ok(results)
 }
 
 fn num_cpus() -> usize {

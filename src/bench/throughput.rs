@@ -1,6 +1,9 @@
-//! Append throughput over HTTP (one writer, eight writers on eight streams, batches), with
-//! 0 and 100 live subscribers, beside pgbench running the same row work in SQL against the
-//! same database.
+//! Write throughput over HTTP — stream appends (1, 8 and 64 writers, batches, with 0 and 100
+//! live SSE readers), event sets and message sends — each beside pgbench doing the same row
+//! work in SQL against the same database in the same run, with the commits each write cost.
+//!
+//! Commits are counted with `pg_stat_database.xact_commit` (see [`super::queries`] for why
+//! the counter is read only after the database has been quiet for `settle` seconds).
 
 use std::time::{Duration, Instant};
 
@@ -8,66 +11,128 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use super::pgbench::{self, Script};
 use super::Bench;
 
 type Row = (String, Value);
 
+/// What an HTTP writer sends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    /// `POST …/streams/s{w % streams}` with `batch` records.
+    Append { streams: usize, batch: usize },
+    /// `PUT …/events/k` on run `{run}-{w}`.
+    Event,
+    /// `POST …/messages` to run `{run}-{w}`.
+    Message,
+}
+
+/// One table row: an HTTP scenario and the pgbench script it is compared with.
+struct Scenario {
+    what: &'static str,
+    kind: Kind,
+    writers: usize,
+    subs: usize,
+    base: Option<(Script, usize)>,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    use Script::{AppendQuiet, Send, SendQuiet, SetEvent, SetEventQuiet, WriteStream};
+    let one = Kind::Append {
+        streams: 8,
+        batch: 1,
+    };
+    let big = Kind::Append {
+        streams: 8,
+        batch: 1000,
+    };
+    #[rustfmt::skip]
+    let table = [
+        ("stream 1 writer", one, 1, 0, Some((WriteStream, 1))),
+        ("stream 8 writers, 8 streams", one, 8, 0, Some((AppendQuiet(8), 8))),
+        ("stream 64 writers, 8 streams", one, 64, 0, Some((AppendQuiet(8), 64))),
+        ("stream 1 writer, 1000-record batches", big, 1, 0, None),
+        ("stream 1 writer", one, 1, 100, Some((WriteStream, 1))),
+        ("stream 8 writers, 8 streams", one, 8, 100, Some((AppendQuiet(8), 8))),
+        ("event 1 writer", Kind::Event, 1, 0, Some((SetEvent, 1))),
+        ("event 8 writers, 8 runs", Kind::Event, 8, 0, Some((SetEventQuiet, 8))),
+        ("message 1 writer", Kind::Message, 1, 0, Some((Send, 1))),
+        ("message 8 writers, 8 runs", Kind::Message, 8, 0, Some((SendQuiet, 8))),
+    ];
+    table
+        .into_iter()
+        .map(|(what, kind, writers, subs, base)| Scenario {
+            what,
+            kind,
+            writers,
+            subs,
+            base,
+        })
+        .collect()
+}
+
 /// Runs every throughput measurement.
-pub async fn run(bench: &Bench, seconds: f64) -> anyhow::Result<Vec<Row>> {
+pub async fn run(bench: &Bench, seconds: f64, settle: f64) -> anyhow::Result<Vec<Row>> {
     let dur = Duration::from_secs_f64(seconds);
+    let settle = Duration::from_secs_f64(settle);
     let mut rows = Vec::new();
-    let pg1 = pgbench(bench, 1, false, seconds).await;
-    let pg8 = pgbench(bench, 8, false, seconds).await;
-    let pg8n = pgbench(bench, 8, true, seconds).await;
-    for subs in [0usize, 100] {
-        let run = format!("tp-{subs}-{}", rand::random::<u32>());
-        bench.create_run(&run).await?;
-        let readers = subscribe(bench, &run, subs, 8).await?;
-        let one = http_appends(bench, &run, 1, 1, dur).await?;
-        rows.push(row(
-            "http 1 writer, 1 record/txn",
-            subs,
-            one,
-            pg1,
-            "pgbench -c 1 (same row work)",
-        ));
-        let eight = http_appends(bench, &run, 8, 1, dur).await?;
-        rows.push(row(
-            "http 8 writers on 8 streams",
-            subs,
-            eight,
-            pg8,
-            "pgbench -c 8 without NOTIFY",
-        ));
-        rows.push(row(
-            "  (for scale) pgbench -c 8 with NOTIFY in txn",
-            subs,
-            pg8n.unwrap_or(0.0),
-            pg8,
-            "pgbench -c 8 without NOTIFY",
-        ));
-        let batched = http_appends(bench, &run, 1, 1000, dur).await?;
-        rows.push(row(
-            "http 1 writer, 1000-record batches",
-            subs,
-            batched,
-            None,
-            "",
-        ));
-        readers.iter().for_each(|r| r.abort());
+    pgbench::prepare(bench).await?;
+    for sc in scenarios() {
+        // The baseline runs just before and just after its row, so that both see the same
+        // machine (it is shared and its load drifts); the row compares with their mean.
+        let before = baseline(bench, &sc, seconds).await;
+        let (rate, per) = measure(bench, &sc, dur, settle).await?;
+        let after = baseline(bench, &sc, seconds).await;
+        let base = match (before, after) {
+            (Some(a), Some(b)) => Some((a + b) / 2.0),
+            (a, b) => a.or(b),
+        };
+        rows.push(row(&sc, rate, base, per));
     }
     Ok(rows)
 }
 
-fn row(what: &str, subs: usize, rate: f64, base: Option<f64>, base_name: &str) -> Row {
+async fn baseline(bench: &Bench, sc: &Scenario, seconds: f64) -> Option<f64> {
+    let (script, clients) = sc.base?;
+    pgbench::tps(bench, script, clients, seconds).await
+}
+
+/// Runs one scenario's HTTP writers; returns (writes per second, commits per write).
+async fn measure(
+    bench: &Bench,
+    sc: &Scenario,
+    dur: Duration,
+    settle: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let run = format!("tp-{}", rand::random::<u32>());
+    for w in 0..sc.writers.max(1) {
+        bench.create_run(&format!("{run}-{w}")).await?;
+    }
+    bench.create_run(&run).await?;
+    let readers = subscribe(bench, &run, sc.subs, 8).await?;
+    tokio::time::sleep(settle).await;
+    let before = bench.xact_commits().await?;
+    let (rate, writes) = closed_loop(bench, &run, sc.kind, sc.writers, dur).await?;
+    readers.iter().for_each(|r| r.abort());
+    tokio::time::sleep(settle).await;
+    let commits = (bench.xact_commits().await? - before - 1) as f64;
+    Ok((rate, commits / writes.max(1) as f64))
+}
+
+fn row(sc: &Scenario, rate: f64, base: Option<f64>, commits: f64) -> Row {
     let ratio = base.filter(|b| *b > 0.0).map(|b| rate / b);
-    let line = match (base, ratio) {
-        (Some(b), Some(r)) => {
-            format!("append   {what:<44} subs={subs:<4} {rate:>9.0} records/s   {base_name}: {b:.0}/s   ratio {r:.2}")
-        }
-        _ => format!("append   {what:<44} subs={subs:<4} {rate:>9.0} records/s"),
-    };
-    let json = json!({"scenario": "append", "what": what, "subscribers": subs, "records_per_s": rate.round(),
+    let base_name = sc
+        .base
+        .map(|(s, c)| format!("pgbench -c {c} {}", s.describe()))
+        .unwrap_or_default();
+    let (what, subs) = (sc.what, sc.subs);
+    let mut line =
+        format!("write    {what:<38} subs={subs:<4} {rate:>8.0} /s  {commits:>5.2} commits/write");
+    if let (Some(b), Some(r)) = (base, ratio) {
+        line += &format!("   {base_name}: {b:.0}/s   ratio {r:.2}");
+    }
+    let json = json!({"scenario": "write", "what": what, "subscribers": subs,
+                      "writes_per_s": rate.round(), "commits_per_write": commits,
                       "baseline": base_name, "baseline_per_s": base.map(f64::round), "ratio": ratio});
     (line, json)
 }
@@ -91,87 +156,71 @@ async fn subscribe(
     Ok(out)
 }
 
-/// `writers` concurrent writers, each on its own stream, appending `batch` records per
-/// request for `dur`; returns records/s.
-async fn http_appends(
+/// `writers` concurrent closed-loop writers for `dur`; returns (records or writes per
+/// second, requests made).
+async fn closed_loop(
     bench: &Bench,
     run: &str,
+    kind: Kind,
     writers: usize,
-    batch: usize,
     dur: Duration,
-) -> anyhow::Result<f64> {
-    let body: Vec<Value> = (0..batch)
-        .map(|i| json!({"i": i, "text": "token"}))
-        .collect();
-    let body = serde_json::to_vec(&body)?;
+) -> anyhow::Result<(f64, usize)> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..writers {
         let http = bench.http.clone();
-        let url = bench.url(&format!("/v1/workflows/{run}/streams/s{w}"));
-        let body = body.clone();
+        let (method, url, per) = match kind {
+            Kind::Append { streams, batch } => (
+                reqwest::Method::POST,
+                bench.url(&format!("/v1/workflows/{run}/streams/s{}", w % streams)),
+                batch,
+            ),
+            Kind::Event => (
+                reqwest::Method::PUT,
+                bench.url(&format!("/v1/workflows/{run}-{w}/events/k")),
+                1,
+            ),
+            Kind::Message => (
+                reqwest::Method::POST,
+                bench.url(&format!("/v1/workflows/{run}-{w}/messages")),
+                1,
+            ),
+        };
         tasks.push(tokio::spawn(async move {
-            let mut n = 0usize;
+            let (mut records, mut requests) = (0usize, 0usize);
             while start.elapsed() < dur {
+                let body = body(kind, requests);
                 let r = http
-                    .post(&url)
+                    .request(method.clone(), &url)
                     .header("content-type", "application/json")
-                    .body(body.clone())
+                    .body(body)
                     .send()
                     .await?;
-                anyhow::ensure!(r.status() == 200, "append: {}", r.status());
-                n += batch;
+                anyhow::ensure!(r.status().is_success(), "write: {}", r.status());
+                records += per;
+                requests += 1;
             }
-            anyhow::Ok(n)
+            anyhow::Ok((records, requests))
         }));
     }
-    let mut total = 0;
+    let (mut records, mut requests) = (0, 0);
     for t in tasks {
-        total += t.await??;
+        let (a, b) = t.await??;
+        records += a;
+        requests += b;
     }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
+    Ok((records as f64 / start.elapsed().as_secs_f64(), requests))
 }
 
-/// pgbench with `clients` clients, one append per transaction on a stream per client,
-/// through `write_stream` (NOTIFY in the transaction) or `append_quiet` (no NOTIFY).
-async fn pgbench(bench: &Bench, clients: usize, notify: bool, seconds: f64) -> Option<f64> {
-    let bin = crate::private_pg::find_bindir()?.join("pgbench");
-    sqlx::query("SELECT flowgate.ensure_run('pgbench', 'bench')")
-        .execute(&bench.pool)
-        .await
-        .ok()?;
-    let sql = if notify {
-        "SELECT flowgate.write_stream('pgbench', 'n' || :client_id, '{\"i\": 1, \"text\": \"token\"}'::jsonb);\n"
-    } else {
-        "SELECT flowgate.append_quiet('pgbench', 'q' || :client_id, ARRAY[convert_to('{\"i\":1,\"text\":\"token\"}', 'UTF8')]);\n"
+fn body(kind: Kind, i: usize) -> Vec<u8> {
+    let v = match kind {
+        Kind::Append { batch, .. } => Value::Array(
+            (0..batch)
+                .map(|j| json!({"i": i * batch + j, "text": "token"}))
+                .collect(),
+        ),
+        Kind::Event => json!({"i": i, "text": "token"}),
+        Kind::Message => json!({"topic": "t", "body": {"i": i, "text": "token"}}),
     };
-    let script =
-        std::env::temp_dir().join(format!("flowgate-pgbench-{}.sql", rand::random::<u32>()));
-    std::fs::write(&script, sql).ok()?;
-    let out = tokio::process::Command::new(bin)
-        .args(["-n", "-f"])
-        .arg(&script)
-        .args([
-            "-c",
-            &clients.to_string(),
-            "-j",
-            &clients.min(2).to_string(),
-            "-T",
-            &seconds.ceil().max(1.0).to_string(),
-        ])
-        .arg(&bench.db_url)
-        .output()
-        .await
-        .ok()?;
-    let _ = std::fs::remove_file(&script);
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| {
-            l.trim_start_matches("tps = ")
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
+    serde_json::to_vec(&v).unwrap_or_default()
 }

@@ -19,7 +19,6 @@ use crate::auth::access::{AdminKey, Caller, Read, RunAccess, StreamPermit};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::ids::{Key, RunId};
-use crate::notify::{Note, NoteKind};
 
 /// Routes under `/v1/workflows/{id}/events`.
 pub fn router() -> Router<AppState> {
@@ -168,12 +167,6 @@ async fn set(
             app.config.max_value,
         ));
     }
-    let version = app.store.set_event_text(&run, &key, &value).await?;
-    app.notifier.publish(Note::new(
-        NoteKind::Event,
-        run.as_str(),
-        key.as_str(),
-        version,
-    ));
+    let version = app.notifier.group().set_event(&run, &key, value).await?;
     Ok(Json(json!({ "version": version })).into_response())
 }

@@ -13,7 +13,6 @@ use super::AppState;
 use crate::auth::access::AdminKey;
 use crate::error::ApiError;
 use crate::ids::{RunId, Topic, MAX_NAME_LEN};
-use crate::notify::{Note, NoteKind};
 
 /// Routes under `/v1/workflows/{id}/messages`.
 pub fn router() -> Router<AppState> {
@@ -56,17 +55,12 @@ async fn send(
         ));
     }
     let (message_id, duplicate) = app
-        .store
-        .send(&run, &topic, &req.body, req.idempotency_key.as_deref())
+        .notifier
+        .group()
+        .send(&run, &topic, req.body, req.idempotency_key)
         .await?;
     if !duplicate {
         app.metrics.messages_sent.inc();
-        app.notifier.publish(Note::new(
-            NoteKind::Message,
-            run.as_str(),
-            topic.as_str(),
-            message_id,
-        ));
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -273,15 +273,11 @@ async fn append(
         check_readable(&format!("body[{i}]"), v)?;
     }
     let payloads: Vec<Vec<u8>> = values.iter().map(|v| v.get().as_bytes().to_vec()).collect();
-    let first = app.store.append(&run, &key, &payloads).await?;
-    let next = first + payloads.len() as i64;
-    app.metrics.records_appended.inc_by(payloads.len() as u64);
-    app.notifier.publish(Note::new(
-        NoteKind::Stream,
-        run.as_str(),
-        key.as_str(),
-        next,
-    ));
+    let n = payloads.len();
+    // Shares a transaction with concurrent writes; the wake-up commits with the records.
+    let first = app.notifier.group().append(&run, &key, payloads).await?;
+    let next = first + n as i64;
+    app.metrics.records_appended.inc_by(n as u64);
     Ok(Json(json!({ "first_offset": first, "next": next })).into_response())
 }
 

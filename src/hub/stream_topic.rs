@@ -7,6 +7,7 @@
 //! joined between reads). Offsets commit in order (appends hold the stream row's lock), so
 //! any snapshot holds a contiguous prefix and this loop never skips a record.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,12 +39,36 @@ pub struct StreamTopic {
     wake: Notify,
     /// The first wake-up not yet served by a read (for the delivery-latency histogram).
     woken_at: Mutex<Option<Instant>>,
+    /// Records this process committed, handed over by the writer: (first offset, records).
+    handed: Mutex<Vec<(i64, Vec<Bytes>)>>,
+    /// Set by every wake-up that is not a hand-over: the fetcher must read the database.
+    read_needed: AtomicBool,
     stop: CancellationToken,
 }
+
+/// Hand-overs kept for a fetcher that is not keeping up; past it, it reads instead.
+const MAX_HANDED: usize = 1024;
 
 impl StreamTopic {
     /// Asks the fetcher to read what is new (coalesces: many wakes, one read).
     pub fn wake(&self) {
+        self.read_needed.store(true, Ordering::SeqCst);
+        lock(&self.woken_at).get_or_insert_with(Instant::now);
+        self.wake.notify_one();
+    }
+
+    /// Hands over records this process has just committed at offsets `first..`: if they
+    /// follow what the fetcher has broadcast, it broadcasts them without reading them back;
+    /// otherwise (another writer's records come first) it reads as usual.
+    pub fn hand_over(&self, first: i64, records: Vec<Bytes>) {
+        {
+            let mut h = lock(&self.handed);
+            if h.len() >= MAX_HANDED {
+                h.clear();
+                self.read_needed.store(true, Ordering::SeqCst);
+            }
+            h.push((first, records));
+        }
         lock(&self.woken_at).get_or_insert_with(Instant::now);
         self.wake.notify_one();
     }
@@ -89,9 +114,12 @@ impl Hub {
                     tx,
                     wake: Notify::new(),
                     woken_at: Mutex::new(None),
+                    handed: Mutex::default(),
+                    read_needed: AtomicBool::new(false),
                     stop: self.inner.cancel.child_token(),
                 });
-                tokio::spawn(fetch_loop(self.inner.source.clone(), topic.clone()));
+                let reads = self.inner.metrics.stream_reads.clone();
+                tokio::spawn(fetch_loop(self.inner.source.clone(), topic.clone(), reads));
                 topic
             })
             .clone();
@@ -101,6 +129,20 @@ impl Hub {
             hub: self.clone(),
             topic,
             rx: Some(rx),
+        }
+    }
+}
+
+impl Hub {
+    /// Like [`Hub::dispatch`] for the note of records this process has just committed at
+    /// offsets `first..`: they are handed to the stream's fetcher, which broadcasts them
+    /// without reading them back when nothing else came first.
+    pub fn dispatch_committed(&self, note: &crate::notify::Note, first: i64, records: Vec<Bytes>) {
+        if let Some(t) = self.stream_topic(&note.run, &note.key) {
+            t.hand_over(first, records);
+        }
+        if let Some(t) = self.run_topic(&note.run) {
+            t.stream_touched(&note.key);
         }
     }
 }
@@ -127,7 +169,7 @@ async fn read_retrying(source: &Source, run: &str, key: &str, from: i64, limit: 
 }
 
 /// The topic's one reader: on each wake, reads everything past its position and broadcasts.
-async fn fetch_loop(store: Source, topic: Arc<StreamTopic>) {
+async fn fetch_loop(store: Source, topic: Arc<StreamTopic>, reads: prometheus::IntCounter) {
     let run = topic.run.as_str();
     let key = topic.key.as_str();
     let read = async {
@@ -146,7 +188,13 @@ async fn fetch_loop(store: Source, topic: Arc<StreamTopic>) {
         loop {
             topic.wake.notified().await;
             let woken = lock(&topic.woken_at).take().unwrap_or_else(Instant::now);
+            let read_needed = topic.read_needed.swap(false, Ordering::SeqCst);
+            let gap = broadcast_handed(&topic, &mut upto, woken);
+            if !(read_needed || gap) {
+                continue;
+            }
             loop {
+                reads.inc();
                 let page = read_retrying(&store, run, key, upto, READ_LIMIT).await;
                 let n = page.records.len() as i64;
                 let end = page.ended_at(upto + n);
@@ -171,6 +219,35 @@ async fn fetch_loop(store: Source, topic: Arc<StreamTopic>) {
         _ = topic.stop.cancelled() => {}
         _ = read => {}
     }
+}
+
+/// Broadcasts the handed-over records that continue from `upto`; true if some did not
+/// (a gap: records of another writer come first, so the fetcher must read).
+fn broadcast_handed(topic: &StreamTopic, upto: &mut i64, woken: Instant) -> bool {
+    let mut handed = std::mem::take(&mut *lock(&topic.handed));
+    handed.sort_by_key(|(first, _)| *first);
+    for (first, records) in handed {
+        let n = records.len() as i64;
+        if first + n <= *upto {
+            continue;
+        }
+        if first != *upto {
+            return true;
+        }
+        let page = StreamPage {
+            records: (first..).zip(records).collect(),
+            next: first + n,
+            closed: false,
+            gone: false,
+        };
+        let _ = topic.tx.send(Arc::new(Batch {
+            from: first,
+            page,
+            woken,
+        }));
+        *upto = first + n;
+    }
+    false
 }
 
 impl StreamSubscription {

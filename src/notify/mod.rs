@@ -5,9 +5,11 @@
 //! re-read the database, so a lost or repeated note can delay nothing but a wake-up. Notes
 //! never carry values.
 
+pub mod group;
 pub mod listener;
 pub mod notifier;
 
+pub use group::GroupCommit;
 pub use listener::{ListenLoop, Listener, ListenerState, Sink};
 pub use notifier::Notifier;
 

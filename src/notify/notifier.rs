@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{Note, NoteKind, CHANNEL};
+use super::{GroupCommit, Note, NoteKind, CHANNEL};
 use crate::hub::Hub;
 
 type Pending = HashMap<(NoteKind, String, String), i64>;
@@ -31,6 +31,8 @@ pub struct Notifier {
 
 struct Inner {
     hub: Hub,
+    /// Group commit for writes that carry their wake-up in their own transaction.
+    group: GroupCommit,
     origin: String,
     /// Notes not yet sent to Postgres. A std mutex: held only to insert or swap, never
     /// across an await.
@@ -43,12 +45,19 @@ impl Notifier {
     pub fn new(hub: Hub, origin: String) -> Self {
         Notifier {
             inner: Arc::new(Inner {
+                group: GroupCommit::new(hub.clone(), origin.clone()),
                 hub,
                 origin,
                 pending: Mutex::default(),
                 wake: Notify::new(),
             }),
         }
+    }
+
+    /// This process's group committer (see [`super::group`]): writes through it need no
+    /// [`publish`](Self::publish).
+    pub fn group(&self) -> &GroupCommit {
+        &self.inner.group
     }
 
     /// Wakes local subscribers now and queues the note for other processes.

@@ -17,8 +17,10 @@ use serde_json::{json, Value};
 
 use super::steps::{self, Recorded};
 use super::{Runtime, WorkflowError, WorkflowResult};
+use crate::error::StoreError;
 use crate::ids::{Key, RunId, Topic};
 use crate::notify::{Note, NoteKind};
+use crate::store::batch::{Outcome, StepFence};
 use crate::store::Store;
 
 /// Retry policy of one step.
@@ -300,22 +302,29 @@ impl WorkflowContext {
             .iter()
             .map(serde_json::to_vec)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let first: i64 = sqlx::query_scalar("SELECT flowgate.append_quiet($1, $2, $3)")
-            .bind(self.id.as_ref())
-            .bind(key.as_str())
-            .bind(&payloads)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(crate::error::StoreError::from)?;
-        steps::record(&mut tx, &self.id, n, &name, Some(&json!(first)), None).await?;
-        tx.commit().await?;
-        self.publish(
-            NoteKind::Stream,
-            key.as_str(),
-            first + payloads.len() as i64,
-        );
-        Ok(first)
+        // One transaction for the fence, the records, the step and the wake-up, shared
+        // with whatever else this process is writing at the moment.
+        let fence = StepFence {
+            executor: self.executor().to_string(),
+            step: n,
+            name,
+        };
+        let outcome = self
+            .rt
+            .inner
+            .notifier
+            .group()
+            .step_append(self.id.as_ref(), &key, payloads, fence)
+            .await?;
+        match outcome {
+            Outcome::Done { pos, .. } => Ok(pos),
+            Outcome::Cancelled => Err(WorkflowError::Cancelled),
+            Outcome::Superseded => Err(WorkflowError::Superseded),
+            Outcome::RunNotFound => Err(StoreError::RunNotFound.into()),
+            Outcome::Conflict => {
+                Err(StoreError::Conflict(format!("stream {}/{key} is closed", self.id)).into())
+            }
+        }
     }
 
     /// Closes stream `key` (idempotent); returns its final length.

@@ -3,6 +3,7 @@
 //! The store only reads and writes; it never notifies. Callers publish a [`crate::notify::Note`]
 //! after a write commits (or use the `flowgate.*` SQL functions, which notify themselves).
 
+pub mod batch;
 pub mod events;
 pub mod messages;
 pub mod run_changes;

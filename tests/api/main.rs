@@ -11,6 +11,7 @@ mod durable_subs;
 mod durable_subs_keyed;
 mod events;
 mod faults;
+mod group_commit;
 mod hardening_access;
 mod hardening_approvals;
 mod hardening_routes;
