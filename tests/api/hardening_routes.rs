@@ -16,6 +16,9 @@ const PUBLIC: &[&str] = &[
     "GET /v1/approvals/{token}",
     "POST /v1/approvals/{token}",
     "GET /v1/stream/__ds/jwks.json",
+    "GET /dbos/runs/{id}",
+    "GET /v1/dbos/approvals/{token}",
+    "POST /v1/dbos/approvals/{token}",
 ];
 
 #[tokio::test]

@@ -27,9 +27,9 @@ pub async fn status(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let dbos = source(&app)?;
     let id = name("id", id)?;
     reader(&app, &caller, &id)?;
+    let dbos = source(&app)?;
     let row = dbos
         .store
         .get_run(&id)
@@ -82,9 +82,9 @@ pub async fn events(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let dbos = source(&app)?;
     let id = name("id", id)?;
     reader(&app, &caller, &id)?;
+    let dbos = source(&app)?;
     list_on(&app, &dbos.hub, &caller, &id, &headers, &q).await
 }
 
@@ -95,9 +95,9 @@ pub async fn wait(
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let dbos = source(&app)?;
     let (id, key) = (name("id", id)?, name("key", key)?);
     reader(&app, &caller, &id)?;
+    let dbos = source(&app)?;
     let permit = caller.stream_permit(&app.auth)?;
     wait_on(&app, &dbos.hub, permit, &id, &key, &q).await
 }
@@ -110,9 +110,9 @@ pub async fn follow(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let dbos = source(&app)?;
     let (id, key) = (name("id", id)?, name("key", key)?);
     reader(&app, &caller, &id)?;
+    let dbos = source(&app)?;
     let permit = caller.stream_permit(&app.auth)?;
     follow_on(&app, &dbos.hub, permit, &id, &key, &headers, &q).await
 }
@@ -124,9 +124,9 @@ pub async fn poll(
     ApiPath((id, key)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let dbos = source(&app)?;
     let (id, key) = (name("id", id)?, name("key", key)?);
     reader(&app, &caller, &id)?;
+    let dbos = source(&app)?;
     let permit = caller.stream_permit(&app.auth)?;
     poll_on(&app, &dbos.hub, permit, &id, &key, &q).await
 }
@@ -139,9 +139,9 @@ pub async fn live(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
-    let dbos = source(&app)?;
     let id = name("id", id)?;
     reader(&app, &caller, &id)?;
+    let dbos = source(&app)?;
     let permit = caller.stream_permit(&app.auth)?;
     live_on(&app, &dbos.hub, permit, &id, &headers, &q).await
 }
