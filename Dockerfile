@@ -7,6 +7,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY static ./static
+COPY clients/js/flowgate.js ./clients/js/flowgate.js
 RUN cargo build --release --locked --bin flowgate
 
 FROM debian:bookworm-slim

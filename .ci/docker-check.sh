@@ -31,8 +31,10 @@ done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Each source lands at its own relative path (every COPY here mirrors its source path).
 for s in $sources; do
-  cp -R "$s" "$tmp/"
+  mkdir -p "$tmp/$(dirname "$s")"
+  cp -R "$s" "$tmp/$s"
 done
 echo "docker-check: COPY sources exist: $(echo $sources | tr '\n' ' ')"
 (cd "$tmp" && CARGO_TARGET_DIR="$root/target" cargo check --locked --offline --quiet --bin flowgate)
