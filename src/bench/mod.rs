@@ -217,6 +217,9 @@ pub(crate) async fn spawn_server_env(
         .env("FLOWGATE_SHUTDOWN_DELAY", "0")
         .env("FLOWGATE_MAX_SSE", "50000")
         .env("FLOWGATE_MAX_SSE_PER_CLIENT", "50000")
+        // Every bench client comes from 127.0.0.1: lift the per-address connection cap.
+        .env("FLOWGATE_MAX_CONNECTIONS", "50000")
+        .env("FLOWGATE_MAX_CONNECTIONS_PER_IP", "50000")
         .env("FLOWGATE_POOL_SIZE", "32")
         .env("RUST_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
