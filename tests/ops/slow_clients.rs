@@ -88,11 +88,19 @@ async fn half_sent_heads_are_closed_in_time_and_normal_clients_are_served() {
     assert_eq!(closed, 2000, "every half-sent head closed within 8 s");
     assert_eq!(normal.await.unwrap(), 30);
     drop(socks);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_kib(pid);
+    // The server hands freed memory back once the burst of closes settles (bounded wait).
+    let near = |rss: u64| rss <= baseline + (peak.saturating_sub(baseline)) / 2 + 2048;
+    let mut after = rss_kib(pid);
+    for _ in 0..30 {
+        if near(after) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = rss_kib(pid);
+    }
     eprintln!("RSS KiB: baseline {baseline}, with 2,000 slow sockets {peak}, after {after}");
     assert!(
-        after <= baseline + (peak.saturating_sub(baseline)) / 2 + 2048,
+        near(after),
         "memory returns near its baseline: {baseline} → {peak} → {after} KiB"
     );
     let metrics = http

@@ -73,7 +73,17 @@ impl Admission {
                 _ = stop.cancelled() => return,
                 _ = self.trim.notified() => {}
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            // Let the burst settle first (no close for 250 ms, at most 5 s), so one trim
+            // releases what the whole burst freed.
+            let mut seen = self.closed.load(Ordering::SeqCst);
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let now = self.closed.load(Ordering::SeqCst);
+                if now == seen {
+                    break;
+                }
+                seen = now;
+            }
             self.closed.store(0, Ordering::SeqCst);
             let _ = tokio::task::spawn_blocking(release_free_memory).await;
             tokio::time::sleep(Duration::from_secs(1)).await;
