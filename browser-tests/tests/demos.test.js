@@ -30,6 +30,10 @@ after(async () => {
 async function start(demo, inputs = {}) {
   const page = await openPage(browser);
   await page.goto(server.url('/'));
+  // The forms are drawn again once the workflow types arrive (their buttons are enabled
+  // then): fill them only after that, or the new form drops what was typed.
+  await waitFor(page, (d) => [...document.querySelectorAll('form.demo button')]
+    .some((b) => b.textContent === `Start ${d}` && !b.disabled), demo);
   const form = page.locator('form.demo', { has: page.locator(`#demo-${demo}`) });
   for (const [key, value] of Object.entries(inputs)) {
     await page.fill(`#in-${demo}-${key}`, String(value));
