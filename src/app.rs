@@ -160,7 +160,7 @@ pub async fn start_with(
     tracker.spawn(listener.run(shutdown.clone()));
     tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
-    crate::durable::spawn_sweep(&tracker, store.pool.clone(), shutdown.clone());
+    crate::http::durable_streams::spawn_sweep(&tracker, store.pool.clone(), shutdown.clone());
     let dbos = crate::dbos::start(&config.dbos, &store, &metrics, &tracker, &shutdown).await?;
     let sweeper = crate::lifecycle::Sweeper::new(
         store.pool.clone(),
@@ -184,7 +184,8 @@ pub async fn start_with(
                 &intake_stopped,
                 &workflow_tasks,
             )
-            .await?,
+            .await
+            .map_err(StartError::Runtime)?,
         ),
         None => None,
     };

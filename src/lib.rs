@@ -7,9 +7,21 @@
 //! browser / curl ◄── http (SSE, long-poll, JSON) ◄── hub (one DB read per note per topic)
 //! ```
 //!
-//! Modules in flow order: [`ids`] (validated names) → [`store`] (rows) → [`notify`]
-//! (wake-ups between processes) → [`hub`] (in-process fan-out) → [`http`] (the API), with
-//! [`app`] wiring them together.
+//! Modules in layers; a module uses only modules of lower layers, and the `layering` test
+//! (`cargo test layering`) fails on any `crate::` path in `src/` that breaks this table:
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | 0 | `ids` `error` `note` `config` `metrics` `telemetry` `private_pg` | names, errors, wake-up notes, settings |
+//! | 1 | `tags` | run tags |
+//! | 2 | `store` | every table: runs, events, streams, messages, Durable Streams, a DBOS schema |
+//! | 3 | `hub` | in-process fan-out: one database read per note per topic |
+//! | 4 | `notify` | wake-ups between processes: the LISTEN connection, the notifier, group commit |
+//! | 5 | `runtime` `lifecycle` `dbos` `auth` | workflows, retention, the DBOS source, keys and tokens |
+//! | 6 | `http` | the API: server, access checks, SSE, every route, the Durable Streams protocol |
+//! | 7 | `app` `demo` `client` | wiring a process together, demo workflows, an HTTP client |
+//! | 8 | `tail` `bench` | the `run`/`tail` commands, benchmarks |
+//! | 9 | `cli` | the command line |
 //!
 //! Workflows: [`runtime`] runs registered workflows durably (recorded steps, queues,
 //! executors and recovery) and produces the events, streams and messages above; [`demo`]
@@ -25,13 +37,15 @@ pub mod client;
 pub mod config;
 pub mod dbos;
 pub mod demo;
-pub mod durable;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod ids;
+#[cfg(test)]
+mod layering;
 pub mod lifecycle;
 pub mod metrics;
+pub mod note;
 pub mod notify;
 pub mod private_pg;
 pub mod runtime;

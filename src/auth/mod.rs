@@ -7,12 +7,6 @@
 //! ([`guard`]) works out who is calling and the permission extractors ([`access`]) decide
 //! what they may do. Secrets (keys, the signing secret, tokens) are never logged or echoed.
 
-pub mod access;
-pub mod approvals;
-pub mod browser;
-pub mod grant;
-pub mod guard;
-pub mod settings;
 pub mod token;
 
 use std::collections::HashMap;
@@ -235,66 +229,6 @@ pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
         }
         _ => path.into(),
     }
-}
-
-/// Builds the CORS layer: the configured origins with credentials, or `*` without.
-pub fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{header, HeaderName, HeaderValue, Method};
-    use tower_http::cors::{AllowOrigin, CorsLayer};
-    if config.cors_origins.is_empty() {
-        return None;
-    }
-    let base = CorsLayer::new()
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::HEAD,
-        ])
-        .allow_headers(
-            [
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::IF_NONE_MATCH,
-                HeaderName::from_static("last-event-id"),
-            ]
-            .into_iter()
-            .chain(
-                crate::durable::REQUEST_HEADERS
-                    .iter()
-                    .map(|h| HeaderName::from_static(h)),
-            )
-            .collect::<Vec<_>>(),
-        )
-        .expose_headers(
-            [
-                header::LOCATION,
-                header::RETRY_AFTER,
-                header::ETAG,
-                header::CONTENT_TYPE,
-            ]
-            .into_iter()
-            .chain(
-                crate::durable::RESPONSE_HEADERS
-                    .iter()
-                    .map(|h| HeaderName::from_static(h)),
-            )
-            .collect::<Vec<_>>(),
-        );
-    if config.cors_origins.iter().any(|o| o == "*") {
-        // `*` is never combined with credentials.
-        return Some(base.allow_origin(AllowOrigin::any()));
-    }
-    let origins: Vec<HeaderValue> = config
-        .cors_origins
-        .iter()
-        .filter_map(|o| o.parse().ok())
-        .collect();
-    Some(
-        base.allow_origin(AllowOrigin::list(origins))
-            .allow_credentials(true),
-    )
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! hint: every split point is tried, and the hub ignores the ones naming no live topic.
 
 use crate::hub::Hub;
-use crate::notify::{Note, NoteKind, Sink};
+use crate::note::{Note, NoteKind};
+use crate::notify::Sink;
 
 /// The channels DBOS notifies, and the optional status trigger's.
 pub const CHANNELS: [&str; 4] = [

@@ -16,17 +16,14 @@
 //! here runs unless `FLOWGATE_DBOS_URL` is set.
 
 pub mod cli;
-pub mod decode;
 pub mod listen;
 pub mod schema;
-pub mod store;
 pub mod trigger;
 pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Args;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,69 +31,11 @@ use tokio_util::task::TaskTracker;
 use crate::hub::{Hub, Source};
 use crate::metrics::Metrics;
 use crate::notify::{ListenLoop, ListenerState};
+pub use crate::store::dbos::DbosStore;
 use crate::store::Store;
 pub use schema::{SchemaError, SchemaInfo};
-pub use store::DbosStore;
 
-/// Settings of the DBOS source (flattened into `flowgate serve`'s flags). `Debug` never
-/// shows the URL (it may hold the DBOS database's password).
-#[derive(Clone, Args)]
-pub struct DbosSettings {
-    /// The DBOS system database (may equal DATABASE_URL). Unset: no DBOS source.
-    #[arg(
-        id = "dbos_url",
-        long = "dbos-url",
-        env = "FLOWGATE_DBOS_URL",
-        hide_env_values = true
-    )]
-    pub url: Option<String>,
-    /// The DBOS system schema (DBOS's `dbos_system_schema` / `systemDatabaseSchemaName`).
-    #[arg(
-        id = "dbos_schema",
-        long = "dbos-schema",
-        env = "FLOWGATE_DBOS_SCHEMA",
-        default_value = "dbos"
-    )]
-    pub schema: String,
-    /// Milliseconds between status re-reads of watched DBOS runs (only while someone watches).
-    #[arg(
-        id = "dbos_status_interval",
-        long = "dbos-status-interval",
-        env = "FLOWGATE_DBOS_STATUS_INTERVAL",
-        default_value_t = 200
-    )]
-    pub status_interval_ms: u64,
-    /// Seconds between safety re-checks of DBOS subscriptions. Default: 10, or 1 when the
-    /// DBOS app runs without LISTEN/NOTIFY (then this is how late delivery can be).
-    #[arg(
-        id = "dbos_recheck",
-        long = "dbos-recheck",
-        env = "FLOWGATE_DBOS_RECHECK"
-    )]
-    pub recheck: Option<f64>,
-}
-
-impl std::fmt::Debug for DbosSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DbosSettings")
-            .field("url", &self.url.as_ref().map(|_| "<set>"))
-            .field("schema", &self.schema)
-            .field("status_interval_ms", &self.status_interval_ms)
-            .field("recheck", &self.recheck)
-            .finish()
-    }
-}
-
-impl Default for DbosSettings {
-    fn default() -> Self {
-        DbosSettings {
-            url: None,
-            schema: "dbos".into(),
-            status_interval_ms: 200,
-            recheck: None,
-        }
-    }
-}
+pub use crate::config::dbos::DbosSettings;
 
 impl DbosSettings {
     /// The safety re-check period for a schema with or without notify triggers.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::store::DbosStore;
 use crate::hub::Hub;
+use crate::store::dbos::DbosStore;
 
 /// Runs until `cancel` fires.
 pub async fn watch_status(hub: Hub, store: DbosStore, every: Duration, cancel: CancellationToken) {

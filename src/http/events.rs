@@ -15,8 +15,8 @@ use serde_json::json;
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::values::{check_readable, to_json, EventView};
 use super::{sse, AppState};
-use crate::auth::access::{AdminKey, Caller, Read, RunAccess, StreamPermit};
 use crate::error::ApiError;
+use crate::http::access::{AdminKey, Caller, Read, RunAccess, StreamPermit};
 use crate::hub::Hub;
 use crate::ids::{Key, RunId};
 

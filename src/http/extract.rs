@@ -21,7 +21,7 @@ pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let media = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(crate::durable::media_type)
+        .map(crate::http::durable_streams::media_type)
         .unwrap_or_default();
     let json = media == "application/json"
         || (media.starts_with("application/") && media.ends_with("+json"));

@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
-use crate::auth::access::AdminKey;
 use crate::error::{ApiError, StoreError};
+use crate::http::access::AdminKey;
 use crate::ids::RunId;
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 
 /// Longest per-run retention accepted: ten years.
 pub const MAX_RETENTION_SECS: i64 = 10 * 365 * 86400;

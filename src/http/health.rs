@@ -64,7 +64,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(app): State<AppState>, _admin: crate::auth::access::AdminKey) -> Response {
+async fn metrics(State(app): State<AppState>, _admin: crate::http::access::AdminKey) -> Response {
     let m = &app.metrics;
     m.listener_connected
         .set(app.listener.connected.load(Ordering::SeqCst) as i64);

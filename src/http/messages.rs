@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
-use crate::auth::access::AdminKey;
 use crate::error::ApiError;
+use crate::http::access::AdminKey;
 use crate::ids::{RunId, Topic, MAX_NAME_LEN};
 
 /// Routes under `/v1/workflows/{id}/messages`.

@@ -1,7 +1,11 @@
 //! The HTTP surface (axum): each module owns its routes; this one merges them and holds the
 //! shared state.
 
+pub mod access;
+pub mod approvals;
+pub mod cors;
 pub mod dbos;
+pub mod durable_streams;
 pub mod events;
 pub mod extract;
 pub mod finish;
@@ -78,7 +82,7 @@ pub struct AppState {
 /// deployment, so its callers may read everything it serves).
 pub fn admin_router(state: AppState) -> Router {
     health::router()
-        .layer(axum::Extension(crate::auth::access::Caller::local("admin")))
+        .layer(axum::Extension(crate::http::access::Caller::local("admin")))
         .with_state(state)
 }
 
@@ -95,9 +99,9 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::router())
         .merge(health::router())
         .merge(page::router())
-        .merge(crate::auth::approvals::router())
+        .merge(crate::http::approvals::router())
         .merge(live::router())
-        .merge(crate::durable::router())
+        .merge(crate::http::durable_streams::router())
         .merge(dbos::router())
         .merge(openapi::router())
         .fallback(|| async {
@@ -113,9 +117,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::auth::guard::guard,
+            crate::http::access::guard::guard,
         ));
-    let router = match crate::auth::cors(&state.config) {
+    let router = match cors::cors(&state.config) {
         Some(cors) => router.layer(cors),
         None => router,
     };

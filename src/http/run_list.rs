@@ -13,8 +13,8 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::{sse, AppState};
-use crate::auth::access::StreamPermit;
 use crate::error::ApiError;
+use crate::http::access::StreamPermit;
 use crate::hub::FeedItem;
 use crate::store::run_changes::Snapshot;
 use crate::store::runs::ListQuery;

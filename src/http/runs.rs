@@ -10,10 +10,10 @@ use serde_json::json;
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
-use crate::auth::access::{AdminKey, Read, RunAccess};
 use crate::error::ApiError;
+use crate::http::access::{AdminKey, Read, RunAccess};
 use crate::ids::{RunId, WorkflowName};
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 
 /// Routes for `/v1/workflows/{id}`.
 pub fn router() -> Router<AppState> {
@@ -29,7 +29,7 @@ pub struct PutBody {
     #[serde(default)]
     tags: Vec<String>,
     /// Who may approve this run: the token handed back mints links for exactly these.
-    approval: Option<crate::auth::grant::GrantBody>,
+    approval: Option<crate::http::access::grant::GrantBody>,
 }
 
 /// `GET /v1/workflows/{id}`: the run's status (and output or error once finished);
@@ -68,7 +68,7 @@ async fn put_run(
     let tags = extract::tags(body.tags)?;
     let grant = body
         .approval
-        .map(crate::auth::grant::GrantBody::parse)
+        .map(crate::http::access::grant::GrantBody::parse)
         .transpose()?;
     let created = app
         .store

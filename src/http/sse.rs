@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::AppState;
-use crate::auth::access::StreamPermit;
 use crate::error::ApiError;
+use crate::http::access::StreamPermit;
 
 /// Encodes one event. `data` is split into `data:` lines on CR, LF and CRLF.
 pub fn event(id: Option<&str>, name: Option<&str>, data: &[u8]) -> Bytes {

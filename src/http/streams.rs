@@ -14,11 +14,11 @@ use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::sse::GaugeGuard;
 use super::values::{check_readable, raw};
 use super::{sse, AppState};
-use crate::auth::access::{AdminKey, Read, RunAccess, StreamPermit};
 use crate::error::ApiError;
+use crate::http::access::{AdminKey, Read, RunAccess, StreamPermit};
 use crate::hub::{Hub, StreamItem};
 use crate::ids::{Key, RunId};
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 
 /// Routes under `/v1/workflows/{id}/streams`.
 pub fn router() -> Router<AppState> {

@@ -13,10 +13,10 @@ use serde_json::json;
 
 use super::extract::{self, ApiJson};
 use super::AppState;
-use crate::auth::access::AdminKey;
-use crate::auth::grant::GrantBody;
 use crate::auth::token::{now, Scope, TagClaims};
 use crate::error::ApiError;
+use crate::http::access::grant::GrantBody;
+use crate::http::access::AdminKey;
 
 /// Longest tag token lifetime: 30 days.
 pub const MAX_TTL: i64 = 30 * 86400;

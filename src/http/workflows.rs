@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
-use crate::auth::access::{forbidden, AdminKey, Caller, Who};
-use crate::auth::grant::GrantBody;
 use crate::auth::token::Scope;
 use crate::error::ApiError;
+use crate::http::access::grant::GrantBody;
+use crate::http::access::{forbidden, AdminKey, Caller, Who};
 use crate::ids::{RunId, WorkflowName};
 use crate::runtime::runs::{self, ListQuery, StartError};
 use crate::runtime::{Runtime, StartRequest};

@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 use crate::store::Store;
 
 pub use run_topic::{RunSubscription, RunUpdate};

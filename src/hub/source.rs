@@ -3,8 +3,9 @@
 //! The hub's topics, fetchers and followers are the same for every source; only these reads
 //! differ. Each read is one statement (one snapshot), as the followers require.
 
-use crate::dbos::store::DbosStore;
 use crate::error::StoreError;
+use crate::note::TopicKey;
+use crate::store::dbos::DbosStore;
 use crate::store::{EventRow, RunRow, Store, StreamInfo, StreamPage};
 
 /// The tables a hub reads.
@@ -25,16 +26,13 @@ impl Source {
         from: i64,
         limit: i64,
     ) -> Result<StreamPage, StoreError> {
-        match self {
-            Source::Flowgate(store) if run == crate::durable::HUB_NAMESPACE => {
-                // Durable Streams topics are keyed (namespace, stream id).
-                match key.parse() {
-                    Ok(id) => store.ds_page(id, from, limit).await,
-                    Err(_) => Ok(StreamPage::default()),
-                }
+        match (self, TopicKey::of(run, key)) {
+            (Source::Flowgate(store), TopicKey::Durable(id)) => {
+                store.ds_page(id, from, limit).await
             }
-            Source::Flowgate(store) => store.read_stream(run, key, from, limit).await,
-            Source::Dbos(d) => d.read_stream(run, key, from, limit).await,
+            (Source::Flowgate(_), TopicKey::Invalid) => Ok(StreamPage::default()),
+            (Source::Flowgate(store), _) => store.read_stream(run, key, from, limit).await,
+            (Source::Dbos(d), _) => d.read_stream(run, key, from, limit).await,
         }
     }
 

@@ -137,7 +137,7 @@ impl Hub {
     /// Like [`Hub::dispatch`] for the note of records this process has just committed at
     /// offsets `first..`: they are handed to the stream's fetcher, which broadcasts them
     /// without reading them back when nothing else came first.
-    pub fn dispatch_committed(&self, note: &crate::notify::Note, first: i64, records: Vec<Bytes>) {
+    pub fn dispatch_committed(&self, note: &crate::note::Note, first: i64, records: Vec<Bytes>) {
         if let Some(t) = self.stream_topic(&note.run, &note.key) {
             t.hand_over(first, records);
         }

@@ -15,7 +15,6 @@
 //! module must never delete an ENQUEUED or PENDING run (an idle external run is ended
 //! first), and never wait on a lock held by live traffic for more than `lock_timeout`.
 
-pub mod config;
 pub mod delete;
 pub mod plan;
 pub mod sweep;
@@ -24,7 +23,7 @@ pub mod tables;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{parse_duration, RetentionConfig};
+pub use crate::config::retention::{parse_duration, RetentionConfig};
 pub use plan::Plan;
 pub use sweep::{LockMode, SweepReport, Sweeper};
 

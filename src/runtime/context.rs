@@ -19,7 +19,7 @@ use super::steps::{self, Recorded};
 use super::{Runtime, WorkflowError, WorkflowResult};
 use crate::error::StoreError;
 use crate::ids::{Key, RunId, Topic};
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 use crate::store::batch::{Outcome, StepFence};
 use crate::store::Store;
 

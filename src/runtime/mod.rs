@@ -309,8 +309,8 @@ impl Runtime {
     }
 }
 
-/// Builds and launches the runtime of `builder` with the settings of `config` (used by
-/// [`crate::app::start_with`]).
+/// Builds and launches the runtime of `builder` with the settings of `config`; the error
+/// says why it could not start.
 pub async fn launch_from_config(
     builder: RuntimeBuilder,
     config: &crate::Config,
@@ -319,12 +319,9 @@ pub async fn launch_from_config(
     notifier: &Notifier,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
-) -> Result<Runtime, crate::app::StartError> {
+) -> Result<Runtime, String> {
     let mut builder = builder;
-    let specs = config
-        .runtime
-        .queue_specs()
-        .map_err(crate::app::StartError::Runtime)?;
+    let specs = config.runtime.queue_specs()?;
     for spec in specs {
         builder = builder.queue_spec(spec);
     }
@@ -339,8 +336,6 @@ pub async fn launch_from_config(
         shutdown.clone(),
         options,
     );
-    rt.launch(tracker)
-        .await
-        .map_err(|e| crate::app::StartError::Runtime(e.to_string()))?;
+    rt.launch(tracker).await.map_err(|e| e.to_string())?;
     Ok(rt)
 }

@@ -9,7 +9,7 @@ use super::registry::FieldError;
 use super::{Runtime, WorkflowError};
 use crate::error::StoreError;
 use crate::ids::RunId;
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 use crate::tags::Tags;
 
 pub use crate::store::runs::{ListQuery, RunSummary};

@@ -15,7 +15,7 @@ use super::steps;
 use super::{WorkflowError, WorkflowResult, DEFAULT_QUEUE};
 use crate::hub::{RunSubscription, RunUpdate};
 use crate::ids::{RunId, Topic, WorkflowName};
-use crate::notify::NoteKind;
+use crate::note::NoteKind;
 use crate::tags::Tags;
 
 fn now_ms() -> i64 {
@@ -218,13 +218,13 @@ impl WorkflowContext {
         .await?;
         tx.commit().await?;
         let notifier = &self.rt.inner.notifier;
-        notifier.publish(crate::notify::Note::new(
+        notifier.publish(crate::note::Note::new(
             NoteKind::Status,
             child.as_str(),
             "",
             0,
         ));
-        notifier.publish(crate::notify::Note::new(NoteKind::Queue, "", queue, 0));
+        notifier.publish(crate::note::Note::new(NoteKind::Queue, "", queue, 0));
         Ok(handle)
     }
 

@@ -1,9 +1,10 @@
 //! Rows in Postgres: runs, events, messages and streams. The SQL lives next to its callers.
 //!
-//! The store only reads and writes; it never notifies. Callers publish a [`crate::notify::Note`]
+//! The store only reads and writes; it never notifies. Callers publish a [`crate::note::Note`]
 //! after a write commits (or use the `flowgate.*` SQL functions, which notify themselves).
 
 pub mod batch;
+pub mod dbos;
 pub mod events;
 pub mod messages;
 pub mod run_changes;

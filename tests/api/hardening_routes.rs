@@ -1,6 +1,6 @@
 //! Default deny: on a server with API keys, every operation in `/openapi.json` answers 401
 //! to a request without credentials, except the few that are public by design. A route
-//! added without a permission extractor (see `src/auth/access.rs`) fails here.
+//! added without a permission extractor (see `src/http/access/mod.rs`) fails here.
 
 use serde_json::Value;
 

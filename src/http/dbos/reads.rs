@@ -9,9 +9,9 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::{name, source};
-use crate::auth::access::{AdminKey, Caller};
 use crate::auth::token::Scope;
 use crate::error::ApiError;
+use crate::http::access::{AdminKey, Caller};
 use crate::http::events::{list_on, wait_on, WaitQuery};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::live::{live_on, LiveQuery};

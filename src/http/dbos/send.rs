@@ -16,10 +16,10 @@ use serde_json::{json, Value};
 
 use super::reads::require;
 use super::{name, source, APPROVAL_KIND, RUN_TOKEN_KIND};
-use crate::auth::access::{forbidden, AdminKey, Caller};
-use crate::auth::grant::{check_approvers, GrantBody};
 use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope, TokenError};
 use crate::error::ApiError;
+use crate::http::access::grant::{check_approvers, GrantBody};
+use crate::http::access::{forbidden, AdminKey, Caller};
 use crate::http::extract::{self, ApiJson, ApiPath};
 use crate::http::AppState;
 

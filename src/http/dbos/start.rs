@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{name, source};
-use crate::auth::access::AdminKey;
-use crate::dbos::store::Enqueue;
 use crate::error::ApiError;
+use crate::http::access::AdminKey;
 use crate::http::extract::ApiJson;
 use crate::http::AppState;
+use crate::store::dbos::Enqueue;
 
 /// Most positional arguments.
 const MAX_ARGS: usize = 100;

@@ -10,9 +10,9 @@
 
 use serde::Deserialize;
 
-use super::access::{forbidden, Caller, Who};
-use super::token::{ApprovalGrant, RunClaims, TagClaims};
-use super::Auth;
+use super::{forbidden, Caller, Who};
+use crate::auth::token::{ApprovalGrant, RunClaims, TagClaims};
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::ids::{Topic, MAX_NAME_LEN};
 

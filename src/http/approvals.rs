@@ -12,14 +12,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::access::grant::{self, GrantBody};
 use super::access::{AdminKey, Approve, RunAccess};
-use super::grant::{self, GrantBody};
-use super::token::{now, ApprovalClaims, Scope, TokenError};
+use super::extract::{self, ApiJson, ApiPath};
+use super::AppState;
+use crate::auth::token::{now, ApprovalClaims, Scope, TokenError};
 use crate::error::ApiError;
-use crate::http::extract::{self, ApiJson, ApiPath};
-use crate::http::AppState;
 use crate::ids::{RunId, Topic};
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 
 /// Longest link lifetime: 30 days.
 const MAX_TTL: i64 = 30 * 86400;

@@ -16,7 +16,7 @@ use super::write::Append;
 use super::{hub_key, HUB_NAMESPACE};
 use crate::error::StoreError;
 use crate::http::AppState;
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 
 /// Largest webhook answer read, in bytes.
 const MAX_ANSWER: usize = 64 << 10;

@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::access::{forbidden, identify, Caller, Who};
+use super::{forbidden, identify, Caller, Who};
 use crate::error::ApiError;
 use crate::http::AppState;
 

@@ -13,7 +13,7 @@
 
 use axum::http::{header, HeaderMap, Method, StatusCode};
 
-use super::Auth;
+use crate::auth::Auth;
 use crate::error::ApiError;
 
 /// The host part of a `Host` value (`[::1]:80` → `::1`, `a:80` → `a`), lower-cased.

@@ -1,5 +1,11 @@
 //! Configuration: CLI flags, each with an environment variable (see the README table).
 
+pub mod conn;
+pub mod dbos;
+pub mod retention;
+pub mod runtime;
+pub mod security;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -104,14 +110,14 @@ pub struct Config {
 
     /// Workflow runtime settings.
     #[command(flatten)]
-    pub runtime: crate::runtime::config::RuntimeConfig,
+    pub runtime: runtime::RuntimeConfig,
 
     /// Retention and sweeper settings.
     #[command(flatten)]
-    pub retention: crate::lifecycle::RetentionConfig,
+    pub retention: retention::RetentionConfig,
     /// Connection bounds (head timeout, idle timeout, caps, head sizes).
     #[command(flatten)]
-    pub conn: crate::http::server::ConnConfig,
+    pub conn: conn::ConnConfig,
     /// Durable Streams long-poll timeout in seconds (also the SSE keep-alive period).
     #[arg(long, env = "FLOWGATE_DS_LONG_POLL", default_value_t = 30.0)]
     pub ds_long_poll: f64,
@@ -121,11 +127,11 @@ pub struct Config {
     pub ds_webhook_loopback: bool,
     /// The DBOS source (off unless `FLOWGATE_DBOS_URL` is set).
     #[command(flatten)]
-    pub dbos: crate::dbos::DbosSettings,
+    pub dbos: dbos::DbosSettings,
 
     /// Client rate limits, link lifetimes, cookies and allowed hosts.
     #[command(flatten)]
-    pub security: crate::auth::settings::SecuritySettings,
+    pub security: security::SecuritySettings,
 }
 
 impl Config {

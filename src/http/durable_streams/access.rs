@@ -1,5 +1,5 @@
 //! Who may call what under `/v1/stream/`, decided from the path the handler itself parses
-//! (see [`crate::auth::access`] for the extractors the other routes use):
+//! (see [`crate::http::access`] for the extractors the other routes use):
 //!
 //! - workflow streams (`workflows/{run}/{key}`): GET and HEAD with the run's read token or
 //!   an API key;
@@ -14,9 +14,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use super::fail;
 use super::read::workflow_run;
 use super::subs::bearer;
-use crate::auth::access::Caller;
 use crate::auth::Scope;
 use crate::error::ApiError;
+use crate::http::access::Caller;
 
 /// Who may read or write stream `path` with `method` (a CORS preflight: anyone).
 pub fn stream(caller: &Caller, method: &Method, path: &str) -> Result<(), ApiError> {

@@ -42,7 +42,7 @@ use crate::error::ApiError;
 use crate::http::AppState;
 
 /// Hub namespace of durable streams (not a valid run id, so it never collides).
-pub const HUB_NAMESPACE: &str = "~ds";
+pub use crate::note::{durable_key as hub_key, DURABLE_NAMESPACE as HUB_NAMESPACE};
 
 /// Content type of a stream created without one.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -174,11 +174,6 @@ pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Stream-Closed` counts only when it is `true` (any case).
 pub(crate) fn closed_flag(h: &HeaderMap) -> bool {
     header(h, "stream-closed").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
-
-/// The hub topic key of a durable stream.
-pub fn hub_key(id: i64) -> String {
-    id.to_string()
 }
 
 /// Long-poll timeout (and SSE keep-alive period).

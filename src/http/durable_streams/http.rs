@@ -14,10 +14,10 @@ use super::read::{self, Target};
 use super::store::{DeleteOutcome, Meta};
 use super::write::{Append, Appended};
 use super::{closed_flag, fail, header, hub_key, HUB_NAMESPACE, MAX_BODY, MAX_PATH};
-use crate::auth::access::Caller;
 use crate::error::ApiError;
+use crate::http::access::Caller;
 use crate::http::AppState;
-use crate::notify::{Note, NoteKind};
+use crate::note::{Note, NoteKind};
 
 /// Routes every method on a stream URL.
 pub async fn dispatch(

@@ -10,12 +10,14 @@
 //!
 //! Writes: only messages, through DBOS's own `send_message` SQL function.
 
+pub mod decode;
+
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::PgPool;
 
-use super::decode::{self, is_close_sentinel};
 use crate::error::StoreError;
 use crate::store::{EventRow, RunRow, StreamInfo, StreamPage};
+use decode::is_close_sentinel;
 
 /// Statuses after which a DBOS workflow writes nothing more.
 pub const TERMINAL: [&str; 4] = [
