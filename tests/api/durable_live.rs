@@ -6,8 +6,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::StatusCode;
 
+use crate::durable::{header, offset};
 use crate::helpers::*;
-use crate::http::durable_streams::{header, offset};
 
 /// Writers on separate connections race on one stream: every append gets its own offset,
 /// offsets are gapless, and a live reader sees exactly the committed order.

@@ -9,8 +9,8 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::durable::offset;
 use crate::helpers::*;
-use crate::http::durable_streams::offset;
 
 type Seen = Arc<Mutex<Vec<(Option<String>, String)>>>;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::durable::offset;
 use crate::helpers::*;
-use crate::http::durable_streams::offset;
 
 const KEY: &str = "test-key-0123456789";
 

@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use super::{name, source};
 use crate::auth::token::Scope;
+use crate::dbos::Dbos;
 use crate::error::ApiError;
-use crate::http::access::{AdminKey, Caller};
+use crate::http::access::{AdminKey, Caller, StreamPermit};
 use crate::http::events::{list_on, wait_on, WaitQuery};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::http::live::{live_on, LiveQuery};
@@ -96,9 +97,7 @@ pub async fn wait(
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let (id, key) = (name("id", id)?, name("key", key)?);
-    reader(&app, &caller, &id)?;
-    let dbos = source(&app)?;
-    let permit = caller.stream_permit(&app.auth)?;
+    let (dbos, permit) = open(&app, &caller, &id)?;
     wait_on(&app, &dbos.hub, permit, &id, &key, &q).await
 }
 
@@ -111,9 +110,7 @@ pub async fn follow(
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let (id, key) = (name("id", id)?, name("key", key)?);
-    reader(&app, &caller, &id)?;
-    let dbos = source(&app)?;
-    let permit = caller.stream_permit(&app.auth)?;
+    let (dbos, permit) = open(&app, &caller, &id)?;
     follow_on(&app, &dbos.hub, permit, &id, &key, &headers, &q).await
 }
 
@@ -125,9 +122,7 @@ pub async fn poll(
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
     let (id, key) = (name("id", id)?, name("key", key)?);
-    reader(&app, &caller, &id)?;
-    let dbos = source(&app)?;
-    let permit = caller.stream_permit(&app.auth)?;
+    let (dbos, permit) = open(&app, &caller, &id)?;
     poll_on(&app, &dbos.hub, permit, &id, &key, &q).await
 }
 
@@ -140,10 +135,19 @@ pub async fn live(
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
     let id = name("id", id)?;
-    reader(&app, &caller, &id)?;
-    let dbos = source(&app)?;
-    let permit = caller.stream_permit(&app.auth)?;
+    let (dbos, permit) = open(&app, &caller, &id)?;
     live_on(&app, &dbos.hub, permit, &id, &headers, &q).await
+}
+
+/// The DBOS source and a streaming permit for a reader of run `id`.
+fn open<'a>(
+    app: &'a AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(&'a Dbos, StreamPermit), ApiError> {
+    reader(app, caller, id)?;
+    let dbos = source(app)?;
+    Ok((dbos, caller.stream_permit(&app.auth)?))
 }
 
 /// Ok for an API key, or a DBOS run token for `id` with the `read` scope.
