@@ -1,9 +1,10 @@
-//! The complete embedding example of docs/runtime.md: a `report` workflow next to the demo
-//! workflows, enqueued through the Rust API. Run with `cargo run --example report`.
+//! The complete embedding example of the README and docs/runtime.md: a program that serves
+//! flowgate with its own `report` workflow (and a child workflow, `square`) and enqueues one
+//! run through the Rust API. Run with `cargo run --example report`.
 
 use std::time::Duration;
 
-use flowgate::runtime::{StepOptions, WorkflowContext, WorkflowError, WorkflowResult};
+use flowgate::runtime::{Runtime, StepOptions, WorkflowContext, WorkflowError, WorkflowResult};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -56,21 +57,28 @@ async fn report(ctx: WorkflowContext, input: ReportInput) -> WorkflowResult<Repo
         return Err(WorkflowError::failed("not approved"));
     }
     ctx.sleep(Duration::from_secs(1)).await?; // durable: a replay sleeps only what is left
-    let child = ctx.start_child("progress", json!({"steps": 2})).await?;
-    let _child_out: serde_json::Value = ctx.child_result(&child).await?;
-    ctx.set_event("result", json!({"total": total})).await?;
+    let child = ctx.start_child("square", json!(total)).await?;
+    let squared: u64 = ctx.child_result(&child).await?;
+    ctx.set_event("result", json!({"total": total, "squared": squared}))
+        .await?;
     Ok(Report { total, approved })
+}
+
+/// A child workflow: one recorded step.
+async fn square(ctx: WorkflowContext, n: u64) -> WorkflowResult<u64> {
+    ctx.step("square", move || async move { Ok::<_, String>(n * n) })
+        .await
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let workflows = flowgate::demo::builder(false) // or flowgate::runtime::Runtime::builder()
+    flowgate::telemetry::init();
+    let workflows = Runtime::builder()
         .workflow("report", report)
+        .workflow("square", square)
         .queue("reports", 4); // at most 4 at once in this process
-    let mut config = flowgate::Config::new(
-        "postgres://postgres@127.0.0.1:5432/postgres",
-        "127.0.0.1:8080".parse()?,
-    );
+                              // DATABASE_URL, FLOWGATE_ADDR and every other setting as for `flowgate serve`.
+    let mut config = flowgate::Config::from_env()?;
     config.runtime.queues.push("reports:4:10".into()); // and 10 across all processes
     let app = flowgate::app::start_with(config, Some(workflows)).await?;
     let rt = app.state.runtime.clone().expect("runtime");
@@ -84,7 +92,10 @@ async fn main() -> anyhow::Result<()> {
             tags: flowgate::tags::Tags::parse(vec!["reports".into()])?,
         })
         .await?;
-    println!("started {}", run.id);
+    println!(
+        "started {}: flowgate tail {0}, then flowgate approve {0}",
+        run.id
+    );
     app.wait().await;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The `flowgate` command line: `serve` (default), `migrate`, `gc`, and the client commands
-//! `run` and `tail`.
+//! `run`, `tail`, `approve`, `reject` and `finish`, which talk to a server over HTTP.
 
 use clap::{Parser, Subcommand};
 
@@ -8,6 +8,26 @@ use std::time::Duration;
 
 use crate::private_pg::PrivateCluster;
 use crate::store::Store;
+
+/// Where the client commands look for the server unless told (`--url`, `FLOWGATE_URL`).
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// The server the client commands talk to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Remote {
+    /// Server URL.
+    #[arg(long, env = "FLOWGATE_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+    /// API key, for a server with `FLOWGATE_API_KEYS`.
+    #[arg(long, env = "FLOWGATE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl Remote {
+    fn client(self) -> crate::client::Client {
+        crate::client::Client::new(self.url).with_api_key(self.api_key)
+    }
+}
 
 /// flowgate: durable workflows and a live gateway on Postgres.
 #[derive(Debug, Parser)]
@@ -33,7 +53,8 @@ pub enum Command {
         #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
         database_url: String,
     },
-    /// Start a workflow on a server and print its id, or with --wait its result.
+    /// Start a workflow on a server and print its id and page address, or with --wait its
+    /// result.
     Run {
         /// Workflow name.
         workflow: String,
@@ -55,21 +76,81 @@ pub enum Command {
         /// Tag the run (repeatable: `--tag user:42 --tag batch-7`).
         #[arg(long = "tag")]
         tags: Vec<String>,
-        /// Server URL.
-        #[arg(long, env = "FLOWGATE_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The server.
+        #[command(flatten)]
+        remote: Remote,
     },
     /// DBOS source tools (see the README's "DBOS apps").
     #[command(subcommand)]
     Dbos(crate::dbos::cli::DbosCommand),
-    /// Follow a run: progress bar, streamed tokens, then its outcome.
+    /// Follow a run: status, progress bar, streamed text, the approval prompt, its outcome.
     Tail {
         /// Run id.
         id: String,
-        /// Server URL.
-        #[arg(long, env = "FLOWGATE_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The server.
+        #[command(flatten)]
+        remote: Remote,
     },
+    /// Approve a run that waits for a decision (as the page's Approve button does).
+    Approve(Decide),
+    /// Reject a run that waits for a decision (as the page's Reject button does).
+    Reject(Decide),
+    /// Finish an external run (one created with `PUT /v1/workflows/{id}`).
+    Finish {
+        /// Run id.
+        id: String,
+        /// SUCCESS, ERROR or CANCELLED.
+        #[arg(long, default_value = "SUCCESS")]
+        status: String,
+        /// Output JSON.
+        #[arg(long)]
+        output: Option<String>,
+        /// Error JSON.
+        #[arg(long)]
+        error: Option<String>,
+        /// The server.
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Arguments of `approve` and `reject`.
+#[derive(Debug, clap::Args)]
+pub struct Decide {
+    /// Run id.
+    pub id: String,
+    /// Why (shown with the decision).
+    #[arg(long, default_value = "")]
+    pub comment: String,
+    /// Who decides (default: $USER).
+    #[arg(long = "as", value_name = "NAME")]
+    pub approver: Option<String>,
+    /// The topic the run receives decisions on.
+    #[arg(long, default_value = crate::auth::grant::DEFAULT_TOPIC)]
+    pub topic: String,
+    /// The server.
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+impl Decide {
+    async fn run(self, approve: bool) -> anyhow::Result<()> {
+        let approver = self
+            .approver
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "approver".into());
+        let client = self.remote.client();
+        crate::remote::decide(
+            &client,
+            &self.id,
+            approve,
+            &approver,
+            &self.topic,
+            &self.comment,
+        )
+        .await
+    }
 }
 
 /// Runs the parsed command line; the error is printed by `main`.
@@ -96,7 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             queue,
             tags,
-            url,
+            remote,
         }) => {
             let opts = crate::client::StartOptions {
                 id,
@@ -104,11 +185,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 tags,
                 wait: wait.then(|| std::time::Duration::from_secs_f64(timeout.clamp(0.0, 3600.0))),
             };
-            crate::tail::run(&crate::client::Client::new(url), &workflow, &input, opts).await
+            crate::remote::run(&remote.client(), &workflow, &input, opts).await
         }
         Some(Command::Dbos(cmd)) => crate::dbos::cli::run(cmd).await,
-        Some(Command::Tail { id, url }) => {
-            crate::tail::tail(&crate::client::Client::new(url), &id).await
+        Some(Command::Tail { id, remote }) => crate::tail::tail(&remote.client(), &id).await,
+        Some(Command::Approve(d)) => d.run(true).await,
+        Some(Command::Reject(d)) => d.run(false).await,
+        Some(Command::Finish {
+            id,
+            status,
+            output,
+            error,
+            remote,
+        }) => {
+            let client = remote.client();
+            crate::remote::finish(&client, &id, &status, output.as_deref(), error.as_deref()).await
         }
     }
 }

@@ -48,11 +48,13 @@ pub mod metrics;
 pub mod note;
 pub mod notify;
 pub mod private_pg;
+pub mod remote;
 pub mod runtime;
 pub mod store;
 pub mod tags;
 pub mod tail;
 pub mod telemetry;
+pub mod term;
 
 pub use app::{start, RunningApp};
 pub use config::Config;

@@ -169,6 +169,18 @@ impl Config {
         }
     }
 
+    /// The settings `flowgate serve` uses when given no flags: each from its environment
+    /// variable (`DATABASE_URL`, `FLOWGATE_ADDR`, … as in the README), else its default. For
+    /// programs that embed flowgate; an invalid value is an error naming the variable.
+    pub fn from_env() -> Result<Config, clap::Error> {
+        #[derive(clap::Parser)]
+        struct FromEnv {
+            #[command(flatten)]
+            config: Config,
+        }
+        <FromEnv as clap::Parser>::try_parse_from(["flowgate"]).map(|p| p.config)
+    }
+
     /// The database URL to use (the default address when none is set).
     pub fn database_url(&self) -> String {
         self.database_url

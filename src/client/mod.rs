@@ -1,19 +1,33 @@
 //! [`Client`]: drives a flowgate server over HTTP — start or enqueue workflows, await
-//! results, send messages, read events, follow streams with resume — without touching the
-//! database. The `run` and `tail` commands are built on it.
+//! results, send messages, read events, follow streams with resume, follow a run's `/live`
+//! view, approve or reject, finish external runs — without touching the database. The
+//! command-line client commands (`run`, `tail`, `approve`, `reject`, `finish`) are built on it.
+
+mod decide;
+mod follow;
+
+pub use decide::Decided;
+pub use follow::{LiveEvent, Record};
 
 use std::time::Duration;
 
-use futures::Stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The request did not complete (connection refused, reset, …).
-    #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
+    /// The server could not be reached at all (nothing listening, unknown host, …).
+    #[error("cannot reach the flowgate server at {base} ({cause}); is `flowgate serve` running there? (set --url or FLOWGATE_URL)")]
+    Unreachable {
+        /// The server address.
+        base: String,
+        /// The innermost cause, e.g. "Connection refused (os error 111)".
+        cause: String,
+    },
+    /// The request did not complete (reset, timeout, a body that is not JSON, …).
+    #[error("request failed: {}", chain(.0))]
+    Http(reqwest::Error),
     /// The server answered with an error.
     #[error("{status} {code}: {message}")]
     Api {
@@ -41,6 +55,21 @@ pub enum ClientError {
     },
 }
 
+/// `e` and every source below it, joined with ": " (levels that only repeat the one above
+/// are left out).
+fn chain(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        let text = next.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        cur = next;
+    }
+    out
+}
+
 /// A run's state as the server reports it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct RunInfo {
@@ -54,6 +83,16 @@ pub struct RunInfo {
     /// Error, if it failed.
     #[serde(default)]
     pub error: Option<Value>,
+    /// What the run came to, in words (`approved`, `rejected`, `timed_out`, …), where the
+    /// server reports one.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Workflow name, where the server reports it.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// A token to read this run (handed out at start).
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 impl RunInfo {
@@ -76,27 +115,20 @@ pub struct StartOptions {
     pub tags: Vec<String>,
 }
 
-/// One stream record.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct Record {
-    /// Its offset.
-    pub offset: i64,
-    /// Its value.
-    pub value: Value,
-}
-
-#[derive(Deserialize)]
-struct Polled {
-    records: Vec<Record>,
-    next: i64,
-    closed: bool,
-}
-
 /// An HTTP client of one flowgate server. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    key: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -105,6 +137,40 @@ impl Client {
         Client {
             base: base.into().trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
+            key: None,
+        }
+    }
+
+    /// The same client, sending `Authorization: Bearer <key>` (a server with
+    /// `FLOWGATE_API_KEYS`); `None` or an empty key sends none.
+    pub fn with_api_key(mut self, key: Option<String>) -> Self {
+        self.key = key.filter(|k| !k.is_empty());
+        self
+    }
+
+    /// True if requests carry an API key.
+    pub fn has_api_key(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The server address this client talks to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The address of run `id`'s page; with `token`, one a browser without the key can open.
+    pub fn page_url(&self, id: &str, token: Option<&str>) -> String {
+        const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~')
+            .remove(b':')
+            .remove(b'@');
+        let id = percent_encoding::utf8_percent_encode(id, SEGMENT);
+        match token {
+            Some(t) => format!("{}/runs/{id}?token={t}", self.base),
+            None => format!("{}/runs/{id}", self.base),
         }
     }
 
@@ -112,12 +178,44 @@ impl Client {
         format!("{}{}", self.base, path)
     }
 
+    /// A request with the API key, if any.
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, self.url(path));
+        match &self.key {
+            Some(k) => r.bearer_auth(k),
+            None => r,
+        }
+    }
+
+    /// Sends `req`, turning a failure to connect into [`ClientError::Unreachable`].
+    async fn send_req(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        req.send().await.map_err(|e| self.transport(e))
+    }
+
+    fn transport(&self, e: reqwest::Error) -> ClientError {
+        if e.is_connect() {
+            let mut cur: &(dyn std::error::Error + 'static) = &e;
+            while let Some(next) = cur.source() {
+                cur = next;
+            }
+            ClientError::Unreachable {
+                base: self.base.clone(),
+                cause: cur.to_string(),
+            }
+        } else {
+            ClientError::Http(e)
+        }
+    }
+
     async fn json(resp: reqwest::Response) -> Result<Value, ClientError> {
         let status = resp.status();
         let body: Value = if status == reqwest::StatusCode::NO_CONTENT {
             Value::Null
         } else {
-            resp.json().await?
+            resp.json().await.map_err(ClientError::Http)?
         };
         if status.is_client_error() || status.is_server_error() {
             let e = &body["error"];
@@ -158,11 +256,11 @@ impl Client {
         if !opts.tags.is_empty() {
             body["tags"] = json!(opts.tags);
         }
-        let mut req = self.http.post(self.url("/v1/workflows")).json(&body);
+        let mut req = self.req(reqwest::Method::POST, "/v1/workflows").json(&body);
         if let Some(w) = opts.wait {
             req = req.query(&[("wait", w.as_secs_f64().to_string())]);
         }
-        Self::info(Self::json(req.send().await?).await?)
+        Self::info(Self::json(self.send_req(req).await?).await?)
     }
 
     /// Enqueues `workflow` on `queue`.
@@ -181,11 +279,11 @@ impl Client {
 
     /// The run's state; with `wait`, once it finishes or after `wait`.
     pub async fn get(&self, id: &str, wait: Option<Duration>) -> Result<RunInfo, ClientError> {
-        let mut req = self.http.get(self.url(&format!("/v1/workflows/{id}")));
+        let mut req = self.req(reqwest::Method::GET, &format!("/v1/workflows/{id}"));
         if let Some(w) = wait {
             req = req.query(&[("wait", w.as_secs_f64().to_string())]);
         }
-        Self::info(Self::json(req.send().await?).await?)
+        Self::info(Self::json(self.send_req(req).await?).await?)
     }
 
     /// Waits up to `timeout` for the run to finish; its output, or why it did not succeed.
@@ -225,21 +323,24 @@ impl Client {
             req["idempotency_key"] = json!(k);
         }
         let r = self
-            .http
-            .post(self.url(&format!("/v1/workflows/{id}/messages")))
+            .req(
+                reqwest::Method::POST,
+                &format!("/v1/workflows/{id}/messages"),
+            )
             .json(&req)
             .send()
-            .await?;
+            .await
+            .map_err(|e| self.transport(e))?;
         Ok(Self::json(r).await?["message_id"].as_i64().unwrap_or(-1))
     }
 
     /// Cancels a run; returns its status afterwards.
     pub async fn cancel(&self, id: &str) -> Result<String, ClientError> {
         let r = self
-            .http
-            .post(self.url(&format!("/v1/workflows/{id}/cancel")))
+            .req(reqwest::Method::POST, &format!("/v1/workflows/{id}/cancel"))
             .send()
-            .await?;
+            .await
+            .map_err(|e| self.transport(e))?;
         Ok(Self::json(r).await?["status"]
             .as_str()
             .unwrap_or_default()
@@ -249,10 +350,10 @@ impl Client {
     /// Every event of the run: `{key: {value, version}}`.
     pub async fn events(&self, id: &str) -> Result<Value, ClientError> {
         let r = self
-            .http
-            .get(self.url(&format!("/v1/workflows/{id}/events")))
+            .req(reqwest::Method::GET, &format!("/v1/workflows/{id}/events"))
             .send()
-            .await?;
+            .await
+            .map_err(|e| self.transport(e))?;
         Self::json(r).await
     }
 
@@ -265,69 +366,18 @@ impl Client {
         timeout: Duration,
     ) -> Result<Option<(Value, i64)>, ClientError> {
         let r = self
-            .http
-            .get(self.url(&format!("/v1/workflows/{id}/events/{key}")))
+            .req(
+                reqwest::Method::GET,
+                &format!("/v1/workflows/{id}/events/{key}"),
+            )
             .query(&[
                 ("after", after.to_string()),
                 ("timeout", timeout.as_secs_f64().to_string()),
             ])
             .send()
-            .await?;
+            .await
+            .map_err(|e| self.transport(e))?;
         let v = Self::json(r).await?;
         Ok(v["version"].as_i64().map(|ver| (v["value"].clone(), ver)))
-    }
-
-    /// Follows stream `key` from offset `from` until it closes, by long-poll. A failed poll
-    /// is retried from the last offset received (up to 10 times in a row), so records
-    /// arrive exactly once and in order.
-    pub fn follow_stream(
-        &self,
-        id: &str,
-        key: &str,
-        from: i64,
-    ) -> impl Stream<Item = Result<Record, ClientError>> + Send + 'static {
-        let client = self.clone();
-        let url = self.url(&format!("/v1/workflows/{id}/streams/{key}/poll"));
-        async_stream::stream! {
-            let mut pos = from;
-            let mut failures = 0;
-            loop {
-                let polled = async {
-                    let r = client.http.get(&url)
-                        .query(&[("from", pos.to_string()), ("timeout", "30".to_string())])
-                        .send().await?;
-                    let v = Self::json(r).await?;
-                    serde_json::from_value::<Polled>(v.clone()).map_err(|e| ClientError::Api {
-                        status: 200, code: "unexpected_body".into(), message: e.to_string(), body: v,
-                    })
-                }.await;
-                match polled {
-                    Ok(p) => {
-                        failures = 0;
-                        let start = pos;
-                        for r in p.records.into_iter().filter(|r| r.offset >= start) {
-                            pos = r.offset + 1;
-                            yield Ok(r);
-                        }
-                        pos = pos.max(p.next);
-                        if p.closed {
-                            return;
-                        }
-                    }
-                    Err(e @ ClientError::Api { .. }) => {
-                        yield Err(e);
-                        return;
-                    }
-                    Err(e) => {
-                        failures += 1;
-                        if failures >= 10 {
-                            yield Err(e);
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(200 * failures)).await;
-                    }
-                }
-            }
-        }
     }
 }
