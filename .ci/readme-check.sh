@@ -28,9 +28,10 @@ fresh_db() {
   psql "$admin_url" -qc "CREATE DATABASE $name" >/dev/null
   echo "${admin_url%/*}/$name"
 }
+real_curl="$(command -v curl)"
 wait_ready() {
   for _ in $(seq 1 300); do
-    curl -fsS "$1/readyz" >/dev/null 2>&1 && return 0
+    "$real_curl" -fsS "$1/readyz" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
   echo "readme-check: nothing ready at $1" >&2
@@ -75,8 +76,9 @@ mkdir -p "$work/bin"
 ln -s "$root/target/debug/flowgate" "$work/bin/flowgate"
 cat > "$work/bin/curl" <<'SH'
 #!/bin/sh
-exec /usr/bin/curl --fail-with-body "$@"
+exec REAL_CURL --fail-with-body "$@"
 SH
+sed -i "s#REAL_CURL#$real_curl#" "$work/bin/curl"
 chmod +x "$work/bin/curl"
 export PATH="$work/bin:$PATH"
 unset NO_COLOR FLOWGATE_API_KEY
@@ -88,7 +90,7 @@ base="http://127.0.0.1:$port"
 DATABASE_URL="$db" FLOWGATE_ADDR="127.0.0.1:$port" FLOWGATE_SHUTDOWN_DELAY=0 \
   "$root/target/debug/flowgate" serve >"$work/serve.log" 2>&1 &
 pids+=($!)
-wait_ready "$base"
+wait_ready "$base" || { tail -n 30 "$work/serve.log"; exit 1; }
 if ! DATABASE_URL="$db" run_blocks "<!-- readme-check -->" "$base" "$port"; then
   echo "server log:"; tail -n 30 "$work/serve.log"; exit 1
 fi
@@ -123,7 +125,7 @@ port2="$(free_port)"
 DATABASE_URL="$db2" FLOWGATE_ADDR="127.0.0.1:$port2" FLOWGATE_SHUTDOWN_DELAY=0 \
   "$root/target/debug/examples/report" >"$work/report.log" 2>&1 &
 pids+=($!)
-wait_ready "http://127.0.0.1:$port2"
+wait_ready "http://127.0.0.1:$port2" || { tail -n 30 "$work/report.log"; exit 1; }
 if ! DATABASE_URL="$db2" run_blocks "<!-- readme-check: example -->" "http://127.0.0.1:$port2" "$port2"; then
   echo "example log:"; tail -n 30 "$work/report.log"; exit 1
 fi

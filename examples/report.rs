@@ -77,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
         .workflow("report", report)
         .workflow("square", square)
         .queue("reports", 4); // at most 4 at once in this process
-                              // DATABASE_URL, FLOWGATE_ADDR and every other setting as for `flowgate serve`.
+
+    // DATABASE_URL, FLOWGATE_ADDR and every other setting as for `flowgate serve`.
     let mut config = flowgate::Config::from_env()?;
     config.runtime.queues.push("reports:4:10".into()); // and 10 across all processes
     let app = flowgate::app::start_with(config, Some(workflows)).await?;
