@@ -9,14 +9,11 @@ use std::time::Duration;
 use crate::private_pg::PrivateCluster;
 use crate::store::Store;
 
-/// Where the client commands look for the server unless told (`--url`, `FLOWGATE_URL`).
-pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
-
 /// The server the client commands talk to.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Remote {
     /// Server URL.
-    #[arg(long, env = "FLOWGATE_URL", default_value = DEFAULT_URL)]
+    #[arg(long, env = "FLOWGATE_URL", default_value = crate::client::DEFAULT_URL)]
     pub url: String,
     /// API key, for a server with `FLOWGATE_API_KEYS`.
     #[arg(long, env = "FLOWGATE_API_KEY", hide_env_values = true)]
@@ -126,7 +123,7 @@ pub struct Decide {
     #[arg(long = "as", value_name = "NAME")]
     pub approver: Option<String>,
     /// The topic the run receives decisions on.
-    #[arg(long, default_value = crate::auth::grant::DEFAULT_TOPIC)]
+    #[arg(long, default_value = crate::http::access::grant::DEFAULT_TOPIC)]
     pub topic: String,
     /// The server.
     #[command(flatten)]

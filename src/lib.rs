@@ -12,21 +12,21 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | 0 | `ids` `error` `note` `config` `metrics` `telemetry` `private_pg` | names, errors, wake-up notes, settings |
-//! | 1 | `tags` | run tags |
+//! | 0 | `ids` `error` `note` `config` `metrics` `term` `private_pg` | names, errors, wake-up notes, settings, terminal output |
+//! | 1 | `tags` `telemetry` | run tags, logging |
 //! | 2 | `store` | every table: runs, events, streams, messages, Durable Streams, a DBOS schema |
 //! | 3 | `hub` | in-process fan-out: one database read per note per topic |
 //! | 4 | `notify` | wake-ups between processes: the LISTEN connection, the notifier, group commit |
 //! | 5 | `runtime` `lifecycle` `dbos` `auth` | workflows, retention, the DBOS source, keys and tokens |
 //! | 6 | `http` | the API: server, access checks, SSE, every route, the Durable Streams protocol |
 //! | 7 | `app` `demo` `client` | wiring a process together, demo workflows, an HTTP client |
-//! | 8 | `tail` `bench` | the `run`/`tail` commands, benchmarks |
+//! | 8 | `tail` `remote` `bench` | the client commands (`tail`; `run`, `approve`, `reject`, `finish`), benchmarks |
 //! | 9 | `cli` | the command line |
 //!
 //! Workflows: [`runtime`] runs registered workflows durably (recorded steps, queues,
 //! executors and recovery) and produces the events, streams and messages above; [`demo`]
-//! holds the demo workflows; [`client`] drives a server over HTTP, and [`tail`] is the
-//! `run` / `tail` commands on top of it. [`lifecycle`] removes what outlived its retention.
+//! holds the demo workflows; [`client`] drives a server over HTTP, and [`tail`] and
+//! [`remote`] are the client commands on top of it. [`lifecycle`] removes what outlived its retention.
 #![warn(missing_docs)]
 
 pub mod app;

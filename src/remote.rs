@@ -4,25 +4,7 @@
 
 use serde_json::Value;
 
-use crate::client::{Client, Decided, RunInfo, StartOptions};
-
-/// The JSON the commands print for a run: `{id, status, outcome?, output?, error?, page?}`.
-pub fn summary(info: &RunInfo, page: Option<String>) -> Value {
-    let mut v = serde_json::json!({"id": info.id, "status": info.status});
-    if let Some(o) = &info.outcome {
-        v["outcome"] = o.clone().into();
-    }
-    if let Some(o) = &info.output {
-        v["output"] = o.clone();
-    }
-    if let Some(e) = &info.error {
-        v["error"] = e.clone();
-    }
-    if let Some(p) = page {
-        v["page"] = p.into();
-    }
-    v
-}
+use crate::client::{Client, Decided, StartOptions};
 
 fn json_arg(flag: &str, text: &str) -> anyhow::Result<Value> {
     serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{flag} is not valid JSON: {e}"))
@@ -50,7 +32,7 @@ pub async fn run(
     }
     println!(
         "{}",
-        serde_json::to_string_pretty(&summary(&info, Some(page)))?
+        serde_json::to_string_pretty(&info.summary(Some(page)))?
     );
     if info.is_finished() && info.status != "SUCCESS" {
         anyhow::bail!("run {} ended {}", info.id, info.status);

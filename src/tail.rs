@@ -151,7 +151,7 @@ impl View {
             Value::String(s) => Some(s.clone()),
             _ => None,
         };
-        let url = if self.base == crate::cli::DEFAULT_URL {
+        let url = if self.base == crate::client::DEFAULT_URL {
             String::new()
         } else {
             format!(" --url {}", self.base)
@@ -309,10 +309,7 @@ pub async fn tail(client: &Client, id: &str) -> anyhow::Result<()> {
         .status
         .clone()
         .unwrap_or_else(|| unreachable_status(id));
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&crate::remote::summary(&info, None))?
-    );
+    println!("{}", serde_json::to_string_pretty(&info.summary(None))?);
     if info.status != "SUCCESS" {
         anyhow::bail!("run {id} ended {}", info.status);
     }

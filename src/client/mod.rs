@@ -14,6 +14,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// Where the client commands look for the server unless told (`--url`, `FLOWGATE_URL`).
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -96,6 +99,24 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
+    /// The JSON the commands print for a run: `{id, status, outcome?, output?, error?, page?}`.
+    pub fn summary(&self, page: Option<String>) -> Value {
+        let mut v = serde_json::json!({"id": self.id, "status": self.status});
+        if let Some(o) = &self.outcome {
+            v["outcome"] = o.clone().into();
+        }
+        if let Some(o) = &self.output {
+            v["output"] = o.clone();
+        }
+        if let Some(e) = &self.error {
+            v["error"] = e.clone();
+        }
+        if let Some(p) = page {
+            v["page"] = p.into();
+        }
+        v
+    }
+
     /// True once the run cannot change any more.
     pub fn is_finished(&self) -> bool {
         matches!(self.status.as_str(), "SUCCESS" | "ERROR" | "CANCELLED")
