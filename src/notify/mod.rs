@@ -5,6 +5,7 @@
 //! re-read the database, so a lost or repeated note can delay nothing but a wake-up. Notes
 //! never carry values.
 
+pub mod committer;
 pub mod group;
 pub mod listener;
 pub mod notifier;

@@ -121,7 +121,7 @@ impl Store {
         let (mut ttl, mut expires_at) = (c.ttl, c.expires_at);
         let mut source = None;
         let mut fork_offset = 0;
-        let mut prefix: Option<Vec<u8>> = None;
+        let mut prefix: Option<Bytes> = None;
         let mut fork_at = None;
         if let Some(f) = &c.fork {
             let src = match meta_by_path(&mut *tx, &f.from, true).await? {
@@ -171,7 +171,7 @@ impl Store {
                     if sub == payload.len() {
                         fork_offset = at + 1;
                     } else {
-                        prefix = Some(payload[..sub].to_vec());
+                        prefix = Some(payload.slice(..sub));
                     }
                 }
             }

@@ -282,22 +282,17 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
         producer: producer.clone(),
     };
     let conflict = |msg: &str| fail(StatusCode::CONFLICT, "conflict", msg);
-    let mut r = match app.store.ds_append(&req).await? {
+    let mut r = match app.notifier.group().ds_append(req.prepare()).await? {
         Appended::Done {
-            id,
             tail,
             closed,
             new_data,
+            subscribed,
+            ..
         } => {
-            if new_data || close {
-                app.notifier.publish(Note::new(
-                    NoteKind::Stream,
-                    HUB_NAMESPACE,
-                    hub_key(id),
-                    tail,
-                ));
-            }
-            if new_data {
+            // Readers in this process were woken by the commit; subscriptions only when
+            // there are any.
+            if new_data && subscribed {
                 tokio::spawn(super::wake::activity(app.clone(), path.to_string()));
             }
             let status = if producer.is_some() && new_data {

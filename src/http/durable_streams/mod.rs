@@ -3,21 +3,24 @@
 //! TTLs and idempotent producers.
 //!
 //! Streams live in their own tables (`migrations/0003_durable_streams.sql`) and use the same
-//! push path as workflow streams: every append commits, then publishes one note through the
-//! process's [`crate::notify::Notifier`]; live readers follow the hub's stream topic keyed
-//! (`~ds`, stream id), so one database read per note serves every reader in the process.
+//! write and push path as workflow streams: appends go through the process's group commit
+//! ([`crate::notify::group`], [`batch`]), so concurrent appends share a transaction and a
+//! commit, and announce themselves in it; live readers follow the hub's stream topic keyed
+//! (`~ds`, stream id), which receives this process's committed rows without reading them
+//! back (one database read per note from another process serves every reader here).
 //!
 //! Workflow streams are readable through the protocol, read-only and in JSON mode, at
 //! `/v1/stream/workflows/{run}/{key}`; the position after record `n` is offset `n + 1`.
 //!
 //! Modules: [`offsets`] (offset, cursor and header grammars) → [`store`] (reads, deletes,
-//! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s) → [`http`] (PUT, POST,
-//! HEAD, DELETE, OPTIONS), [`read`] (GET catch-up and long-poll) and [`live`] (SSE). The
-//! reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
+//! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s, run by [`batch`]) →
+//! [`http`] (PUT, POST, HEAD, DELETE, OPTIONS), [`read`] (GET catch-up and long-poll) and
+//! [`live`] (SSE). The reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
 //! opens wakes), [`lease`] (callbacks, claims, fencing), [`webhook`] (signing, URL policy).
 //! Who may call what: [`access`].
 
 pub mod access;
+pub mod batch;
 pub mod create;
 pub mod http;
 pub mod lease;

@@ -1,5 +1,9 @@
 //! Idempotent producers (`Producer-Id`, `Producer-Epoch`, `Producer-Seq`): header parsing
-//! and the decision on an append given the producer's stored state.
+//! and the answers to each verdict. The verdict itself is reached in the append's
+//! transaction, beside the producer's stored state (`flowgate.ds_write_batch`, see
+//! [`super::batch`]): a new epoch starts at sequence 0 and fences off older ones, a
+//! sequence at or below the last accepted is a duplicate, one past it is accepted, any
+//! other is a gap.
 
 use axum::http::HeaderMap;
 
@@ -114,40 +118,6 @@ impl Verdict {
     }
 }
 
-/// Decides on `p` given the stored `(epoch, last_seq)`, if any.
-pub fn check(state: Option<(i64, i64)>, p: &Producer) -> Verdict {
-    let Some((epoch, last)) = state else {
-        return if p.seq == 0 {
-            Verdict::Accept
-        } else {
-            Verdict::Gap {
-                expected: 0,
-                received: p.seq,
-            }
-        };
-    };
-    if p.epoch < epoch {
-        return Verdict::StaleEpoch { current: epoch };
-    }
-    if p.epoch > epoch {
-        return if p.seq == 0 {
-            Verdict::Accept
-        } else {
-            Verdict::EpochSeqNotZero
-        };
-    }
-    if p.seq <= last {
-        Verdict::Duplicate { epoch, seq: last }
-    } else if p.seq == last + 1 {
-        Verdict::Accept
-    } else {
-        Verdict::Gap {
-            expected: last + 1,
-            received: p.seq,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,37 +128,6 @@ mod tests {
             epoch,
             seq,
         }
-    }
-
-    #[test]
-    fn verdicts() {
-        assert_eq!(check(None, &p(0, 0)), Verdict::Accept);
-        assert_eq!(check(None, &p(3, 0)), Verdict::Accept);
-        assert_eq!(
-            check(None, &p(0, 2)),
-            Verdict::Gap {
-                expected: 0,
-                received: 2
-            }
-        );
-        assert_eq!(check(Some((1, 4)), &p(1, 5)), Verdict::Accept);
-        assert_eq!(
-            check(Some((1, 4)), &p(1, 2)),
-            Verdict::Duplicate { epoch: 1, seq: 4 }
-        );
-        assert_eq!(
-            check(Some((1, 4)), &p(1, 7)),
-            Verdict::Gap {
-                expected: 5,
-                received: 7
-            }
-        );
-        assert_eq!(
-            check(Some((2, 0)), &p(1, 9)),
-            Verdict::StaleEpoch { current: 2 }
-        );
-        assert_eq!(check(Some((2, 9)), &p(3, 0)), Verdict::Accept);
-        assert_eq!(check(Some((2, 9)), &p(3, 1)), Verdict::EpochSeqNotZero);
     }
 
     #[test]

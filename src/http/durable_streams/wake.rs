@@ -13,10 +13,8 @@ use serde_json::{json, Value};
 use super::offsets;
 use super::webhook::{check_url, glob, signature, signing_key};
 use super::write::Append;
-use super::{hub_key, HUB_NAMESPACE};
 use crate::error::StoreError;
 use crate::http::AppState;
-use crate::note::{Note, NoteKind};
 
 /// Largest webhook answer read, in bytes.
 const MAX_ANSWER: usize = 64 << 10;
@@ -184,14 +182,8 @@ pub async fn deliver(app: &AppState, sub: SubRow) -> Result<(), StoreError> {
             seq: None,
             producer: None,
         };
-        if let super::write::Appended::Done { id, tail, .. } = app.store.ds_append(&req).await? {
-            app.notifier.publish(Note::new(
-                NoteKind::Stream,
-                HUB_NAMESPACE,
-                hub_key(id),
-                tail,
-            ));
-        }
+        // Readers of the wake stream are woken by the commit.
+        app.notifier.group().ds_append(req.prepare()).await?;
         return Ok(());
     }
     let app = app.clone();

@@ -1,15 +1,16 @@
-//! Appends (POST): bytes or JSON messages, closing, `Stream-Seq` and idempotent producers,
-//! in one transaction holding the stream row's lock, so offsets are gapless, commit in
-//! order, and the closed, sequence and producer checks see a consistent row.
+//! Appends (POST): bytes or JSON messages, closing, `Stream-Seq` and idempotent producers.
+//!
+//! A request is split into rows here ([`Append::prepare`]); the checks and the write run in
+//! the process's group commit ([`super::batch`]): concurrent appends share one transaction
+//! and one commit, each holding its stream row's lock in turn, so offsets are gapless,
+//! commit in order, and the closed, sequence and producer checks see a consistent row.
 
 use bytes::Bytes;
 use sqlx::{Postgres, Transaction};
 
 use super::media_type;
-use super::producer::{self, Producer, Verdict};
-use super::store::meta_by_path;
+use super::producer::{Producer, Verdict};
 use crate::error::StoreError;
-use crate::store::Store;
 
 /// A POST.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub enum Appended {
         closed: bool,
         /// Rows were added.
         new_data: bool,
+        /// Some subscription exists: the caller runs the wake logic for new data.
+        subscribed: bool,
     },
     /// A producer retry of something already applied (204).
     Duplicate {
@@ -74,18 +77,19 @@ pub enum Appended {
 
 /// Splits a body into rows: JSON mode validates and flattens one array level (byte-exact
 /// elements); other types are one row. `allow_empty_array` for PUT.
-pub fn rows(json: bool, body: &[u8], allow_empty_array: bool) -> Result<Vec<Vec<u8>>, String> {
+/// Rows share the body's buffer.
+pub fn rows(json: bool, body: &Bytes, allow_empty_array: bool) -> Result<Vec<Bytes>, String> {
     if body.is_empty() {
         return Ok(Vec::new());
     }
     if !json {
-        return Ok(vec![body.to_vec()]);
+        return Ok(vec![body.clone()]);
     }
     let raw: &serde_json::value::RawValue =
         serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
     let text = raw.get().trim();
     if !text.starts_with('[') {
-        return Ok(vec![text.as_bytes().to_vec()]);
+        return Ok(vec![body.slice_ref(text.as_bytes())]);
     }
     let items: Vec<&serde_json::value::RawValue> =
         serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -98,18 +102,61 @@ pub fn rows(json: bool, body: &[u8], allow_empty_array: bool) -> Result<Vec<Vec<
             super::MAX_MESSAGES
         ));
     }
-    Ok(items.iter().map(|v| v.get().as_bytes().to_vec()).collect())
+    Ok(items
+        .iter()
+        .map(|v| body.slice_ref(v.get().as_bytes()))
+        .collect())
+}
+
+/// An append split into rows, ready for [`super::batch`].
+#[derive(Debug)]
+pub struct Prepared {
+    /// The request.
+    pub append: Append,
+    /// Its media type (lower case, no parameters).
+    pub media: Option<String>,
+    /// Rows it adds, if the stream's type is the request's (they must match for a body).
+    pub rows: Vec<Bytes>,
+    /// Why the body cannot be split (reported only if every other check passes).
+    pub invalid: Option<String>,
+}
+
+impl Append {
+    /// Splits the body by the request's content type: a body is only ever appended to a
+    /// stream of the same media type, so the stream's mode is the request's.
+    pub fn prepare(self) -> Prepared {
+        let media = self.content_type.as_deref().map(media_type);
+        let json = media.as_deref() == Some("application/json");
+        let (rows, invalid) = match rows(json, &self.body, self.close) {
+            Ok(r) => (r, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        Prepared {
+            append: self,
+            media,
+            rows,
+            invalid,
+        }
+    }
+}
+
+impl Prepared {
+    /// Bytes it carries (to bound a batch's size).
+    pub fn size(&self) -> usize {
+        self.append.body.len() + self.append.path.len() + 64
+    }
 }
 
 pub(crate) async fn insert_rows(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
     after: i64,
-    rows: &[Vec<u8>],
+    rows: &[Bytes],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
+    let rows: Vec<&[u8]> = rows.iter().map(|r| &r[..]).collect();
     sqlx::query(
         "INSERT INTO flowgate.ds_records (stream_id, seq, payload)
          SELECT $1, $2 + t.ord, t.p FROM unnest($3::bytea[]) WITH ORDINALITY AS t(p, ord)",
@@ -122,122 +169,14 @@ pub(crate) async fn insert_rows(
     Ok(())
 }
 
-impl Store {
-    /// Appends and/or closes (POST).
-    pub async fn ds_append(&self, a: &Append) -> Result<Appended, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let m = match meta_by_path(&mut *tx, &a.path, true).await? {
-            Some(m) if m.deleted => return Ok(Appended::Gone),
-            Some(m) if !m.expired => m,
-            _ => return Ok(Appended::Missing),
-        };
-        let has_body = !a.body.is_empty();
-        if m.closed {
-            if let Some(p) = &a.producer {
-                if m.closed_by.as_deref() == Some(p.id.as_str())
-                    && m.closed_epoch == Some(p.epoch)
-                    && m.closed_seq == Some(p.seq)
-                {
-                    return Ok(Appended::Duplicate {
-                        tail: m.tail,
-                        closed: true,
-                        epoch: p.epoch,
-                        seq: p.seq,
-                    });
-                }
-            }
-            if a.close && !has_body {
-                return Ok(Appended::Done {
-                    id: m.id,
-                    tail: m.tail,
-                    closed: true,
-                    new_data: false,
-                });
-            }
-            return Ok(Appended::Closed { tail: m.tail });
-        }
-        if has_body {
-            let ct = a.content_type.as_deref().unwrap_or_default();
-            if media_type(ct) != media_type(&m.content_type) {
-                return Ok(Appended::TypeMismatch);
-            }
-        }
-        if let Some(p) = &a.producer {
-            let state: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT epoch, seq FROM flowgate.ds_producers
-                 WHERE stream_id = $1 AND producer = $2 FOR UPDATE",
-            )
-            .bind(m.id)
-            .bind(&p.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match producer::check(state, p) {
-                Verdict::Accept => {}
-                Verdict::Duplicate { epoch, seq } => {
-                    return Ok(Appended::Duplicate {
-                        tail: m.tail,
-                        closed: m.closed,
-                        epoch,
-                        seq,
-                    })
-                }
-                v => return Ok(Appended::Producer(v)),
-            }
-        }
-        if let (Some(seq), Some(last)) = (&a.seq, &m.last_seq) {
-            if seq <= last {
-                return Ok(Appended::SeqConflict);
-            }
-        }
-        let new_rows = match rows(m.is_json(), &a.body, a.close) {
-            Ok(r) => r,
-            Err(e) => return Ok(Appended::Invalid(e)),
-        };
-        insert_rows(&mut tx, m.id, m.tail, &new_rows).await?;
-        let tail = m.tail + new_rows.len() as i64;
-        let closer = a.producer.as_ref().filter(|_| a.close);
-        sqlx::query(
-            "UPDATE flowgate.ds_streams
-             SET tail = $2, closed = closed OR $3, last_seq = coalesce($4, last_seq),
-                 touched_at = now(), closed_by = $5, closed_epoch = $6, closed_seq = $7
-             WHERE id = $1",
-        )
-        .bind(m.id)
-        .bind(tail)
-        .bind(a.close)
-        .bind(&a.seq)
-        .bind(closer.map(|p| p.id.clone()))
-        .bind(closer.map(|p| p.epoch))
-        .bind(closer.map(|p| p.seq))
-        .execute(&mut *tx)
-        .await?;
-        if let Some(p) = &a.producer {
-            sqlx::query(
-                "INSERT INTO flowgate.ds_producers (stream_id, producer, epoch, seq)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (stream_id, producer)
-                 DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq",
-            )
-            .bind(m.id)
-            .bind(&p.id)
-            .bind(p.epoch)
-            .bind(p.seq)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Appended::Done {
-            id: m.id,
-            tail,
-            closed: a.close,
-            new_data: !new_rows.is_empty(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::rows;
+    use bytes::Bytes;
+
+    fn rows(json: bool, body: &'static [u8], empty: bool) -> Result<Vec<Vec<u8>>, String> {
+        super::rows(json, &Bytes::from_static(body), empty)
+            .map(|r| r.into_iter().map(|b| b.to_vec()).collect())
+    }
 
     #[test]
     fn json_rows_are_byte_exact_and_flattened_once() {
