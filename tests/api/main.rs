@@ -6,6 +6,7 @@ mod dbos;
 mod dbos_checks;
 mod dbos_support;
 mod durable;
+mod durable_concurrency;
 mod durable_live;
 mod durable_subs;
 mod durable_subs_keyed;
