@@ -5,6 +5,9 @@
 pub mod cost;
 pub mod dbos;
 pub mod delivery;
+pub mod ds;
+pub mod ds_reference;
+pub mod ds_table;
 pub mod fanout;
 pub mod nchan;
 pub mod pgbench;
@@ -53,11 +56,13 @@ pub struct BenchArgs {
     /// Seconds the fan-out scenario writes for (10 records/s).
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
-    /// Scenarios to run (comma-separated): delivery, wakeup, throughput, cost, fanout,
-    /// health, queries, queue, sweep, dbos (a DBOS app beside flowgate: needs the DBOS venv,
-    /// see README).
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "cost", "fanout", "health", "queries", "queue", "sweep"].map(String::from).to_vec())]
+    /// Scenarios (comma-separated): delivery, wakeup, throughput, cost, fanout, health, queries,
+    /// queue, sweep, durable (Durable Streams), dbos (needs the DBOS venv, see README).
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "cost", "fanout", "health", "queries", "queue", "sweep", "durable"].map(String::from).to_vec())]
     pub only: Vec<String>,
+    /// Skip the Node reference server beside flowgate in the durable scenario (as `--smoke`).
+    #[arg(long)]
+    pub no_ds_reference: bool,
     /// Expired stream records the sweep scenario removes (in runs of 1000 records).
     #[arg(long, default_value_t = 1_000_000)]
     pub sweep_records: i64,
@@ -347,6 +352,12 @@ async fn scenarios(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<Vec<Va
         let r = sweep::run(bench, runs, per_run, secs).await?;
         println!("{}", r.0);
         results.push(r.1);
+    }
+    if want("durable") {
+        for (line, json) in ds_table::run(bench, args.smoke, !args.no_ds_reference).await? {
+            println!("{line}");
+            results.push(json);
+        }
     }
     if want("cost") {
         let r = cost::per_request(bench, if args.smoke { 100 } else { 3000 }).await?;
