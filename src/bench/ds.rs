@@ -103,7 +103,10 @@ async fn create(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
         .await?;
     anyhow::ensure!(r.status().is_success(), "PUT {url}: {}", r.status());
     let tail = r.headers().get("stream-next-offset");
-    Ok(tail.and_then(|v| v.to_str().ok()).unwrap_or("-1").to_string())
+    Ok(tail
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-1")
+        .to_string())
 }
 
 async fn append(http: &reqwest::Client, url: &str, body: String) -> anyhow::Result<()> {
@@ -192,7 +195,12 @@ async fn long_poll_reader(
             _ = stop.cancelled() => break,
         };
         let Ok(r) = r else { break };
-        let h = |k: &str| r.headers().get(k).and_then(|v| v.to_str().ok()).map(String::from);
+        let h = |k: &str| {
+            r.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
         let (next, cur, status) = (h("stream-next-offset"), h("stream-cursor"), r.status());
         let body = r.text().await.unwrap_or_default();
         if status == 200 {
@@ -311,7 +319,11 @@ async fn fan_out(base: &str, p: &Params) -> anyhow::Result<(Summary, usize)> {
             _ => break,
         }
     }
-    anyhow::ensure!(open == p.readers, "only {open} of {} readers opened", p.readers);
+    anyhow::ensure!(
+        open == p.readers,
+        "only {open} of {} readers opened",
+        p.readers
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let writer = reqwest::Client::new();
     let t0 = Instant::now() + Duration::from_millis(20);

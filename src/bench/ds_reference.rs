@@ -52,7 +52,11 @@ fn ensure_installed() -> anyhow::Result<PathBuf> {
             .status()
             .context("npm (Node.js) is needed for the reference server")?
             .success();
-        anyhow::ensure!(ok && installed.exists(), "npm ci failed in {}", dir.display());
+        anyhow::ensure!(
+            ok && installed.exists(),
+            "npm ci failed in {}",
+            dir.display()
+        );
         std::fs::write(dir.join(".installed"), LOCK)?;
     }
     std::fs::write(dir.join("start.mjs"), START)?;

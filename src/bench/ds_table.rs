@@ -70,14 +70,26 @@ fn table(results: &[Results], readers: usize) -> Vec<String> {
     let rate = |r: f64| format!("{r:.0}");
     type Cell = Box<dyn Fn(&Results) -> String>;
     let rows: Vec<(String, Cell)> = vec![
-        ("POST p50 / p99 ms".into(), Box::new(move |r| pair(r.post.p50, r.post.p99))),
-        ("SSE delivery p50 / p99 ms".into(), Box::new(move |r| pair(r.sse.p50, r.sse.p99))),
+        (
+            "POST p50 / p99 ms".into(),
+            Box::new(move |r| pair(r.post.p50, r.post.p99)),
+        ),
+        (
+            "SSE delivery p50 / p99 ms".into(),
+            Box::new(move |r| pair(r.sse.p50, r.sse.p99)),
+        ),
         (
             "long-poll delivery p50 / p99 ms".into(),
             Box::new(move |r| pair(r.long_poll.p50, r.long_poll.p99)),
         ),
-        ("appends/s, 1 in flight".into(), Box::new(move |r| rate(r.tput1))),
-        ("appends/s, 8 in flight, one stream".into(), Box::new(move |r| rate(r.tput8))),
+        (
+            "appends/s, 1 in flight".into(),
+            Box::new(move |r| rate(r.tput1)),
+        ),
+        (
+            "appends/s, 8 in flight, one stream".into(),
+            Box::new(move |r| rate(r.tput8)),
+        ),
         (
             format!("{readers} readers, delivery to all p50 / p99 ms"),
             Box::new(move |r| {

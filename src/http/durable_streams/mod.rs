@@ -14,8 +14,8 @@
 //!
 //! Modules: [`offsets`] (offset, cursor and header grammars) → [`store`] (reads, deletes,
 //! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s, run by [`batch`]) →
-//! [`http`] (PUT, POST, HEAD, DELETE, OPTIONS), [`read`] (GET catch-up and long-poll) and
-//! [`live`] (SSE). The reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
+//! [`http`] (PUT, POST, HEAD, DELETE, OPTIONS), [`read`] (GET catch-up), [`poll`] (long-poll)
+//! and [`live`] (SSE). The reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
 //! opens wakes), [`lease`] (callbacks, claims, fencing), [`webhook`] (signing, URL policy).
 //! Who may call what: [`access`].
 
@@ -26,6 +26,7 @@ pub mod http;
 pub mod lease;
 pub mod live;
 pub mod offsets;
+pub mod poll;
 pub mod producer;
 pub mod read;
 pub mod store;

@@ -1,12 +1,12 @@
-//! GET: catch-up reads (with ETags and `offset=now`) and long-poll, over either a durable
-//! stream or a workflow stream mapped at `workflows/{run}/{key}`.
+//! GET: catch-up reads (with ETags and `offset=now`), and the dispatch to long-poll
+//! ([`super::poll`]) and SSE ([`super::live`]), over either a durable stream or a workflow
+//! stream mapped at `workflows/{run}/{key}`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::StreamExt;
 
 use super::http::{gone, missing, set};
 use super::offsets::{self, Start};
@@ -15,7 +15,6 @@ use super::{header, hub_key, HUB_NAMESPACE, WORKFLOW_PREFIX};
 use crate::error::ApiError;
 use crate::http::access::Caller;
 use crate::http::AppState;
-use crate::hub::StreamItem;
 use crate::ids::{Key, RunId};
 
 /// What a stream URL names.
@@ -72,6 +71,24 @@ impl Target {
             Target::Durable(m) => (HUB_NAMESPACE.to_string(), hub_key(m.id)),
             Target::Workflow { run, key, .. } => (run.clone(), key.clone()),
         }
+    }
+
+    /// This snapshot moved on to `tail` (and closed, if `closed`), as a follower saw it.
+    pub fn at(&self, tail: i64, closed: bool) -> Target {
+        let mut t = self.clone();
+        match &mut t {
+            Target::Durable(m) => {
+                m.tail = m.tail.max(tail);
+                m.closed |= closed;
+            }
+            Target::Workflow {
+                tail: t, closed: c, ..
+            } => {
+                *t = (*t).max(tail);
+                *c |= closed;
+            }
+        }
+        t
     }
 
     fn etag_prefix(&self) -> String {
@@ -235,7 +252,7 @@ pub async fn get(
     match q.live.as_deref() {
         Some("long-poll") => {
             let _permit = caller.stream_permit(&app.auth)?;
-            long_poll(app, path, target, start, q.cursor.as_deref()).await
+            super::poll::long_poll(app, path, target, start, q.cursor.as_deref()).await
         }
         Some(_) => {
             let permit = caller.stream_permit(&app.auth)?;
@@ -283,7 +300,7 @@ async fn catch_up(
 }
 
 /// `"{stream}:{start}:{end}[:c]"`, `:c` when the response includes the closure.
-fn etag(target: &Target, from: i64, rows: &[(i64, Bytes)]) -> String {
+pub(crate) fn etag(target: &Target, from: i64, rows: &[(i64, Bytes)]) -> String {
     let next = rows.last().map_or(from, |(n, _)| *n);
     let done = target.closed() && next >= target.tail();
     format!(
@@ -295,11 +312,11 @@ fn etag(target: &Target, from: i64, rows: &[(i64, Bytes)]) -> String {
 
 /// Data at an offset never changes, so a response carrying it may be cached and shared
 /// (flowgate has no per-user streams).
-const CACHEABLE: &str = "public, max-age=60, stale-while-revalidate=300";
+pub(crate) const CACHEABLE: &str = "public, max-age=60, stale-while-revalidate=300";
 
 /// A data response for `rows` read after `from`, with the offset, up-to-date and closed
 /// headers.
-fn chunk_response(
+pub(crate) fn chunk_response(
     target: &Target,
     from: i64,
     rows: &[(i64, Bytes)],
@@ -320,68 +337,4 @@ fn chunk_response(
         }
     }
     r
-}
-
-/// 204 at the tail: nothing new (or closed).
-fn no_content(next: i64, closed: bool, cursor: Option<String>) -> Response {
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    set(&mut r, "stream-next-offset", offsets::format(next));
-    set(&mut r, "stream-up-to-date", "true");
-    if closed {
-        set(&mut r, "stream-closed", "true");
-    }
-    if let Some(c) = cursor {
-        set(&mut r, "stream-cursor", c);
-    }
-    r.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-store"));
-    r
-}
-
-async fn long_poll(
-    app: &AppState,
-    path: &str,
-    target: Target,
-    start: Start,
-    client_cursor: Option<&str>,
-) -> Result<Response, ApiError> {
-    let (run, key) = target.topic();
-    // Subscribe before reading, so an append committing in between still wakes us.
-    let sub = app.hub.subscribe_stream(&run, &key);
-    let target = resolve(app, path).await?;
-    let from = start_at(start, target.tail())?;
-    let live_response = |target: &Target, rows: Vec<(i64, Bytes)>| {
-        let mut r = chunk_response(target, from, &rows, StatusCode::OK);
-        set(&mut r, "stream-cursor", cursor(client_cursor));
-        // Safe to cache when keyed by offset and cursor (the cursor moves on).
-        set(&mut r, "etag", etag(target, from, &rows));
-        set(&mut r, "cache-control", CACHEABLE);
-        r
-    };
-    if from < target.tail() {
-        let rows = target.read(app, from).await?;
-        return Ok(live_response(&target, rows));
-    }
-    if target.closed() {
-        return Ok(no_content(from, true, None));
-    }
-    let items = sub.follow(from);
-    futures::pin_mut!(items);
-    let first = tokio::select! {
-        i = items.next() => i,
-        _ = tokio::time::sleep(super::long_poll(app)) => None,
-        _ = app.shutdown.cancelled() => None,
-    };
-    match first {
-        Some(StreamItem::Record(..)) => {
-            let target = resolve(app, path).await?;
-            let rows = target.read(app, from).await?;
-            Ok(live_response(&target, rows))
-        }
-        Some(StreamItem::End(_) | StreamItem::Gone(_)) => {
-            let target = resolve(app, path).await?;
-            Ok(no_content(target.tail().max(from), target.closed(), None))
-        }
-        None => Ok(no_content(from, false, Some(cursor(client_cursor)))),
-    }
 }
