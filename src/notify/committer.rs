@@ -9,10 +9,10 @@ use sqlx::{PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 
 use super::group::Family;
-use crate::durable::write::Prepared;
 use crate::error::StoreError;
 use crate::hub::Hub;
 use crate::store::batch::Write;
+use crate::store::ds_batch::DsAppend;
 
 /// Writes in one batch, at most.
 const MAX_WRITES: usize = 1024;
@@ -37,7 +37,7 @@ pub enum Job {
     /// Workflow streams, events and messages.
     Flow(Pending<Write>),
     /// A Durable Streams append.
-    Durable(Pending<Prepared>),
+    Durable(Pending<DsAppend>),
 }
 
 impl Job {

@@ -25,12 +25,12 @@ use sqlx::PgConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::committer::{self, Job, Pending};
-use super::{Note, NoteKind};
-use crate::durable::write::{Appended, Prepared};
 use crate::error::StoreError;
 use crate::hub::Hub;
 use crate::ids::{Key, RunId, Topic};
+use crate::note::{durable_key, Note, NoteKind, DURABLE_NAMESPACE};
 use crate::store::batch::{self, Outcome, StepFence, Write};
+use crate::store::ds_batch::{self, DsAppend, DsOutcome};
 
 /// Writes that may wait for the committer before callers wait to enqueue.
 const QUEUE: usize = 4096;
@@ -111,7 +111,7 @@ impl GroupCommit {
 
     /// Runs a Durable Streams append in the next batch; returns its outcome once the batch
     /// has committed (readers in this process are woken by then).
-    pub async fn ds_append(&self, append: Prepared) -> Result<Appended, StoreError> {
+    pub async fn ds_append(&self, append: DsAppend) -> Result<DsOutcome, StoreError> {
         self.enqueue(append, Job::Durable).await
     }
 
@@ -225,6 +225,51 @@ impl Family for Write {
 
     fn order(&self, other: &Self) -> std::cmp::Ordering {
         self.target().cmp(&other.target())
+    }
+}
+
+/// Durable Streams appends: `flowgate.ds_write_batch`.
+impl Family for DsAppend {
+    type Outcome = DsOutcome;
+
+    fn execute<'a>(
+        conn: &'a mut PgConnection,
+        origin: &'a str,
+        writes: &'a [&'a Self],
+    ) -> impl Future<Output = Result<Vec<DsOutcome>, StoreError>> + Send + 'a {
+        ds_batch::write_batch(conn, origin, writes)
+    }
+
+    /// New rows go to the stream's fetcher, which broadcasts them without reading them back;
+    /// a close wakes it to read the closed flag.
+    fn committed(self, hub: &Hub, outcome: &DsOutcome) {
+        let DsOutcome::Done { id, tail, .. } = *outcome else {
+            return;
+        };
+        if self.rows.is_empty() && !self.close {
+            return;
+        }
+        let note = Note::new(NoteKind::Stream, DURABLE_NAMESPACE, durable_key(id), tail);
+        hub.metrics()
+            .notes_published
+            .with_label_values(&[note.kind.label()])
+            .inc();
+        if !self.rows.is_empty() {
+            // Hub offsets are row numbers minus one: the first new row is at the old tail.
+            let first = tail - self.rows.len() as i64;
+            hub.dispatch_committed(&note, first, self.rows);
+        }
+        if self.close {
+            hub.dispatch(&note);
+        }
+    }
+
+    fn size(&self) -> usize {
+        DsAppend::size(self)
+    }
+
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        self.path.cmp(&other.path)
     }
 }
 

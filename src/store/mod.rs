@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod dbos;
+pub mod ds_batch;
 pub mod events;
 pub mod messages;
 pub mod run_changes;

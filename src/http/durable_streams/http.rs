@@ -282,7 +282,7 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
         producer: producer.clone(),
     };
     let conflict = |msg: &str| fail(StatusCode::CONFLICT, "conflict", msg);
-    let mut r = match app.notifier.group().ds_append(req.prepare()).await? {
+    let mut r = match req.run(app.notifier.group()).await? {
         Appended::Done {
             tail,
             closed,

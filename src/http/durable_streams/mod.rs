@@ -4,7 +4,7 @@
 //!
 //! Streams live in their own tables (`migrations/0003_durable_streams.sql`) and use the same
 //! write and push path as workflow streams: appends go through the process's group commit
-//! ([`crate::notify::group`], [`batch`]), so concurrent appends share a transaction and a
+//! ([`crate::notify::group`], [`crate::store::ds_batch`]), so concurrent appends share a transaction and a
 //! commit, and announce themselves in it; live readers follow the hub's stream topic keyed
 //! (`~ds`, stream id), which receives this process's committed rows without reading them
 //! back (one database read per note from another process serves every reader here).
@@ -13,14 +13,13 @@
 //! `/v1/stream/workflows/{run}/{key}`; the position after record `n` is offset `n + 1`.
 //!
 //! Modules: [`offsets`] (offset, cursor and header grammars) → [`store`] (reads, deletes,
-//! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s, run by [`batch`]) →
+//! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s) →
 //! [`http`] (PUT, POST, HEAD, DELETE, OPTIONS), [`read`] (GET catch-up), [`poll`] (long-poll)
 //! and [`live`] (SSE). The reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
 //! opens wakes), [`lease`] (callbacks, claims, fencing), [`webhook`] (signing, URL policy).
 //! Who may call what: [`access`].
 
 pub mod access;
-pub mod batch;
 pub mod create;
 pub mod http;
 pub mod lease;

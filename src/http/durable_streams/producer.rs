@@ -1,7 +1,7 @@
 //! Idempotent producers (`Producer-Id`, `Producer-Epoch`, `Producer-Seq`): header parsing
 //! and the answers to each verdict. The verdict itself is reached in the append's
 //! transaction, beside the producer's stored state (`flowgate.ds_write_batch`, see
-//! [`super::batch`]): a new epoch starts at sequence 0 and fences off older ones, a
+//! [`crate::store::ds_batch`]): a new epoch starts at sequence 0 and fences off older ones, a
 //! sequence at or below the last accepted is a duplicate, one past it is accepted, any
 //! other is a gap.
 

@@ -183,7 +183,7 @@ pub async fn deliver(app: &AppState, sub: SubRow) -> Result<(), StoreError> {
             producer: None,
         };
         // Readers of the wake stream are woken by the commit.
-        app.notifier.group().ds_append(req.prepare()).await?;
+        req.run(app.notifier.group()).await?;
         return Ok(());
     }
     let app = app.clone();

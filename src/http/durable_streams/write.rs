@@ -1,7 +1,7 @@
 //! Appends (POST): bytes or JSON messages, closing, `Stream-Seq` and idempotent producers.
 //!
 //! A request is split into rows here ([`Append::prepare`]); the checks and the write run in
-//! the process's group commit ([`super::batch`]): concurrent appends share one transaction
+//! the process's group commit ([`crate::store::ds_batch`]): concurrent appends share one transaction
 //! and one commit, each holding its stream row's lock in turn, so offsets are gapless,
 //! commit in order, and the closed, sequence and producer checks see a consistent row.
 
@@ -11,6 +11,8 @@ use sqlx::{Postgres, Transaction};
 use super::media_type;
 use super::producer::{Producer, Verdict};
 use crate::error::StoreError;
+use crate::notify::GroupCommit;
+use crate::store::ds_batch::{DsAppend, DsOutcome};
 
 /// A POST.
 #[derive(Debug, Clone)]
@@ -108,42 +110,66 @@ pub fn rows(json: bool, body: &Bytes, allow_empty_array: bool) -> Result<Vec<Byt
         .collect())
 }
 
-/// An append split into rows, ready for [`super::batch`].
-#[derive(Debug)]
-pub struct Prepared {
-    /// The request.
-    pub append: Append,
-    /// Its media type (lower case, no parameters).
-    pub media: Option<String>,
-    /// Rows it adds, if the stream's type is the request's (they must match for a body).
-    pub rows: Vec<Bytes>,
-    /// Why the body cannot be split (reported only if every other check passes).
-    pub invalid: Option<String>,
-}
-
 impl Append {
-    /// Splits the body by the request's content type: a body is only ever appended to a
-    /// stream of the same media type, so the stream's mode is the request's.
-    pub fn prepare(self) -> Prepared {
+    /// Runs the append in the process's group commit: the body is split by the request's
+    /// content type (a body is only ever appended to a stream of the same media type, so
+    /// the stream's mode is the request's); the checks run beside the stream's row.
+    pub async fn run(self, group: &GroupCommit) -> Result<Appended, StoreError> {
         let media = self.content_type.as_deref().map(media_type);
         let json = media.as_deref() == Some("application/json");
         let (rows, invalid) = match rows(json, &self.body, self.close) {
             Ok(r) => (r, None),
             Err(e) => (Vec::new(), Some(e)),
         };
-        Prepared {
-            append: self,
+        let new_data = !rows.is_empty();
+        let write = DsAppend {
+            path: self.path,
             media,
+            has_body: !self.body.is_empty(),
+            close: self.close,
+            seq: self.seq,
+            producer: self.producer.map(|p| (p.id, p.epoch, p.seq)),
+            invalid: invalid.is_some(),
             rows,
-            invalid,
-        }
-    }
-}
-
-impl Prepared {
-    /// Bytes it carries (to bound a batch's size).
-    pub fn size(&self) -> usize {
-        self.append.body.len() + self.append.path.len() + 64
+        };
+        Ok(match group.ds_append(write).await? {
+            DsOutcome::Done {
+                id,
+                tail,
+                closed,
+                subscribed,
+            } => Appended::Done {
+                id,
+                tail,
+                closed,
+                new_data,
+                subscribed,
+            },
+            DsOutcome::Duplicate {
+                tail,
+                closed,
+                epoch,
+                seq,
+            } => Appended::Duplicate {
+                tail,
+                closed,
+                epoch,
+                seq,
+            },
+            DsOutcome::Missing => Appended::Missing,
+            DsOutcome::Gone => Appended::Gone,
+            DsOutcome::Closed { tail } => Appended::Closed { tail },
+            DsOutcome::TypeMismatch => Appended::TypeMismatch,
+            DsOutcome::SeqConflict => Appended::SeqConflict,
+            DsOutcome::StaleEpoch { current } => {
+                Appended::Producer(Verdict::StaleEpoch { current })
+            }
+            DsOutcome::EpochSeqNotZero => Appended::Producer(Verdict::EpochSeqNotZero),
+            DsOutcome::Gap { expected, received } => {
+                Appended::Producer(Verdict::Gap { expected, received })
+            }
+            DsOutcome::Invalid => Appended::Invalid(invalid.unwrap_or_default()),
+        })
     }
 }
 
