@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -70,6 +71,9 @@ pub struct WorkflowContext {
     pub(crate) id: Arc<str>,
     next: Arc<AtomicI32>,
     recorded: Arc<Mutex<HashMap<i32, Recorded>>>,
+    /// When each step not yet recorded was taken (its start on the timeline).
+    taken: Arc<Mutex<HashMap<i32, DateTime<Utc>>>>,
+    outcome: Arc<Mutex<Option<String>>>,
 }
 
 impl WorkflowContext {
@@ -79,7 +83,50 @@ impl WorkflowContext {
             id: id.into(),
             next: Arc::new(AtomicI32::new(0)),
             recorded: Arc::new(Mutex::new(recorded)),
+            taken: Arc::default(),
+            outcome: Arc::default(),
         }
+    }
+
+    /// Reports how the run ends, beside its output (e.g. `rejected`, `timed_out`): 1 to 64 of
+    /// `a-z`, `0-9` and `_`, starting with a letter. Kept when the workflow returns `Ok`;
+    /// otherwise the outcome is `succeeded`. Not a step: a replay reports it again.
+    pub fn set_outcome(&self, outcome: &str) -> WorkflowResult<()> {
+        crate::store::runs::check_outcome(outcome)
+            .map_err(|e| WorkflowError::failed(format!("outcome: {e}")))?;
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.to_string());
+        Ok(())
+    }
+
+    /// The outcome reported with [`set_outcome`](Self::set_outcome), if any.
+    pub(crate) fn outcome(&self) -> Option<String> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// When step `n` was taken (now, if it was not taken through [`Self::take_step`]).
+    pub(crate) fn taken_at(&self, n: i32) -> DateTime<Utc> {
+        self.taken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&n)
+            .unwrap_or_else(Utc::now)
+    }
+
+    /// Step `n` named `name`, started when it was taken.
+    pub(crate) fn step_id<'a>(&self, n: i32, name: &'a str) -> steps::StepId<'a> {
+        steps::StepId {
+            step: n,
+            name,
+            started: self.taken_at(n),
+        }
+    }
+
+    /// Announces that step `n` was recorded (for the live timeline).
+    pub(crate) fn step_recorded(&self, n: i32) {
+        self.publish(NoteKind::Step, "", i64::from(n));
     }
 
     /// This run's id.
@@ -108,6 +155,12 @@ impl WorkflowContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&n);
+        if rec.is_none() {
+            self.taken
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(n, Utc::now());
+        }
         if let Some(r) = &rec {
             if r.name != name {
                 return Err(WorkflowError::failed(format!(
@@ -231,12 +284,12 @@ impl WorkflowContext {
                     self.store(),
                     &self.id,
                     self.executor(),
-                    n,
-                    name,
+                    self.step_id(n, name),
                     Some(&out),
                     None,
                 )
                 .await?;
+                self.step_recorded(n);
                 Ok(v)
             }
             Err(message) => {
@@ -245,12 +298,12 @@ impl WorkflowContext {
                     self.store(),
                     &self.id,
                     self.executor(),
-                    n,
-                    name,
+                    self.step_id(n, name),
                     None,
                     Some(&err),
                 )
                 .await?;
+                self.step_recorded(n);
                 Err(WorkflowError::Step {
                     step: name.to_string(),
                     message,
@@ -275,7 +328,8 @@ impl WorkflowContext {
             .bind(&value)
             .fetch_one(&mut *tx)
             .await?;
-        steps::record(&mut tx, &self.id, n, &name, Some(&json!(version)), None).await?;
+        let sid = self.step_id(n, &name);
+        steps::record(&mut tx, &self.id, sid, Some(&json!(version)), None).await?;
         tx.commit().await?;
         self.publish(NoteKind::Event, key.as_str(), version);
         Ok(version)
@@ -298,6 +352,8 @@ impl WorkflowContext {
         if let Some(r) = rec {
             return decode(&name, r);
         }
+        // Recorded inside the batch (its start is not kept: stream steps are not timed).
+        self.taken_at(n);
         let payloads = values
             .iter()
             .map(serde_json::to_vec)
@@ -341,7 +397,8 @@ impl WorkflowContext {
             .bind(key.as_str())
             .fetch_one(&mut *tx)
             .await?;
-        steps::record(&mut tx, &self.id, n, &name, Some(&json!(next)), None).await?;
+        let sid = self.step_id(n, &name);
+        steps::record(&mut tx, &self.id, sid, Some(&json!(next)), None).await?;
         tx.commit().await?;
         self.publish(NoteKind::Stream, key.as_str(), next);
         Ok(next)
@@ -368,7 +425,8 @@ impl WorkflowContext {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(crate::error::StoreError::from)?;
-        steps::record(&mut tx, &self.id, n, &name, Some(&json!(id)), None).await?;
+        let sid = self.step_id(n, &name);
+        steps::record(&mut tx, &self.id, sid, Some(&json!(id)), None).await?;
         tx.commit().await?;
         if !duplicate {
             self.rt.inner.notifier.publish(Note::new(
