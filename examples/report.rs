@@ -56,7 +56,9 @@ async fn report(ctx: WorkflowContext, input: ReportInput) -> WorkflowResult<Repo
         return Err(WorkflowError::failed("not approved"));
     }
     ctx.sleep(Duration::from_secs(1)).await?; // durable: a replay sleeps only what is left
-    let child = ctx.start_child("progress", json!({"steps": 2})).await?;
+    let child = ctx
+        .start_child("progress", json!({"steps": 2, "pause_ms": 0}))
+        .await?;
     let _child_out: serde_json::Value = ctx.child_result(&child).await?;
     ctx.set_event("result", json!({"total": total})).await?;
     Ok(Report { total, approved })

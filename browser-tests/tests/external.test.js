@@ -215,6 +215,7 @@ test('a decision whose answer was lost: the retry reuses the link and shows "alr
     await route.fetch();
     await route.abort();
   }, { times: 1 });
+  await page.getByLabel('Your name').fill('Dana');
   await page.getByRole('button', { name: 'Approve' }).click();
   await waitFor(page, () => !document.getElementById('reject').disabled
     && [...document.querySelectorAll('#errors .error span')].some((e) => /Could not send the decision/.test(e.textContent)));

@@ -35,7 +35,10 @@ fn reach(who: &Who) -> (Option<&[Scope]>, Option<&ApprovalGrant>, Option<i64>) {
     }
 }
 
-async fn access(State(app): State<AppState>, access: RunAccess<Read>) -> Result<Response, ApiError> {
+async fn access(
+    State(app): State<AppState>,
+    access: RunAccess<Read>,
+) -> Result<Response, ApiError> {
     app.store.require_run(&access.run).await?;
     let (scopes, grant, _) = reach(&access.caller.who);
     let body = match scopes {
@@ -58,11 +61,15 @@ async fn share(State(app): State<AppState>, access: RunAccess<Read>) -> Result<R
     app.store.require_run(&run).await?;
     let path = format!("/runs/{}", urlencoding(run.as_str()));
     if app.auth.open() {
-        return Ok(Json(json!({"path": path, "token": Value::Null, "expires_at": Value::Null}))
-            .into_response());
+        return Ok(
+            Json(json!({"path": path, "token": Value::Null, "expires_at": Value::Null}))
+                .into_response(),
+        );
     }
     let (_, _, exp) = reach(&access.caller.who);
-    let until = exp.map_or(now() + app.auth.token_ttl, |e| e.min(now() + app.auth.token_ttl));
+    let until = exp.map_or(now() + app.auth.token_ttl, |e| {
+        e.min(now() + app.auth.token_ttl)
+    });
     let ttl = (until - now()).max(1);
     let token = app
         .auth

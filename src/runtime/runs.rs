@@ -194,7 +194,12 @@ impl Runtime {
     ) -> Result<(), StoreError> {
         let (status, output, error, outcome) = match result {
             Ok(v) => ("SUCCESS", Some(v), None, reported),
-            Err(e) => ("ERROR", None, Some(json!({ "message": e.to_string() })), None),
+            Err(e) => (
+                "ERROR",
+                None,
+                Some(json!({ "message": e.to_string() })),
+                None,
+            ),
         };
         let queue: Option<Option<String>> = sqlx::query_scalar(
             "UPDATE flowgate.workflows
