@@ -14,9 +14,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::steps::{self, Recorded};
+use super::steps::{self, decode, Recorded};
 use super::{Runtime, WorkflowError, WorkflowResult};
 use crate::error::StoreError;
 use crate::ids::{Key, RunId, Topic};
@@ -72,8 +72,9 @@ pub struct WorkflowContext {
     next: Arc<AtomicI32>,
     recorded: Arc<Mutex<HashMap<i32, Recorded>>>,
     /// When each step not yet recorded was taken (its start on the timeline).
-    taken: Arc<Mutex<HashMap<i32, DateTime<Utc>>>>,
-    outcome: Arc<Mutex<Option<String>>>,
+    pub(crate) taken: Arc<Mutex<HashMap<i32, DateTime<Utc>>>>,
+    /// The outcome reported with `set_outcome`.
+    pub(crate) outcome: Arc<Mutex<Option<String>>>,
 }
 
 impl WorkflowContext {
@@ -86,47 +87,6 @@ impl WorkflowContext {
             taken: Arc::default(),
             outcome: Arc::default(),
         }
-    }
-
-    /// Reports how the run ends, beside its output (e.g. `rejected`, `timed_out`): 1 to 64 of
-    /// `a-z`, `0-9` and `_`, starting with a letter. Kept when the workflow returns `Ok`;
-    /// otherwise the outcome is `succeeded`. Not a step: a replay reports it again.
-    pub fn set_outcome(&self, outcome: &str) -> WorkflowResult<()> {
-        crate::store::runs::check_outcome(outcome)
-            .map_err(|e| WorkflowError::failed(format!("outcome: {e}")))?;
-        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome.to_string());
-        Ok(())
-    }
-
-    /// The outcome reported with [`set_outcome`](Self::set_outcome), if any.
-    pub(crate) fn outcome(&self) -> Option<String> {
-        self.outcome
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// When step `n` was taken (now, if it was not taken through [`Self::take_step`]).
-    pub(crate) fn taken_at(&self, n: i32) -> DateTime<Utc> {
-        self.taken
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&n)
-            .unwrap_or_else(Utc::now)
-    }
-
-    /// Step `n` named `name`, started when it was taken.
-    pub(crate) fn step_id<'a>(&self, n: i32, name: &'a str) -> steps::StepId<'a> {
-        steps::StepId {
-            step: n,
-            name,
-            started: self.taken_at(n),
-        }
-    }
-
-    /// Announces that step `n` was recorded (for the live timeline).
-    pub(crate) fn step_recorded(&self, n: i32) {
-        self.publish(NoteKind::Step, "", i64::from(n));
     }
 
     /// This run's id.
@@ -156,10 +116,7 @@ impl WorkflowContext {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&n);
         if rec.is_none() {
-            self.taken
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(n, Utc::now());
+            self.mark_taken(n);
         }
         if let Some(r) = &rec {
             if r.name != name {
@@ -437,20 +394,5 @@ impl WorkflowContext {
             ));
         }
         Ok(id)
-    }
-}
-
-/// Turns a recorded outcome back into the step's result.
-pub(crate) fn decode<T: DeserializeOwned>(name: &str, r: Recorded) -> WorkflowResult<T> {
-    match (r.output, r.error) {
-        (_, Some(err)) => Err(WorkflowError::Step {
-            step: name.to_string(),
-            message: err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("failed")
-                .to_string(),
-        }),
-        (out, None) => Ok(serde_json::from_value(out.unwrap_or(Value::Null))?),
     }
 }

@@ -12,10 +12,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 
-use super::WorkflowError;
+use super::{WorkflowError, WorkflowResult};
 use crate::store::Store;
 
 /// A recorded step outcome.
@@ -135,4 +136,19 @@ pub async fn record_alone(
     record(&mut tx, run, id, output, error).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Turns a recorded outcome back into the step's result.
+pub(crate) fn decode<T: DeserializeOwned>(name: &str, r: Recorded) -> WorkflowResult<T> {
+    match (r.output, r.error) {
+        (_, Some(err)) => Err(WorkflowError::Step {
+            step: name.to_string(),
+            message: err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("failed")
+                .to_string(),
+        }),
+        (out, None) => Ok(serde_json::from_value(out.unwrap_or(Value::Null))?),
+    }
 }

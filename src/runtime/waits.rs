@@ -10,8 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::context::{decode, ChildHandle, WorkflowContext};
+use super::context::{ChildHandle, WorkflowContext};
 use super::steps;
+use super::steps::decode;
 use super::{WorkflowError, WorkflowResult, DEFAULT_QUEUE};
 use crate::hub::{RunSubscription, RunUpdate};
 use crate::ids::{RunId, Topic, WorkflowName};
