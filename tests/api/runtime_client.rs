@@ -54,7 +54,10 @@ async fn client_starts_awaits_messages_reads_events_and_follows_streams() {
         .result(&run.id, Duration::from_secs(20))
         .await
         .unwrap();
-    assert_eq!(out, json!({"approved": false, "comment": "no"}));
+    assert_eq!(
+        (&out["approved"], &out["comment"], &out["outcome"]),
+        (&json!(false), &json!("no"), &json!("rejected"))
+    );
     let events = client.events(&run.id).await.unwrap();
     assert_eq!(events["decision"]["value"]["comment"], "no");
 
