@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::context::WorkflowContext;
 use super::steps;
 use super::{WorkflowError, WorkflowResult};
-use crate::notify::NoteKind;
+use crate::note::NoteKind;
 
 impl WorkflowContext {
     /// Reports how the run ends, beside its output (e.g. `rejected`, `timed_out`): 1 to 64 of
