@@ -15,9 +15,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::http::access::{Read, RunAccess, Who};
 use crate::auth::token::{now, ApprovalGrant, Scope};
 use crate::error::ApiError;
+use crate::http::access::{Read, RunAccess, Who};
 
 /// Routes for `/access` and `/share`.
 pub fn router() -> Router<AppState> {
