@@ -21,6 +21,8 @@ pub enum NoteKind {
     Status,
     /// Work was enqueued on queue `key`.
     Queue,
+    /// A workflow step of the run was recorded; `pos` is its number.
+    Step,
     /// The sending process started: everyone re-reads from their own positions, closing the
     /// window where a crashed process committed data but never announced it.
     Resync,
@@ -34,6 +36,7 @@ impl NoteKind {
             NoteKind::Message => 'm',
             NoteKind::Status => 'w',
             NoteKind::Queue => 'q',
+            NoteKind::Step => 'p',
             NoteKind::Resync => 'r',
         }
     }
@@ -46,6 +49,7 @@ impl NoteKind {
             NoteKind::Message => "message",
             NoteKind::Status => "status",
             NoteKind::Queue => "queue",
+            NoteKind::Step => "step",
             NoteKind::Resync => "resync",
         }
     }
@@ -57,6 +61,7 @@ impl NoteKind {
             "m" => NoteKind::Message,
             "w" => NoteKind::Status,
             "q" => NoteKind::Queue,
+            "p" => NoteKind::Step,
             "r" => NoteKind::Resync,
             _ => return None,
         })

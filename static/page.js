@@ -1,61 +1,91 @@
 // The flowgate page: start demo workflows, list recent runs, and route /runs/{id} to the
 // live view of that run (run.js).
-import { $, el, api, showError, runPath, setToken, getToken } from './ui.js';
+import { $, el, api, showError, runPath, setToken, getToken, setBadge } from './ui.js';
 import { createClient } from './flowgate.js';
-import { openRun, showPlaceholder, currentRun } from './run.js';
+import { openRun, showPlaceholder, currentRun, setRunLookup } from './run.js';
+import { childChanged } from './timeline.js';
 
+// Each field: [key, label, type]. An empty field is left out of the input, so the
+// workflow's own default applies (shown as the placeholder once the schemas arrive); a
+// field the schema requires says so instead of sending anything.
 const DEMOS = [
   { name: 'progress', title: 'Progress', blurb: 'CPU-heavy steps and a progress bar.',
-    fields: [['steps', 'Steps', 10, 1, 100], ['fib', 'Fibonacci n', 27, 1, 35]] },
+    fields: [['steps', 'Steps', 'integer'], ['fib', 'Fibonacci n', 'integer'], ['pause_ms', 'Pause (ms)', 'integer']] },
   { name: 'approval', title: 'Approval', blurb: 'Waits for someone to approve or reject.',
-    fields: [['title', 'Title', 'Ship the release?'], ['timeout_secs', 'Timeout (s)', 300, 1, 86400]] },
+    fields: [['title', 'Title', 'string'], ['timeout_secs', 'Timeout (s)', 'integer']] },
   { name: 'tokens', title: 'Tokens', blurb: 'Streams words like a language model.',
-    fields: [['words', 'Words', 60, 1, 5000], ['rate', 'Words per second', 20, 1, 1000],
-      ['seed', 'Seed', 1, 0, 1000000]] },
+    fields: [['words', 'Words', 'integer'], ['rate', 'Words per second', 'number'], ['seed', 'Seed', 'integer']] },
   { name: 'fanout', title: 'Fan-out', blurb: 'Starts child runs and waits for them.',
-    fields: [['children', 'Children', 4, 1, 50]] },
+    fields: [['children', 'Children', 'integer'], ['pause_ms', 'Child pause (ms)', 'integer']] },
 ];
+/** name → {properties, required} of its input schema, once known. */
+const schemas = new Map();
 
 // ---- demos ---------------------------------------------------------------------------
 
-function typeNames(body) {
-  let list = [];
-  if (Array.isArray(body)) list = body;
-  else if (body && typeof body === 'object') {
-    list = Object.values(body).find(Array.isArray) || Object.keys(body);
-  }
-  return new Set(list.map((t) => (typeof t === 'string' ? t : t && (t.name || t.workflow)))
-    .filter(Boolean));
+function typeList(body) {
+  if (Array.isArray(body)) return body;
+  if (body && typeof body === 'object') return Object.values(body).find(Array.isArray) || [];
+  return [];
 }
 
-function renderDemos(available) {
+/** The schema of `name`'s input, resolving one `$ref` into its definitions. */
+function inputSchema(t) {
+  let s = t && t.input_schema;
+  if (s && s.$ref) {
+    const defs = s.definitions || s.$defs || {};
+    s = defs[s.$ref.split('/').pop()] || s;
+  }
+  return { properties: (s && s.properties) || {}, required: new Set((s && s.required) || []) };
+}
+
+/** Draws the demo forms once; later updates change attributes, never what was typed. */
+function renderDemos() {
   const box = $('demos');
-  box.replaceChildren();
   for (const d of DEMOS) {
-    const form = el('form', { className: 'demo' });
+    const form = el('form', { className: 'demo', noValidate: true });
     form.setAttribute('aria-labelledby', `demo-${d.name}`);
     const fields = el('div', { className: 'fields' });
-    for (const [key, label, value, min, max] of d.fields) {
+    for (const [key, label, type] of d.fields) {
       const id = `in-${d.name}-${key}`;
-      const input = el('input', { id, name: key, value: String(value) });
-      if (typeof value === 'number') Object.assign(input, { type: 'number', min, max, step: 1 });
-      else Object.assign(input, { type: 'text', maxLength: 200 });
+      const input = el('input', { id, name: key });
+      if (type === 'string') Object.assign(input, { type: 'text', maxLength: 200 });
+      else Object.assign(input, { type: 'number', step: type === 'integer' ? 1 : 'any', inputMode: 'decimal' });
       fields.append(el('div', {}, el('label', { htmlFor: id, textContent: label }), input));
     }
-    const ok = available === null || available.has(d.name);
-    const button = el('button', { type: 'submit', textContent: `Start ${d.name}`, disabled: !ok });
-    form.append(el('h3', { id: `demo-${d.name}`, textContent: d.title }),
-      el('p', { textContent: ok ? d.blurb : `${d.blurb} (not registered on this server)` }),
-      fields, button);
+    const button = el('button', { type: 'submit', textContent: `Start ${d.name}`, disabled: true });
+    const blurb = el('p', { textContent: d.blurb });
+    form.append(el('h3', { id: `demo-${d.name}`, textContent: d.title }), blurb, fields, button);
     form.addEventListener('submit', (e) => { e.preventDefault(); startDemo(d, form, button); });
     box.append(form);
   }
 }
 
+/** The workflow types arrived: enable the registered demos, show defaults and limits. */
+function applyTypes(types) {
+  for (const t of types) if (t && t.name) schemas.set(t.name, inputSchema(t));
+  for (const d of DEMOS) {
+    const form = $(`demo-${d.name}`).closest('form');
+    const schema = schemas.get(d.name);
+    form.querySelector('button[type="submit"]').disabled = !schema;
+    form.querySelector('p').textContent = schema ? d.blurb : `${d.blurb} (not registered on this server)`;
+    if (!schema) continue;
+    for (const [key] of d.fields) {
+      const input = form.elements[key];
+      const p = schema.properties[key] || {};
+      if (p.default !== undefined) input.placeholder = String(p.default);
+      else if (schema.required.has(key)) { input.placeholder = 'required'; input.required = true; }
+      if (input.type === 'number') {
+        if (p.minimum !== undefined) input.min = p.minimum;
+        if (p.maximum !== undefined) input.max = p.maximum;
+      }
+    }
+  }
+}
+
 async function loadDemos() {
   try {
-    const names = typeNames(await api('GET', '/v1/workflow-types'));
-    renderDemos(names);
+    applyTypes(typeList(await api('GET', '/v1/workflow-types')));
   } catch (e) {
     $('demos').hidden = true;
     const note = $('demos-note');
@@ -66,18 +96,42 @@ async function loadDemos() {
   }
 }
 
-async function startDemo(demo, form, button) {
+/** The form's input: typed fields only (empty ones take the workflow's default). */
+function readInput(demo, form) {
   const input = {};
-  for (const [key, , value] of demo.fields) {
-    const raw = form.elements[key].value;
-    input[key] = typeof value === 'number' ? Number(raw) : raw;
+  for (const [key, label, type] of demo.fields) {
+    const field = form.elements[key];
+    const raw = field.value.trim();
+    if (raw === '') {
+      if (field.required) throw new Error(`${label} is required`);
+      continue;
+    }
+    if (type === 'string') { input[key] = raw; continue; }
+    const n = Number(raw);
+    if (!Number.isFinite(n) || (type === 'integer' && !Number.isInteger(n))) {
+      throw new Error(`${label} must be ${type === 'integer' ? 'a whole number' : 'a number'}`);
+    }
+    input[key] = n;
+  }
+  return input;
+}
+
+async function startDemo(demo, form, button) {
+  let input;
+  try {
+    input = readInput(demo, form);
+  } catch (e) {
+    showError(`Could not start ${demo.name}: ${e.message}`);
+    return;
   }
   button.disabled = true;
   try {
     const run = await api('POST', '/v1/workflows', { workflow: demo.name, input });
-    // The run's token goes into the address, so the link works for whoever it is shared with.
+    // The starter's token (it reads the run; sharing makes a read-only link of its own).
     setToken(run.token);
     navigate(runPath(run.id, run.token));
+    // On a phone the run is above the forms: bring it into view.
+    $('run').scrollIntoView({ block: 'start' });
   } catch (e) {
     showError(`Could not start ${demo.name}: ${e.message}`);
   } finally {
@@ -99,8 +153,8 @@ function renderRuns(runs) {
   const view = currentRun();
   if (view && view.status && !runs.some((r) => r.id === view.id)) runs.unshift(view.status);
   for (const r of runs) {
-    const badge = el('span', { className: 'badge', textContent: r.status });
-    badge.dataset.status = r.status;
+    const badge = el('span', { className: 'badge' });
+    setBadge(badge, r);
     const tags = el('span', { className: 'rtags' });
     for (const t of r.tags || []) tags.append(el('span', { className: 'tag', textContent: t }));
     const a = el('a', { href: runPath(r.id) },
@@ -127,7 +181,7 @@ function watchRunList() {
   runsWatch = fg.watchRuns({
     limit: SHOWN,
     onRuns: show,
-    onRun: show,
+    onRun: (r) => { childChanged(r); show(); },
     onError: (e) => {
       runsAvailable = false;
       const note = $('runs-note');
@@ -167,9 +221,7 @@ document.addEventListener('flowgate:status', (e) => {
   if (!runsAvailable && !document.querySelector('#runs a')) renderRuns([]);
   for (const a of document.querySelectorAll('#runs a')) {
     if (a.dataset.run !== d.id) continue;
-    const b = a.querySelector('.badge');
-    b.textContent = d.status;
-    b.dataset.status = d.status;
+    setBadge(a.querySelector('.badge'), d);
   }
 });
 
@@ -186,7 +238,8 @@ document.addEventListener('click', (e) => {
 });
 window.addEventListener('popstate', route);
 
-renderDemos(null);
+setRunLookup((id) => (runsWatch ? runsWatch.runs().find((r) => r.id === id) : null));
+renderDemos();
 loadDemos();
 watchRunList();
 route();

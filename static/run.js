@@ -1,39 +1,40 @@
-// The selected run: one EventSource on /v1/workflows/{id}/live (status, events and every
-// stream of the run), rendered as a status badge, a progress bar, the approval buttons and
-// each stream's text. The browser resumes a dropped connection with Last-Event-ID; when it
-// gives up (an HTTP error), this module reconnects with the last cursor as ?cursor=.
-import { $, FINISHED, el, api, showError, setConn, runPath, apiPath, asText, withToken } from './ui.js';
+// The selected run: one EventSource on /v1/workflows/{id}/live (status, events, steps and
+// every stream of the run), rendered as an outcome badge, a progress bar, the approval
+// request, each stream's text and the timeline (timeline.js); what the viewer may do is in
+// actions.js. The browser resumes a dropped connection with Last-Event-ID; when it gives up
+// (an HTTP error), this module reconnects with the last cursor as ?cursor=.
+import { $, FINISHED, el, showError, setConn, apiPath, asText, withToken, setBadge, runState } from './ui.js';
+import { resetActions, setFinished, setDecided, refreshApproval, actionsState } from './actions.js';
+import { resetTimeline, timesFromStatus, onStep, historyAdd, showChildren } from './timeline.js';
+
+/** Looks a run up in the live run list (set by page.js). */
+let lookup = () => null;
+export function setRunLookup(f) { lookup = f; }
 
 /** State of the run on screen; replaced when another run is opened. */
 let view = null;
 
 export function openRun(id) {
   closeRun();
-  view = { run: id, es: null, lastId: '', attempts: 0, timer: null, streams: new Map(),
-    status: null, decided: false, sent: null, links: null };
+  view = { run: id, es: null, lastId: '', attempts: 0, timer: null, streams: new Map(), status: null };
   $('placeholder').hidden = true;
   $('run').hidden = false;
   $('run-id').textContent = id;
   $('run-workflow').textContent = '';
-  const badge = $('run-status');
-  badge.textContent = '…';
-  badge.dataset.status = '';
-  $('share').href = withToken(runPath(id));
-  $('share').textContent = location.origin + withToken(runPath(id));
+  setBadge($('run-status'), null);
   $('status-text').textContent = '';
   $('progress-wrap').hidden = true;
+  delete $('progress').dataset.kind;
   setProgress(0);
   $('approval').hidden = true;
   $('approval-title').textContent = 'Approval needed';
   delete $('approval').dataset.decided;
-  $('approval-controls').hidden = false;
   $('comment').value = '';
-  setDecisionButtons(true);
   setDecision('', '');
   $('streams').replaceChildren();
   $('result-wrap').hidden = true;
-  $('events').replaceChildren();
-  $('events-wrap').hidden = true;
+  resetTimeline();
+  resetActions(id);
   document.title = `${id} · flowgate`;
   connect(view);
 }
@@ -85,6 +86,7 @@ function connect(v) {
   });
   on('status', onStatus);
   on('event', onEvent);
+  on('step', (_, d) => onStep(d));
   on('record', onRecord);
   on('close', onClose);
   on('limit', (_, d) => showError(d.message));
@@ -138,38 +140,40 @@ async function diagnose(v) {
 
 function onStatus(v, d) {
   v.status = d;
-  const badge = $('run-status');
-  badge.textContent = d.status;
-  badge.dataset.status = d.status;
+  setBadge($('run-status'), d);
   $('run-workflow').textContent = d.workflow ? `workflow ${d.workflow}` : '';
-  document.title = `${d.workflow || 'run'} ${d.id} · ${d.status} · flowgate`;
+  const [label, kind] = runState(d);
+  document.title = `${d.workflow || 'run'} ${d.id} · ${label} · flowgate`;
   document.dispatchEvent(new CustomEvent('flowgate:status', { detail: d }));
-  if (FINISHED.has(d.status)) {
+  timesFromStatus(d);
+  const finished = FINISHED.has(d.status);
+  setFinished(finished);
+  if (finished) {
+    $('progress').dataset.kind = kind;
+    // The last status line of a run that did not finish on its own no longer holds.
+    if (d.status !== 'SUCCESS') $('status-text').textContent = label;
     const shown = d.status === 'SUCCESS' ? d.output : d.error;
     if (shown != null) {
-      $('result-title').textContent = d.status === 'SUCCESS' ? 'Result' : `Run ${d.status.toLowerCase()}`;
+      $('result-title').textContent = d.status === 'SUCCESS' ? 'Result' : `Run ${label.toLowerCase()}`;
       $('result').textContent = JSON.stringify(shown, null, 2);
       $('result-wrap').hidden = false;
     }
-    if (!$('approval').hidden && !v.decided) decisionFromStatus(v, d);
+    if (!$('approval').hidden && !actionsState().decided) decisionFromStatus(d);
   }
 }
 
 function onEvent(v, d) {
-  let row = [...$('events').children].find((e) => e.dataset.key === d.key);
-  if (!row) {
-    const dt = el('dt', { textContent: d.key });
-    dt.dataset.key = d.key;
-    row = dt;
-    $('events').append(dt, el('dd'));
-  }
-  row.nextElementSibling.textContent = asText(d.value);
-  $('events-wrap').hidden = false;
+  historyAdd(d);
   switch (d.key) {
     case 'progress': showProgress(d.value); break;
-    case 'status': $('status-text').textContent = asText(d.value); break;
+    case 'status':
+      if (!(v.status && FINISHED.has(v.status.status) && v.status.status !== 'SUCCESS')) {
+        $('status-text').textContent = asText(d.value);
+      }
+      break;
     case 'request': showRequest(v, d.value); break;
-    case 'decision': showDecision(v, d.value); break;
+    case 'decision': showDecision(d.value); break;
+    case 'children': showChildren(d.value, lookup); break;
     default: break;
   }
 }
@@ -195,25 +199,18 @@ function showRequest(v, value) {
   const title = value && typeof value === 'object' ? value.title : value;
   $('approval-request').textContent = title ? asText(title) : 'This run is waiting for a decision.';
   $('approval').hidden = false;
-  const finished = v.status && FINISHED.has(v.status.status);
-  $('approval-controls').hidden = v.decided || !!v.sent || finished;
-  if (finished && !v.decided) decisionFromStatus(v, v.status);
+  refreshApproval();
+  if (v.status && FINISHED.has(v.status.status) && !actionsState().decided) decisionFromStatus(v.status);
 }
 
 /** A finished approval run: its output says what was decided (if anything). */
-function decisionFromStatus(v, d) {
+function decisionFromStatus(d) {
   const out = d.output;
-  if (out && typeof out.approved === 'boolean') showDecision(v, out);
+  if (out && typeof out.approved === 'boolean') showDecision(out);
   else {
-    $('approval-controls').hidden = true;
-    setDecision(`The run ended (${d.status.toLowerCase()}) without a decision.`, '');
+    setDecided();
+    setDecision(`The run ended (${runState(d)[0].toLowerCase()}) without a decision.`, '');
   }
-}
-
-function setDecisionButtons(enabled) {
-  $('approve').disabled = !enabled;
-  $('reject').disabled = !enabled;
-  $('comment').disabled = !enabled;
 }
 
 function setDecision(text, kind) {
@@ -222,52 +219,24 @@ function setDecision(text, kind) {
   p.dataset.kind = kind;
 }
 
-function showDecision(v, value) {
-  const approved = value && typeof value === 'object' ? value.approved === true : value === true;
-  const comment = value && typeof value === 'object' && value.comment ? ` — “${value.comment}”` : '';
-  v.decided = true;
+/** The decision: approved, rejected (by whom) or timed out (nobody decided), and when. */
+function showDecision(value) {
+  const o = value && typeof value === 'object' ? value : { approved: value === true };
+  const outcome = o.outcome || (o.approved ? 'approved' : o.comment === 'timed out' ? 'timed_out' : 'rejected');
+  const by = o.decided_by || (outcome === 'rejected' ? o.rejected_by : null);
+  const at = o.decided_at ? new Date(o.decided_at) : null;
+  const when = at && !Number.isNaN(at.getTime()) ? ` at ${at.toLocaleTimeString([], { hour12: false })}` : '';
+  let text;
+  if (outcome === 'timed_out') text = `Timed out — nobody decided in time${when ? ` (gave up${when})` : ''}`;
+  else {
+    text = `${outcome === 'approved' ? 'Approved' : 'Rejected'}${by ? ` by ${by}` : ''}${when}`;
+    if (o.comment) text += ` — “${o.comment}”`;
+  }
+  setDecided();
   $('approval').hidden = false;
   $('approval-title').textContent = 'Decision';
-  $('approval').dataset.decided = approved ? 'approved' : 'rejected';
-  $('approval-controls').hidden = true;
-  setDecision(`${approved ? 'Approved' : 'Rejected'}${comment}`, approved ? 'approved' : 'rejected');
-}
-
-async function decide(approved) {
-  const v = view;
-  if (!v) return;
-  const comment = $('comment').value.trim();
-  setDecisionButtons(false);
-  setDecision('Sending…', '');
-  try {
-    // A link pair for this run's approval topic, then the chosen link with the comment.
-    // Kept for the view: a second try after an error reuses the same (single-use) pair.
-    if (!v.links) {
-      const minted = await api('POST', apiPath(v.run, '/approval-links'), { topic: 'approval' });
-      if (view !== v) return;
-      [v.links] = minted.links;
-    }
-    const link = v.links;
-    const used = await api('POST', approved ? link.approve_url : link.reject_url, { comment });
-    if (view !== v) return;
-    if (used.status === 'already_decided') {
-      $('approval-controls').hidden = true;
-      setDecision(`Already decided: ${used.decision === 'approve' ? 'approved' : 'rejected'}`
-        + `${used.comment ? ` — “${used.comment}”` : ''}`, used.decision === 'approve' ? 'approved' : 'rejected');
-      return;
-    }
-    v.sent = { approved, comment };
-    if (!v.decided) {
-      $('approval-controls').hidden = true;
-      setDecision(`You ${approved ? 'approved' : 'rejected'}; waiting for the run to continue…`,
-        approved ? 'approved' : 'rejected');
-    }
-  } catch (e) {
-    if (view !== v) return;
-    setDecision('', '');
-    setDecisionButtons(true);
-    showError(`Could not send the decision: ${e.message}`);
-  }
+  $('approval').dataset.decided = outcome;
+  setDecision(text, outcome === 'approved' ? 'approved' : outcome === 'timed_out' ? 'timed_out' : 'rejected');
 }
 
 // ---- streams -------------------------------------------------------------------------
@@ -314,15 +283,3 @@ export function currentRun() {
   return view && { id: view.run, status: view.status };
 }
 
-$('approve').addEventListener('click', () => decide(true));
-$('reject').addEventListener('click', () => decide(false));
-$('copy').addEventListener('click', async () => {
-  const link = $('share').href;
-  try {
-    await navigator.clipboard.writeText(link);
-    $('copy').textContent = 'Copied';
-  } catch (e) {
-    window.prompt('Copy this link:', link);
-  }
-  setTimeout(() => { $('copy').textContent = 'Copy link'; }, 1500);
-});

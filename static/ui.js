@@ -70,8 +70,50 @@ export function showError(message) {
   box.append(item);
 }
 
+/** How a run's state reads to a person: its outcome once finished, else its status. */
+const OUTCOMES = {
+  succeeded: ['Succeeded', 'good'], approved: ['Approved', 'good'],
+  failed: ['Failed', 'bad'], rejected: ['Rejected', 'bad'],
+  timed_out: ['Timed out', 'warn'], cancelled: ['Cancelled', 'muted'],
+};
+const STATUSES = { PENDING: ['Running', 'active'], ENQUEUED: ['Queued', 'active'],
+  SUCCESS: ['Succeeded', 'good'], ERROR: ['Failed', 'bad'], CANCELLED: ['Cancelled', 'muted'] };
+
+/** `[label, kind]` of a run: kind is good, bad, warn, muted, active or other. */
+export function runState(r) {
+  if (r && r.outcome && FINISHED.has(r.status)) {
+    if (OUTCOMES[r.outcome]) return OUTCOMES[r.outcome];
+    const words = r.outcome.replaceAll('_', ' ');
+    return [words.charAt(0).toUpperCase() + words.slice(1), r.status === 'ERROR' ? 'bad' : 'other'];
+  }
+  return (r && STATUSES[r.status]) || [r && r.status ? r.status : '…', 'other'];
+}
+
+/** Sets a badge element to a run's state (`data-status` keeps the raw status). */
+export function setBadge(badge, r) {
+  const [label, kind] = runState(r);
+  badge.textContent = label;
+  badge.dataset.status = (r && r.status) || '';
+  badge.dataset.kind = kind;
+}
+
+/** A duration in ms as people read it: 850 ms, 12.3 s, 4 min 05 s. */
+export function duration(ms) {
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+}
+
+/** A time of day, with seconds. */
+export function clock(t) {
+  const d = t instanceof Date ? t : new Date(t);
+  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour12: false });
+}
+
 export function setConn(state, text) {
-  const labels = { idle: 'not connected', connecting: 'connecting…', live: 'live',
+  const labels = { idle: '', connecting: 'connecting…', live: 'live',
     reconnecting: 'reconnecting…', offline: 'disconnected' };
   $('conn').dataset.state = state;
   $('conn-text').textContent = text || labels[state];

@@ -76,9 +76,10 @@ test('dbos: the page shows a DBOS run live and its Approve button completes it',
   const want = Array.from({ length: 25 }, (_, i) => `tok${i} `).join('');
   await waitFor(page, () => document.getElementById('stream-output')?.hasAttribute('data-closed'));
   assert.equal(await page.textContent('#stream-output'), want);
+  await page.getByLabel('Your name').fill('Dana');
   await page.getByLabel('Comment (optional)').fill('from the page');
   await page.getByRole('button', { name: 'Approve' }).click();
-  await waitFor(page, () => document.getElementById('run-status').textContent === 'SUCCESS', undefined, 30000);
+  await waitFor(page, () => document.getElementById('run-status').dataset.status === 'SUCCESS', undefined, 30000);
   await waitFor(page, () => document.getElementById('decision').textContent.startsWith('Approved'));
   const run = await server.request('GET', `/v1/dbos/workflows/${encodeURIComponent(id)}`);
   assert.equal(run.status, 'SUCCESS');

@@ -30,8 +30,7 @@ after(async () => {
 async function start(demo, inputs = {}) {
   const page = await openPage(browser);
   await page.goto(server.url('/'));
-  // The forms are drawn again once the workflow types arrive (their buttons are enabled
-  // then): fill them only after that, or the new form drops what was typed.
+  // The buttons are enabled once the workflow types arrive.
   await waitFor(page, (d) => [...document.querySelectorAll('form.demo button')]
     .some((b) => b.textContent === `Start ${d}` && !b.disabled), demo);
   const form = page.locator('form.demo', { has: page.locator(`#demo-${demo}`) });
@@ -46,7 +45,7 @@ async function start(demo, inputs = {}) {
 }
 
 function status(page) {
-  return page.textContent('#run-status');
+  return page.getAttribute('#run-status', 'data-status');
 }
 
 /** Every record of a stream, read over the long-poll API (independent of the page). */
@@ -70,7 +69,7 @@ async function streamText(id, key) {
 test('demo: a tokens run shows the full text once, in order', async (t) => {
   if (missing) { t.skip(missing); return; }
   const { page, id } = await start('tokens', { words: 60, rate: 40, seed: 7 });
-  await waitFor(page, () => document.getElementById('run-status').textContent === 'SUCCESS', undefined, 60000);
+  await waitFor(page, () => document.getElementById('run-status').dataset.status === 'SUCCESS', undefined, 60000);
   await waitFor(page, () => document.getElementById('stream-output')?.hasAttribute('data-closed'));
   const want = await streamText(id, 'output');
   assert.equal(want.count, 60);
@@ -85,15 +84,18 @@ test('demo: an approval run finishes approved after clicking Approve', async (t)
   const { page, id } = await start('approval', { title: 'Release the demo?', timeout_secs: 120 });
   await page.waitForSelector('#approve:visible', { timeout: 30000 });
   assert.equal(await page.textContent('#approval-request'), 'Release the demo?');
+  await page.getByLabel('Your name').fill('Dana');
   await page.getByLabel('Comment (optional)').fill('ship it');
   await screenshot(page, 'demo-approval-waiting');
   await page.getByRole('button', { name: 'Approve' }).click();
-  await waitFor(page, () => document.getElementById('run-status').textContent === 'SUCCESS', undefined, 30000);
+  await waitFor(page, () => document.getElementById('run-status').dataset.status === 'SUCCESS', undefined, 30000);
   await waitFor(page, () => document.getElementById('decision').textContent.startsWith('Approved'));
   const run = await server.request('GET', `/v1/workflows/${id}`);
   assert.equal(run.status, 'SUCCESS');
   assert.equal(run.output.approved, true);
   assert.equal(run.output.comment, 'ship it');
+  assert.equal(run.output.decided_by, 'Dana');
+  assert.equal(run.outcome, 'approved');
   // The page started the run with its token in the address and decided through a link.
   assert.match(new URL(page.url()).search, /^\?token=/);
   const uses = sql(server.db.url, `SELECT decision || '|' || comment FROM flowgate.approval_uses WHERE workflow_id = '${id}'`);
@@ -105,13 +107,13 @@ test('demo: an approval run finishes approved after clicking Approve', async (t)
 
 test('demo: a progress run fills the bar to 100%', async (t) => {
   if (missing) { t.skip(missing); return; }
-  const { page } = await start('progress', { steps: 5, fib: 22 });
+  const { page } = await start('progress', { steps: 5, fib: 22, pause_ms: 0 });
   await waitFor(page, () => document.getElementById('progress').getAttribute('aria-valuenow') === '100', undefined, 60000);
-  await waitFor(page, () => document.getElementById('run-status').textContent === 'SUCCESS', undefined, 60000);
+  await waitFor(page, () => document.getElementById('run-status').dataset.status === 'SUCCESS', undefined, 60000);
   assert.equal(await status(page), 'SUCCESS');
   // The recent-runs list shows it (runs.test.js checks the list with two runs, live).
   await waitFor(page, () => [...document.querySelectorAll('#runs a')]
-    .some((a) => a.querySelector('.badge').textContent === 'SUCCESS'), undefined, 30000);
+    .some((a) => a.querySelector('.badge').dataset.status === 'SUCCESS'), undefined, 30000);
   assert.deepEqual(await pageErrors(page), []);
   await screenshot(page, 'demo-progress');
   await page.close();
@@ -124,7 +126,7 @@ test('demo: a server restart mid-run; the page resumes without duplicated or mis
   await server.stop();
   await waitFor(page, () => document.getElementById('conn').dataset.state === 'reconnecting');
   await server.start();
-  await waitFor(page, () => document.getElementById('run-status').textContent === 'SUCCESS', undefined, 90000);
+  await waitFor(page, () => document.getElementById('run-status').dataset.status === 'SUCCESS', undefined, 90000);
   await waitFor(page, () => document.getElementById('stream-output')?.hasAttribute('data-closed'));
   const want = await streamText(id, 'output');
   assert.equal(want.count, 80);

@@ -68,7 +68,7 @@ test('the progress bar follows progress events to 100% and the status to SUCCESS
     if (p === 60) await screenshot(page, 'external-progress-60');
   }
   server.finish('ext-progress', 'SUCCESS', { fib: 196418, steps: 5 });
-  await waitFor(page, () => document.getElementById('run-status').textContent === 'SUCCESS');
+  await waitFor(page, () => document.getElementById('run-status').dataset.status === 'SUCCESS');
   assert.equal(await page.textContent('#status-text'), 'step 5 of 5');
   assert.equal(await page.textContent('#progress-label'), '100%');
   assert.match(await page.textContent('#result'), /196418/);
@@ -85,6 +85,7 @@ test('Approve sends the approval message, then the page shows the decision', asy
   const page = await openRun(id);
   await page.waitForSelector('#approve:visible', { timeout: 20000 });
   assert.equal(await page.textContent('#approval-request'), 'Deploy build 1.4.2 to production?');
+  await page.getByLabel('Your name').fill('Dana');
   await page.getByLabel('Comment (optional)').fill('Checked the canary');
   await screenshot(page, 'external-approval-waiting');
   await page.getByRole('button', { name: 'Approve' }).click();
@@ -92,14 +93,14 @@ test('Approve sends the approval message, then the page shows the decision', asy
 
   // Stored once, through a single-use approval link (its use is recorded with the message).
   const rows = sql(server.db.url, `SELECT topic || '|' || body::text || '|' || (idempotency_key IS NOT NULL) FROM flowgate.messages WHERE workflow_id = '${id}'`);
-  assert.equal(rows, 'approval|{"comment": "Checked the canary", "approved": true, "approver": "approver"}|true');
+  assert.equal(rows, 'approval|{"comment": "Checked the canary", "approved": true, "approver": "Dana"}|true');
   const uses = sql(server.db.url, `SELECT topic || '|' || decision || '|' || comment || '|' || (message_id IS NOT NULL) FROM flowgate.approval_uses WHERE workflow_id = '${id}'`);
   assert.equal(uses, 'approval|approve|Checked the canary|true');
 
   // The workflow (here: a producer) consumes it and records the decision.
   await server.setEvent(id, 'decision', { approved: true, comment: 'Checked the canary' });
   server.finish(id, 'SUCCESS', { approved: true, comment: 'Checked the canary' });
-  await waitFor(page, () => document.getElementById('run-status').textContent === 'SUCCESS');
+  await waitFor(page, () => document.getElementById('run-status').dataset.status === 'SUCCESS');
   await waitFor(page, () => document.getElementById('decision').textContent.startsWith('Approved'));
   assert.equal(await page.textContent('#decision'), 'Approved — “Checked the canary”');
   assert.equal(await page.isVisible('#approve'), false);
@@ -125,10 +126,11 @@ test('Reject on a narrow screen sends approved=false; the layout fits the screen
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `page is ${overflow}px wider than a 390px screen`);
   await screenshot(page, 'external-narrow');
+  await page.getByLabel('Your name').fill('Sam');
   await page.getByRole('button', { name: 'Reject' }).click();
   await waitFor(page, () => /rejected; waiting/.test(document.getElementById('decision').textContent));
   const body = sql(server.db.url, `SELECT body::text FROM flowgate.messages WHERE workflow_id = '${id}'`);
-  assert.equal(body, '{"comment": "", "approved": false, "approver": "approver"}');
+  assert.equal(body, '{"comment": "", "approved": false, "approver": "Sam"}');
   const uses = sql(server.db.url, `SELECT decision FROM flowgate.approval_uses WHERE workflow_id = '${id}'`);
   assert.equal(uses, 'reject');
   await page.close();
@@ -213,6 +215,7 @@ test('a decision whose answer was lost: the retry reuses the link and shows "alr
     await route.fetch();
     await route.abort();
   }, { times: 1 });
+  await page.getByLabel('Your name').fill('Dana');
   await page.getByRole('button', { name: 'Approve' }).click();
   await waitFor(page, () => !document.getElementById('reject').disabled
     && [...document.querySelectorAll('#errors .error span')].some((e) => /Could not send the decision/.test(e.textContent)));

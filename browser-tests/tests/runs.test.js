@@ -21,7 +21,7 @@ after(async () => {
 
 const listed = (page) => page.$$eval('#runs a', (as) => as.map((a) => ({
   id: a.dataset.run,
-  status: a.querySelector('.badge').textContent,
+  status: a.querySelector('.badge').dataset.status,
   tags: [...a.querySelectorAll('.tag')].map((t) => t.textContent),
 })));
 
@@ -42,7 +42,7 @@ test('the page lists runs started elsewhere, live, and polls nothing', async () 
 
   server.finish('list-a', 'SUCCESS', { ok: true });
   await waitFor(page, () => [...document.querySelectorAll('#runs a')]
-    .some((a) => a.dataset.run === 'list-a' && a.querySelector('.badge').textContent === 'SUCCESS'));
+    .some((a) => a.dataset.run === 'list-a' && a.querySelector('.badge').dataset.status === 'SUCCESS'));
   await sleep(3500);
   assert.equal(listRequests.length, 1, `one live list request, no polling: ${listRequests.join(', ')}`);
   assert.deepEqual(await pageErrors(page), []);

@@ -81,3 +81,45 @@ test('keyed server: a token for another run is refused', async () => {
   assert.match(errors.join('\n'), /Not allowed to watch this run: this token is for another run/);
   await page.close();
 });
+
+test('keyed server: a shared read-only link watches but cannot approve; the link fits the screen', async () => {
+  const id = 'sec-share';
+  const { token } = await server.createRun(id, 'approval', { approval: { approvers: ['page-user'] } });
+  await server.setEvent(id, 'request', { title: 'Share this?' });
+  let link = null;
+  for (const viewport of [{ width: 1440, height: 900 }, { width: 390, height: 844 }]) {
+    const page = await openPage(browser, viewport);
+    await page.goto(server.url(`/runs/${id}?token=${encodeURIComponent(token)}`));
+    await page.waitForSelector('#approve:visible', { timeout: 20000 });
+    await page.getByRole('button', { name: 'Share read-only link' }).click();
+    await waitFor(page, () => !document.getElementById('share-box').hidden);
+    link = await page.inputValue('#share-link');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `with the share link shown the page is ${overflow}px wider than ${viewport.width}px`);
+    await screenshot(page, `security-share-${viewport.width}`);
+    await page.close();
+  }
+  const shared = new URL(link).searchParams.get('token');
+  assert.ok(shared && shared !== token, 'the link carries a token of its own');
+
+  const viewer = await openPage(browser, { width: 390, height: 844 });
+  await viewer.goto(link);
+  await waitFor(viewer, () => document.getElementById('conn').dataset.state === 'live');
+  await waitFor(viewer, () => !document.getElementById('approval-note').hidden);
+  assert.equal(await viewer.textContent('#approval-request'), 'Share this?');
+  assert.equal(await viewer.isVisible('#approve'), false);
+  assert.equal(await viewer.isVisible('#reject'), false);
+  assert.equal(await viewer.isVisible('#cancel'), false);
+  // The API refuses the decision to whoever holds the link, whatever the page shows.
+  const r = await fetch(server.url(`/v1/workflows/${id}/approval-links`), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${shared}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ topic: 'approval', approvers: ['page-user'] }),
+  });
+  assert.equal(r.status, 403);
+  const c = await fetch(server.url(`/v1/workflows/${id}/cancel`), { method: 'POST', headers: { authorization: `Bearer ${shared}` } });
+  assert.equal(c.status, 403);
+  assert.deepEqual(await pageErrors(viewer), []);
+  await screenshot(viewer, 'security-share-viewer');
+  await viewer.close();
+});

@@ -30,6 +30,8 @@ pub enum Scope {
     Read,
     /// Minting approval links for the run.
     Approve,
+    /// Cancelling the run.
+    Cancel,
 }
 
 /// Who may be asked to approve a run, and on which topic: fixed by whoever started it (or

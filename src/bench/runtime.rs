@@ -116,7 +116,7 @@ pub async fn responsiveness(bench: &Bench, seconds: f64, fib: u32) -> anyhow::Re
     let rss_idle = bench.server_rss();
     let mut ids = Vec::new();
     for _ in 0..5 {
-        let input = json!({"steps": 1000, "fib": fib});
+        let input = json!({"steps": 1000, "fib": fib, "pause_ms": 0});
         ids.push(start(bench, &bench.base, "progress", input, None).await?);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;

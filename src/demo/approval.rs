@@ -2,7 +2,8 @@
 //! `{"approved": bool, "comment": string, "approver": string}` until `required` distinct
 //! approvers approved, anyone rejected, or the timeout passed, and finishes accordingly.
 //! A second message from the same approver does not count again; a message without an
-//! approver name counts as one approval of its own.
+//! approver name counts as one approval of its own. The run's outcome is `approved`,
+//! `rejected` or `timed_out`, and the decision names who decided and when.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -45,8 +46,16 @@ impl Default for ApprovalInput {
 pub struct Decision {
     /// Approved (by `required` approvers) or rejected (by one, or by the timeout).
     pub approved: bool,
+    /// How it ended: `approved`, `rejected` or `timed_out` (also the run's outcome).
+    pub outcome: String,
     /// Why: the deciding message's comment, or "timed out".
     pub comment: String,
+    /// Who decided: the last approver, the rejecter (absent on a timeout or when the
+    /// deciding message named nobody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// When it was decided (RFC 3339).
+    pub decided_at: String,
     /// Who approved, in order (messages without an approver name are not listed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<String>,
@@ -108,7 +117,10 @@ pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowRes
         let Some(body) = ctx.recv::<Value>("approval", left).await? else {
             break Decision {
                 approved: false,
+                outcome: "timed_out".into(),
                 comment: "timed out".into(),
+                decided_by: None,
+                decided_at: String::new(),
                 approvers,
                 rejected_by: None,
             };
@@ -117,21 +129,27 @@ pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowRes
         if !approved {
             break Decision {
                 approved: false,
+                outcome: "rejected".into(),
                 comment,
+                decided_by: approver.clone(),
+                decided_at: String::new(),
                 approvers,
                 rejected_by: approver,
             };
         }
-        match approver {
-            Some(a) if approvers.contains(&a) => continue,
-            Some(a) => approvers.push(a),
+        match &approver {
+            Some(a) if approvers.contains(a) => continue,
+            Some(a) => approvers.push(a.clone()),
             None => anonymous += 1,
         }
         let have = approvers.len() + anonymous;
         if have >= required {
             break Decision {
                 approved: true,
+                outcome: "approved".into(),
                 comment,
+                decided_by: approver,
+                decided_at: String::new(),
                 approvers,
                 rejected_by: None,
             };
@@ -140,13 +158,21 @@ pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowRes
             .await?;
         ctx.set_event("progress", have * 100 / required).await?;
     };
+    let mut decision = decision;
+    // Recorded, so a replay reports the same time.
+    decision.decided_at = ctx
+        .step("decided_at", || async {
+            Ok::<_, std::convert::Infallible>(chrono::Utc::now().to_rfc3339())
+        })
+        .await?;
     ctx.set_event("decision", &decision).await?;
-    let status = match (&decision.approved, decision.comment.as_str()) {
-        (true, _) => "approved",
-        (false, "timed out") => "timed out",
-        (false, _) => "rejected",
+    let status = match decision.outcome.as_str() {
+        "approved" => "approved",
+        "timed_out" => "timed out",
+        _ => "rejected",
     };
     ctx.set_event("status", status).await?;
     ctx.set_event("progress", 100).await?;
+    ctx.set_outcome(&decision.outcome)?;
     Ok(decision)
 }

@@ -1,6 +1,8 @@
 //! `progress`: N steps of real CPU work (Fibonacci) on the blocking pool, publishing
-//! `progress` (0–100), `status` and finally `result`. `fanout`: a parent that runs several
-//! `progress` children on the `default` queue and aggregates their results.
+//! `progress` (0–100), `status` and finally `result`, pausing after each step so a person
+//! can watch (about 15 s with the defaults). `fanout`: a parent that runs several
+//! `progress` children on the `default` queue (their ids in event `children`) and
+//! aggregates their results.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -19,12 +21,33 @@ pub struct ProgressInput {
     /// Fibonacci number computed (naively) in each step.
     #[schemars(range(min = 0, max = 40))]
     pub fib: u32,
+    /// Milliseconds to pause after each step (a recorded `pause` step), so a person can
+    /// watch the bar move.
+    #[schemars(range(min = 0, max = 10000))]
+    pub pause_ms: u64,
 }
 
 impl Default for ProgressInput {
     fn default() -> Self {
-        ProgressInput { steps: 10, fib: 27 }
+        ProgressInput {
+            steps: 10,
+            fib: 27,
+            pause_ms: 1500,
+        }
     }
+}
+
+/// A recorded pause of `ms` milliseconds (nothing when 0).
+async fn pause(ctx: &WorkflowContext, ms: u64) -> WorkflowResult<()> {
+    if ms == 0 {
+        return Ok(());
+    }
+    let d = std::time::Duration::from_millis(ms.min(10_000));
+    ctx.step("pause", || async move {
+        tokio::time::sleep(d).await;
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .await
 }
 
 /// Output of `progress`.
@@ -51,6 +74,7 @@ pub async fn progress(
             .step_blocking("fib", move || Ok::<_, String>(fib(n)))
             .await?;
         sum = sum.wrapping_add(v);
+        pause(&ctx, input.pause_ms).await?;
         ctx.set_event("progress", (i + 1) * 100 / steps).await?;
         ctx.set_event("status", format!("step {} of {steps}", i + 1))
             .await?;
@@ -71,6 +95,9 @@ pub struct FanoutInput {
     /// Fibonacci number of each child's steps.
     #[schemars(range(min = 0, max = 40))]
     pub fib: u32,
+    /// Milliseconds each child pauses after each of its steps.
+    #[schemars(range(min = 0, max = 10000))]
+    pub pause_ms: u64,
 }
 
 impl Default for FanoutInput {
@@ -78,6 +105,7 @@ impl Default for FanoutInput {
         FanoutInput {
             children: 4,
             fib: 25,
+            pause_ms: 4000,
         }
     }
 }
@@ -93,9 +121,12 @@ pub async fn fanout(ctx: WorkflowContext, input: FanoutInput) -> WorkflowResult<
         .await?;
     let mut handles = Vec::new();
     for _ in 0..children {
-        let child_input = json!({"steps": CHILD_STEPS, "fib": input.fib.min(40)});
+        let child_input = json!({"steps": CHILD_STEPS, "fib": input.fib.min(40),
+            "pause_ms": input.pause_ms.min(10_000)});
         handles.push(ctx.start_child("progress", child_input).await?);
     }
+    let ids: Vec<&str> = handles.iter().map(|h| h.id.as_str()).collect();
+    ctx.set_event("children", &ids).await?;
     let mut results = Vec::new();
     for (i, h) in handles.iter().enumerate() {
         let out: Value = ctx.child_result(h).await?;

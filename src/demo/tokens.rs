@@ -25,7 +25,7 @@ pub struct TokensInput {
 impl Default for TokensInput {
     fn default() -> Self {
         TokensInput {
-            words: 60,
+            words: 240,
             rate: 20.0,
             seed: 1,
         }

@@ -1,5 +1,6 @@
-//! `POST /v1/workflows/{id}/finish`: an external producer marks its run finished, so that
-//! pages and `?wait` waiters see the outcome and retention starts counting. Runs of the
+//! `POST /v1/workflows/{id}/finish`: an external producer marks its run finished (with an
+//! optional `outcome` such as `rejected` beside the status), so that pages and `?wait`
+//! waiters see the outcome and retention starts counting. Runs of the
 //! workflow runtime finish themselves (409 here).
 
 use axum::extract::State;
@@ -25,10 +26,14 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/workflows/{id}/finish", post(finish))
 }
 
-/// `{status, output?, error?}`
+/// `{status, output?, error?, outcome?}`
 #[derive(Debug, Deserialize)]
 pub struct FinishBody {
     status: String,
+    /// How the run ended, beside its status (e.g. `rejected`); by default `succeeded`,
+    /// `failed` or `cancelled` from the status.
+    #[serde(default)]
+    outcome: Option<String>,
     #[serde(default)]
     output: Option<Value>,
     #[serde(default)]
@@ -62,6 +67,9 @@ async fn finish(
             "must be SUCCESS, ERROR or CANCELLED",
         ));
     }
+    if let Some(o) = &body.outcome {
+        crate::store::runs::check_outcome(o).map_err(|e| ApiError::invalid("outcome", e))?;
+    }
     for (field, v) in [("output", &body.output), ("error", &body.error)] {
         if v.as_ref()
             .is_some_and(|v| v.to_string().len() > app.config.max_value)
@@ -80,6 +88,7 @@ async fn finish(
             &body.status,
             body.output.as_ref(),
             body.error.as_ref(),
+            body.outcome.as_deref(),
         )
         .await
     {

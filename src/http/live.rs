@@ -1,7 +1,8 @@
 //! `GET /v1/workflows/{id}/live`: one SSE connection per run for pages, multiplexing the
 //! run's status (`event: status`), event changes (`event: event`), the records of every
-//! stream of the run (`event: record`, including streams created later) and stream closes
-//! (`event: close`).
+//! stream of the run (`event: record`, including streams created later), stream closes
+//! (`event: close`) and the workflow's recorded steps as they happen (`event: step`, the
+//! run's timeline).
 //!
 //! Every frame carries the client's whole position as an opaque [`Cursor`] `id:`, so a
 //! reconnect with `Last-Event-ID` (or `?cursor=`) resumes without duplicates or gaps. All
@@ -20,6 +21,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, SelectAll};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -32,7 +34,7 @@ use crate::error::ApiError;
 use crate::http::access::{Read, RunAccess, StreamPermit};
 use crate::hub::{Hub, RunUpdate, Source, StreamItem};
 use crate::ids::RunId;
-use crate::store::{EventRow, RunRow, StreamInfo};
+use crate::store::{EventRow, RunRow, StepRow, StreamInfo};
 pub use cursor::{Cursor, MAX_LIVE_STREAMS};
 
 /// Route for `/v1/workflows/{id}/live`.
@@ -54,6 +56,10 @@ struct StatusView {
     status: String,
     output: Option<Value>,
     error: Option<Value>,
+    outcome: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    parent_id: Option<String>,
 }
 
 impl From<&RunRow> for StatusView {
@@ -64,8 +70,23 @@ impl From<&RunRow> for StatusView {
             status: r.status.clone(),
             output: r.output.clone(),
             error: r.error.clone(),
+            outcome: r.outcome.clone(),
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            parent_id: r.parent_id.clone(),
         }
     }
+}
+
+/// The `step` frame's data: one step of the timeline.
+#[derive(Debug, Serialize)]
+struct StepView<'a> {
+    step: i32,
+    name: &'a str,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: DateTime<Utc>,
+    duration_ms: Option<i64>,
+    error: Option<&'a Value>,
 }
 
 /// The resume position from the header (preferred: it is what a browser sends on its own
@@ -112,6 +133,7 @@ pub(crate) async fn live_on(
     // Subscribe before reading, so nothing committed after the reads below is missed.
     let updates = hub.subscribe_run(run);
     let events = hub.subscribe_run(run);
+    let steps = hub.subscribe_run(run);
     let row = source
         .get_run(run)
         .await?
@@ -144,6 +166,8 @@ pub(crate) async fn live_on(
         }
         let events = events.follow_events(live.cursor.v);
         futures::pin_mut!(events);
+        let steps = steps.follow_steps(live.cursor.p - 1);
+        futures::pin_mut!(steps);
         loop {
             tokio::select! {
                 u = updates.recv() => {
@@ -152,6 +176,7 @@ pub(crate) async fn live_on(
                     }
                 }
                 Some(ev) = events.next() => yield live.on_event(ev),
+                Some(step) = steps.next() => yield live.on_step(&step),
                 Some((key, item)) = live.streams.next(), if !live.streams.is_empty() => {
                     yield live.on_stream(&key, item);
                 }
@@ -291,6 +316,21 @@ impl Live {
                 version: ev.version,
             },
         )
+    }
+
+    fn on_step(&mut self, s: &StepRow) -> Bytes {
+        self.cursor.p = self.cursor.p.max(s.step + 1);
+        let view = StepView {
+            step: s.step,
+            name: &s.name,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            duration_ms: s
+                .started_at
+                .map(|t| (s.finished_at - t).num_milliseconds().max(0)),
+            error: s.error.as_ref(),
+        };
+        self.frame("step", &view)
     }
 
     fn on_stream(&mut self, key: &str, item: StreamItem) -> Bytes {

@@ -18,6 +18,7 @@ pub mod panics;
 pub mod run_list;
 pub mod runs;
 pub mod server;
+pub mod share;
 pub mod sse;
 pub mod streams;
 pub mod tokens;
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(finish::router())
         .merge(workflows::router())
         .merge(tokens::router())
+        .merge(share::router())
         .merge(health::router())
         .merge(page::router())
         .merge(crate::http::approvals::router())

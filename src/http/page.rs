@@ -15,7 +15,7 @@ use crate::error::ApiError;
 const INDEX: &str = include_str!("../../static/index.html");
 
 /// The page's assets under `/static/`: (file name, content type, contents).
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     (
         "flowgate.js",
         "text/javascript; charset=utf-8",
@@ -35,6 +35,16 @@ const ASSETS: [(&str, &str, &str); 5] = [
         "run.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/run.js"),
+    ),
+    (
+        "actions.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/actions.js"),
+    ),
+    (
+        "timeline.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/timeline.js"),
     ),
     (
         "ui.js",

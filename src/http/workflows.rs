@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::extract::{self, ApiJson, ApiQuery};
 use super::AppState;
 use crate::auth::token::Scope;
 use crate::error::ApiError;
 use crate::http::access::grant::GrantBody;
-use crate::http::access::{forbidden, AdminKey, Caller, Who};
+use crate::http::access::{forbidden, AdminKey, Caller, Cancel, RunAccess, Who};
 use crate::ids::{RunId, WorkflowName};
 use crate::runtime::runs::{self, ListQuery, StartError};
 use crate::runtime::{Runtime, StartRequest};
@@ -320,13 +320,13 @@ fn narrow_to_token(caller: &Caller, q: &mut ListQuery) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /v1/workflows/{id}/cancel`: `{id, status}`; 409 for an externally-run workflow.
+/// `POST /v1/workflows/{id}/cancel` (API key, or a run token with the `cancel` scope):
+/// `{id, status}`; 409 for an externally-run workflow.
 async fn cancel(
     State(app): State<AppState>,
-    _admin: AdminKey,
-    ApiPath(id): ApiPath<String>,
+    access: RunAccess<Cancel>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
+    let run = access.run;
     let rt = runtime(&app)?;
     match rt.cancel(&run).await? {
         None => Err(ApiError::run_not_found()),

@@ -128,6 +128,7 @@ impl Hub {
         if let Some(t) = self.run_topic(run) {
             t.wake_status();
             t.wake_events();
+            t.wake_steps();
         }
     }
 
@@ -156,6 +157,11 @@ impl Hub {
             NoteKind::Message => {
                 if let Some(t) = self.run_topic(&note.run) {
                     t.message(&note.key);
+                }
+            }
+            NoteKind::Step => {
+                if let Some(t) = self.run_topic(&note.run) {
+                    t.wake_steps();
                 }
             }
             NoteKind::Queue => {

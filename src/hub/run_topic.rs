@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Source;
 use super::{lock, retry, Hub, TOPIC_CAPACITY};
-use crate::store::{EventRow, RunRow};
+use crate::store::{EventRow, RunRow, StepRow};
 
 /// Event changes read in one snapshot.
 #[derive(Debug)]
@@ -26,6 +26,16 @@ pub struct EventBatch {
     pub clock: i64,
     /// Latest value of each key changed in (after, clock], by version.
     pub events: Vec<EventRow>,
+}
+
+/// Timeline steps read in one snapshot: every step numbered above `after` up to the last
+/// one in `steps` (or none, if the read found nothing new).
+#[derive(Debug)]
+pub struct StepBatch {
+    /// The batch holds every step numbered above this.
+    pub after: i32,
+    /// The steps, in order.
+    pub steps: Vec<StepRow>,
 }
 
 /// What a run topic broadcasts.
@@ -39,6 +49,8 @@ pub enum RunUpdate {
     Message(Arc<str>),
     /// This stream key was appended to or closed.
     Stream(Arc<str>),
+    /// Workflow steps were recorded.
+    Steps(Arc<StepBatch>),
 }
 
 /// One live run in this process.
@@ -48,6 +60,7 @@ pub struct RunTopic {
     wake: Notify,
     events_dirty: AtomicBool,
     status_dirty: AtomicBool,
+    steps_dirty: AtomicBool,
     stop: CancellationToken,
 }
 
@@ -61,6 +74,12 @@ impl RunTopic {
     /// Status may have changed.
     pub fn wake_status(&self) {
         self.status_dirty.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Steps may have been recorded.
+    pub fn wake_steps(&self) {
+        self.steps_dirty.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
 
@@ -78,6 +97,7 @@ impl RunTopic {
     pub fn resync(&self) {
         self.wake_events();
         self.wake_status();
+        self.wake_steps();
         let _ = self.tx.send(RunUpdate::Message("".into()));
     }
 }
@@ -103,6 +123,7 @@ impl Hub {
                     wake: Notify::new(),
                     events_dirty: AtomicBool::new(false),
                     status_dirty: AtomicBool::new(false),
+                    steps_dirty: AtomicBool::new(false),
                     stop: self.inner.cancel.child_token(),
                 });
                 tokio::spawn(fetch_loop(self.inner.source.clone(), topic.clone()));
@@ -148,8 +169,24 @@ async fn fetch_loop(store: Source, topic: Arc<RunTopic>) {
         };
         let _ = topic.tx.send(RunUpdate::Events(Arc::new(marker)));
         let mut status: Option<RunRow> = None;
+        // Steps start from the beginning: subscribers skip what they already have.
+        let mut steps_upto = -1;
         loop {
             topic.wake.notified().await;
+            if topic.steps_dirty.swap(false, Ordering::SeqCst) {
+                let steps = retry("steps", || store.steps_after(run, steps_upto)).await;
+                if let Some(last) = steps.last().map(|s| s.step) {
+                    if steps.len() as i64 >= crate::store::steps::STEP_PAGE {
+                        topic.wake_steps();
+                    }
+                    let batch = StepBatch {
+                        after: steps_upto,
+                        steps,
+                    };
+                    let _ = topic.tx.send(RunUpdate::Steps(Arc::new(batch)));
+                    steps_upto = last;
+                }
+            }
             if topic.events_dirty.swap(false, Ordering::SeqCst) {
                 let (events, clock) = retry("events", || store.events_after(run, upto)).await;
                 let clock = clock.unwrap_or(upto);
@@ -208,6 +245,44 @@ impl RunSubscription {
                     if b.events.is_empty() {
                         // The fetcher's start marker: re-read, the write may predate it.
                         break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every timeline step numbered above `after`, in order, forever.
+    pub fn follow_steps(mut self, after: i32) -> impl Stream<Item = StepRow> + Send + 'static {
+        async_stream::stream! {
+            let store = self.hub.source().clone();
+            let run = self.topic.run.clone();
+            let mut pos = after;
+            'catch_up: loop {
+                loop {
+                    let steps = retry("steps", || store.steps_after(&run, pos)).await;
+                    let full = steps.len() as i64 >= crate::store::steps::STEP_PAGE;
+                    for s in steps {
+                        pos = pos.max(s.step);
+                        yield s;
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                loop {
+                    match self.recv().await {
+                        Some(RunUpdate::Steps(b)) => {
+                            if b.after > pos {
+                                continue 'catch_up;
+                            }
+                            let start = pos;
+                            for s in b.steps.iter().filter(|s| s.step > start) {
+                                pos = s.step;
+                                yield s.clone();
+                            }
+                        }
+                        Some(_) => {}
+                        None => continue 'catch_up,
                     }
                 }
             }

@@ -6,7 +6,7 @@
 use crate::error::StoreError;
 use crate::note::TopicKey;
 use crate::store::dbos::DbosStore;
-use crate::store::{EventRow, RunRow, Store, StreamInfo, StreamPage};
+use crate::store::{EventRow, RunRow, StepRow, Store, StreamInfo, StreamPage};
 
 /// The tables a hub reads.
 #[derive(Clone, Debug)]
@@ -45,6 +45,14 @@ impl Source {
         match self {
             Source::Flowgate(store) => store.events_after(run, after).await,
             Source::Dbos(d) => d.events_after(run, after).await,
+        }
+    }
+
+    /// Timeline steps numbered above `after` (DBOS runs have none here).
+    pub async fn steps_after(&self, run: &str, after: i32) -> Result<Vec<StepRow>, StoreError> {
+        match self {
+            Source::Flowgate(store) => store.steps_after(run, after).await,
+            Source::Dbos(_) => Ok(Vec::new()),
         }
     }
 

@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::steps::{self, Recorded};
+use super::steps::{self, decode, Recorded};
 use super::{Runtime, WorkflowError, WorkflowResult};
 use crate::error::StoreError;
 use crate::ids::{Key, RunId, Topic};
@@ -70,6 +71,10 @@ pub struct WorkflowContext {
     pub(crate) id: Arc<str>,
     next: Arc<AtomicI32>,
     recorded: Arc<Mutex<HashMap<i32, Recorded>>>,
+    /// When each step not yet recorded was taken (its start on the timeline).
+    pub(crate) taken: Arc<Mutex<HashMap<i32, DateTime<Utc>>>>,
+    /// The outcome reported with `set_outcome`.
+    pub(crate) outcome: Arc<Mutex<Option<String>>>,
 }
 
 impl WorkflowContext {
@@ -79,6 +84,8 @@ impl WorkflowContext {
             id: id.into(),
             next: Arc::new(AtomicI32::new(0)),
             recorded: Arc::new(Mutex::new(recorded)),
+            taken: Arc::default(),
+            outcome: Arc::default(),
         }
     }
 
@@ -108,6 +115,9 @@ impl WorkflowContext {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&n);
+        if rec.is_none() {
+            self.mark_taken(n);
+        }
         if let Some(r) = &rec {
             if r.name != name {
                 return Err(WorkflowError::failed(format!(
@@ -231,12 +241,12 @@ impl WorkflowContext {
                     self.store(),
                     &self.id,
                     self.executor(),
-                    n,
-                    name,
+                    self.step_id(n, name),
                     Some(&out),
                     None,
                 )
                 .await?;
+                self.step_recorded(n);
                 Ok(v)
             }
             Err(message) => {
@@ -245,12 +255,12 @@ impl WorkflowContext {
                     self.store(),
                     &self.id,
                     self.executor(),
-                    n,
-                    name,
+                    self.step_id(n, name),
                     None,
                     Some(&err),
                 )
                 .await?;
+                self.step_recorded(n);
                 Err(WorkflowError::Step {
                     step: name.to_string(),
                     message,
@@ -275,7 +285,8 @@ impl WorkflowContext {
             .bind(&value)
             .fetch_one(&mut *tx)
             .await?;
-        steps::record(&mut tx, &self.id, n, &name, Some(&json!(version)), None).await?;
+        let sid = self.step_id(n, &name);
+        steps::record(&mut tx, &self.id, sid, Some(&json!(version)), None).await?;
         tx.commit().await?;
         self.publish(NoteKind::Event, key.as_str(), version);
         Ok(version)
@@ -298,6 +309,8 @@ impl WorkflowContext {
         if let Some(r) = rec {
             return decode(&name, r);
         }
+        // Recorded inside the batch (its start is not kept: stream steps are not timed).
+        self.taken_at(n);
         let payloads = values
             .iter()
             .map(serde_json::to_vec)
@@ -341,7 +354,8 @@ impl WorkflowContext {
             .bind(key.as_str())
             .fetch_one(&mut *tx)
             .await?;
-        steps::record(&mut tx, &self.id, n, &name, Some(&json!(next)), None).await?;
+        let sid = self.step_id(n, &name);
+        steps::record(&mut tx, &self.id, sid, Some(&json!(next)), None).await?;
         tx.commit().await?;
         self.publish(NoteKind::Stream, key.as_str(), next);
         Ok(next)
@@ -368,7 +382,8 @@ impl WorkflowContext {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(crate::error::StoreError::from)?;
-        steps::record(&mut tx, &self.id, n, &name, Some(&json!(id)), None).await?;
+        let sid = self.step_id(n, &name);
+        steps::record(&mut tx, &self.id, sid, Some(&json!(id)), None).await?;
         tx.commit().await?;
         if !duplicate {
             self.rt.inner.notifier.publish(Note::new(
@@ -379,20 +394,5 @@ impl WorkflowContext {
             ));
         }
         Ok(id)
-    }
-}
-
-/// Turns a recorded outcome back into the step's result.
-pub(crate) fn decode<T: DeserializeOwned>(name: &str, r: Recorded) -> WorkflowResult<T> {
-    match (r.output, r.error) {
-        (_, Some(err)) => Err(WorkflowError::Step {
-            step: name.to_string(),
-            message: err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("failed")
-                .to_string(),
-        }),
-        (out, None) => Ok(serde_json::from_value(out.unwrap_or(Value::Null))?),
     }
 }

@@ -68,8 +68,11 @@ impl Runtime {
             }
         };
         let ctx = WorkflowContext::new(self.clone(), id, recorded);
-        match ty.run(ctx, input).await {
-            Ok(out) => self.report(id, self.finish(id, Ok(out)).await),
+        match ty.run(ctx.clone(), input).await {
+            Ok(out) => {
+                let outcome = ctx.outcome();
+                self.report(id, self.finish_as(id, Ok(out), outcome).await)
+            }
             Err(WorkflowError::Cancelled) => tracing::info!(run = id, "cancelled"),
             Err(WorkflowError::Superseded) => {
                 tracing::info!(run = id, "run is no longer ours; stopping")

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod context;
 pub mod exec;
+pub mod outcome;
 pub mod recovery;
 pub mod registry;
 pub mod runs;

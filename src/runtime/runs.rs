@@ -181,12 +181,29 @@ impl Runtime {
         id: &str,
         outcome: Result<Value, &WorkflowError>,
     ) -> Result<(), StoreError> {
-        let (status, output, error) = match outcome {
-            Ok(v) => ("SUCCESS", Some(v), None),
-            Err(e) => ("ERROR", None, Some(json!({ "message": e.to_string() }))),
+        self.finish_as(id, outcome, None).await
+    }
+
+    /// Records a run's final result with the outcome its workflow reported (kept only on
+    /// success), if this executor still owns it.
+    pub(crate) async fn finish_as(
+        &self,
+        id: &str,
+        result: Result<Value, &WorkflowError>,
+        reported: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (status, output, error, outcome) = match result {
+            Ok(v) => ("SUCCESS", Some(v), None, reported),
+            Err(e) => (
+                "ERROR",
+                None,
+                Some(json!({ "message": e.to_string() })),
+                None,
+            ),
         };
         let queue: Option<Option<String>> = sqlx::query_scalar(
-            "UPDATE flowgate.workflows SET status = $2, output = $3, error = $4, updated_at = now()
+            "UPDATE flowgate.workflows
+             SET status = $2, output = $3, error = $4, outcome = $6, updated_at = now()
              WHERE id = $1 AND status = 'PENDING' AND executor_id = $5
              RETURNING queue",
         )
@@ -195,6 +212,7 @@ impl Runtime {
         .bind(output)
         .bind(error)
         .bind(self.executor_id())
+        .bind(outcome)
         .fetch_optional(&self.inner.store.pool)
         .await?;
         if let Some(q) = queue {
@@ -214,7 +232,7 @@ pub async fn list(
         None => (None, None),
     };
     Ok(sqlx::query_as(
-        "SELECT id, workflow, status, queue, parent_id, tags, attempts, created_at, updated_at
+        "SELECT id, workflow, status, outcome, queue, parent_id, tags, attempts, created_at, updated_at
          FROM flowgate.workflows
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR workflow = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))

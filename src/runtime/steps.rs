@@ -11,10 +11,12 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 
-use super::WorkflowError;
+use super::{WorkflowError, WorkflowResult};
 use crate::store::Store;
 
 /// A recorded step outcome.
@@ -86,25 +88,36 @@ pub async fn begin(
     Ok(tx)
 }
 
-/// Records step `step` inside `tx` (a step recorded before wins; replays never overwrite).
+/// Step `step` of a run: its name and when it was taken (its start on the timeline).
+#[derive(Debug, Clone, Copy)]
+pub struct StepId<'a> {
+    /// Step number.
+    pub step: i32,
+    /// Step name.
+    pub name: &'a str,
+    /// When the workflow took the step.
+    pub started: DateTime<Utc>,
+}
+
+/// Records step `id` inside `tx` (a step recorded before wins; replays never overwrite).
 pub async fn record(
     tx: &mut Transaction<'static, Postgres>,
     run: &str,
-    step: i32,
-    name: &str,
+    id: StepId<'_>,
     output: Option<&Value>,
     error: Option<&Value>,
 ) -> Result<(), WorkflowError> {
     sqlx::query(
         "INSERT INTO flowgate.steps (workflow_id, step, name, output, error, started_at)
-         VALUES ($1, $2, $3, $4, $5, now())
+         VALUES ($1, $2, $3, $4, $5, least($6, now()))
          ON CONFLICT (workflow_id, step) DO NOTHING",
     )
     .bind(run)
-    .bind(step)
-    .bind(name)
+    .bind(id.step)
+    .bind(id.name)
     .bind(output)
     .bind(error)
+    .bind(id.started)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -115,13 +128,27 @@ pub async fn record_alone(
     store: &Store,
     run: &str,
     executor: &str,
-    step: i32,
-    name: &str,
+    id: StepId<'_>,
     output: Option<&Value>,
     error: Option<&Value>,
 ) -> Result<(), WorkflowError> {
     let mut tx = begin(store, run, executor).await?;
-    record(&mut tx, run, step, name, output, error).await?;
+    record(&mut tx, run, id, output, error).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Turns a recorded outcome back into the step's result.
+pub(crate) fn decode<T: DeserializeOwned>(name: &str, r: Recorded) -> WorkflowResult<T> {
+    match (r.output, r.error) {
+        (_, Some(err)) => Err(WorkflowError::Step {
+            step: name.to_string(),
+            message: err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("failed")
+                .to_string(),
+        }),
+        (out, None) => Ok(serde_json::from_value(out.unwrap_or(Value::Null))?),
+    }
 }

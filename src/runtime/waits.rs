@@ -10,8 +10,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::context::{decode, ChildHandle, WorkflowContext};
+use super::context::{ChildHandle, WorkflowContext};
 use super::steps;
+use super::steps::decode;
 use super::{WorkflowError, WorkflowResult, DEFAULT_QUEUE};
 use crate::hub::{RunSubscription, RunUpdate};
 use crate::ids::{RunId, Topic, WorkflowName};
@@ -44,8 +45,7 @@ impl WorkflowContext {
             self.store(),
             &self.id,
             self.executor(),
-            n,
-            name,
+            self.step_id(n, name),
             Some(&json!(at)),
             None,
         )
@@ -114,8 +114,9 @@ impl WorkflowContext {
             .await?;
             if body.is_some() || now_ms() >= at {
                 let out = json!({ "message": body });
-                steps::record(&mut tx, &self.id, n, name, Some(&out), None).await?;
+                steps::record(&mut tx, &self.id, self.step_id(n, name), Some(&out), None).await?;
                 tx.commit().await?;
+                self.step_recorded(n);
                 return Ok(out);
             }
             tx.rollback().await?;
@@ -210,13 +211,13 @@ impl WorkflowContext {
         steps::record(
             &mut tx,
             &self.id,
-            n,
-            &name,
+            self.step_id(n, &name),
             Some(&serde_json::to_value(&handle)?),
             None,
         )
         .await?;
         tx.commit().await?;
+        self.step_recorded(n);
         let notifier = &self.rt.inner.notifier;
         notifier.publish(crate::note::Note::new(
             NoteKind::Status,
@@ -243,12 +244,12 @@ impl WorkflowContext {
                     self.store(),
                     &self.id,
                     self.executor(),
-                    n,
-                    &name,
+                    self.step_id(n, &name),
                     Some(&out),
                     None,
                 )
                 .await?;
+                self.step_recorded(n);
                 out
             }
         };

@@ -10,6 +10,7 @@ pub mod events;
 pub mod messages;
 pub mod run_changes;
 pub mod runs;
+pub mod steps;
 pub mod streams;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use sqlx::PgPool;
 
 pub use events::EventRow;
 pub use runs::RunRow;
+pub use steps::StepRow;
 pub use streams::{StreamInfo, StreamPage};
 
 /// Embedded migrations (`migrations/`).

@@ -103,6 +103,7 @@ struct ChangeRow {
     id: Option<String>,
     workflow: Option<String>,
     status: Option<String>,
+    outcome: Option<String>,
     queue: Option<String>,
     parent_id: Option<String>,
     tags: Option<Vec<String>>,
@@ -119,6 +120,7 @@ impl ChangeRow {
                 id: self.id?,
                 workflow: self.workflow?,
                 status: self.status?,
+                outcome: self.outcome,
                 queue: self.queue,
                 parent_id: self.parent_id,
                 tags: self.tags.unwrap_or_default(),
@@ -157,7 +159,7 @@ impl Store {
         let rows: Vec<ChangeRow> = sqlx::query_as(
             "WITH s AS (SELECT pg_current_snapshot() AS snap)
              SELECT s.snap::text AS snap, w.change_xid::text AS xid, w.id, w.workflow, w.status,
-                    w.queue, w.parent_id, w.tags, w.attempts, w.created_at, w.updated_at
+                    w.outcome, w.queue, w.parent_id, w.tags, w.attempts, w.created_at, w.updated_at
              FROM s LEFT JOIN flowgate.workflows w
                ON w.change_xid >= pg_snapshot_xmin($1::text::pg_snapshot)
               AND NOT pg_visible_in_snapshot(w.change_xid, $1::text::pg_snapshot)
@@ -186,7 +188,7 @@ impl Store {
         let rows: Vec<ChangeRow> = sqlx::query_as(
             "WITH s AS (SELECT pg_current_snapshot() AS snap)
              SELECT s.snap::text AS snap, w.change_xid::text AS xid, w.id, w.workflow, w.status,
-                    w.queue, w.parent_id, w.tags, w.attempts, w.created_at, w.updated_at
+                    w.outcome, w.queue, w.parent_id, w.tags, w.attempts, w.created_at, w.updated_at
              FROM s LEFT JOIN LATERAL (
                  SELECT * FROM flowgate.workflows
                  WHERE ($1::text IS NULL OR status = $1)

@@ -28,6 +28,35 @@ pub struct RunRow {
     pub created_at: DateTime<Utc>,
     /// Last status change.
     pub updated_at: DateTime<Utc>,
+    /// How a finished run ended (`succeeded`, `failed`, `cancelled`, or what the workflow
+    /// reported, e.g. `rejected`); `None` until it finishes.
+    pub outcome: Option<String>,
+    /// When it began running (`None` while enqueued).
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The run that started this one, for children.
+    pub parent_id: Option<String>,
+}
+
+/// Longest outcome name.
+pub const MAX_OUTCOME_LEN: usize = 64;
+
+/// Checks an outcome name: 1 to [`MAX_OUTCOME_LEN`] of `a-z`, `0-9` and `_`, starting with a
+/// letter (the database enforces the same).
+pub fn check_outcome(outcome: &str) -> Result<(), String> {
+    let ok = outcome.len() <= MAX_OUTCOME_LEN
+        && outcome.starts_with(|c: char| c.is_ascii_lowercase())
+        && outcome
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be 1 to {MAX_OUTCOME_LEN} of a-z, 0-9 and _, starting with a letter"
+        ))
+    }
 }
 
 impl Store {
@@ -63,7 +92,8 @@ impl Store {
     /// The run's public state.
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, workflow, status, output, error, tags, created_at, updated_at
+            "SELECT id, workflow, status, output, error, tags, created_at, updated_at,
+                    outcome, started_at, finished_at, parent_id
              FROM flowgate.workflows WHERE id = $1",
         )
         .bind(id)
@@ -93,20 +123,22 @@ impl Store {
     }
 
     /// Marks an external run finished without notifying; returns its status. Conflict for
-    /// a run of the workflow runtime or one finished with another status.
+    /// a run of the workflow runtime or one finished with another status or outcome.
     pub async fn finish_run(
         &self,
         id: &RunId,
         status: &str,
         output: Option<&Value>,
         error: Option<&Value>,
+        outcome: Option<&str>,
     ) -> Result<String, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT flowgate.finish_run_quiet($1, $2, $3, $4)")
+            sqlx::query_scalar("SELECT flowgate.finish_run_quiet($1, $2, $3, $4, $5)")
                 .bind(id.as_str())
                 .bind(status)
                 .bind(output)
                 .bind(error)
+                .bind(outcome)
                 .fetch_one(&self.pool)
                 .await?,
         )
@@ -122,6 +154,8 @@ pub struct RunSummary {
     pub workflow: String,
     /// Status.
     pub status: String,
+    /// How it ended, once finished (see [`RunRow::outcome`]).
+    pub outcome: Option<String>,
     /// Queue, if enqueued.
     pub queue: Option<String>,
     /// Parent run, for children.

@@ -85,11 +85,14 @@ async fn live_multiplexes_status_events_and_every_stream() {
     app.append("r1", "log", &[json!("booted")]).await;
     let mut sse = app.sse("/v1/workflows/r1/live", None).await;
 
-    let (name, status, _) = next(&mut sse).await;
+    let (name, mut status, _) = next(&mut sse).await;
     assert_eq!(name, "status");
+    let started = status["started_at"].take();
+    assert!(started.is_string(), "{started}");
     assert_eq!(
         status,
-        json!({"id": "r1", "workflow": "external", "status": "PENDING", "output": null, "error": null})
+        json!({"id": "r1", "workflow": "external", "status": "PENDING", "output": null, "error": null,
+            "outcome": null, "started_at": null, "finished_at": null, "parent_id": null})
     );
     assert_eq!(
         take(&mut sse, 1).await,
@@ -256,6 +259,7 @@ async fn live_rejects_bad_ids_and_cursors_with_json_errors() {
             s: s.iter().map(|(k, o)| (k.to_string(), *o)).collect(),
             e: e.iter().map(|k| k.to_string()).collect(),
             st: None,
+            p: 0,
         }
         .encode()
     };

@@ -27,6 +27,8 @@ mod ops;
 mod page;
 mod props;
 mod run_list;
+mod run_share;
+mod run_view;
 mod runtime_client;
 mod runtime_demos;
 mod runtime_http;

@@ -20,6 +20,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/workflows/{id}"),
     ("put", "/v1/workflows/{id}"),
     ("post", "/v1/workflows/{id}/cancel"),
+    ("get", "/v1/workflows/{id}/access"),
+    ("post", "/v1/workflows/{id}/share"),
     ("post", "/v1/workflows/{id}/finish"),
     ("get", "/v1/workflows/{id}/events"),
     ("get", "/v1/workflows/{id}/events/{key}"),

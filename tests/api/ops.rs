@@ -141,7 +141,7 @@ async fn readiness_fails_while_draining() {
 async fn metrics_cover_steps_and_queues() {
     use crate::runtime_support::{finished, spawn_runtime_app, start};
     let app = spawn_runtime_app(|_| {}).await;
-    let body = json!({"workflow": "progress", "id": "m1", "input": {"steps": 2, "fib": 10}});
+    let body = json!({"workflow": "progress", "id": "m1", "input": {"steps": 2, "fib": 10, "pause_ms": 0}});
     assert_eq!(start(&app.http, &app.base, body, "").await.0, 201);
     let row = finished(&app.http, &app.base, "m1", Duration::from_secs(30)).await;
     assert_eq!(row["status"], "SUCCESS");

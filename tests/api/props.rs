@@ -95,8 +95,9 @@ proptest! {
         s in proptest::collection::btree_map("[a-z0-9_]{1,20}", 0i64..i64::MAX, 0..8),
         e in proptest::collection::btree_set("[a-z0-9_]{1,20}", 0..8),
         st in proptest::option::of(prop_oneof![Just("PENDING"), Just("SUCCESS"), Just("ERROR")]),
+        p in 0i32..i32::MAX,
     ) {
-        let c = Cursor { v, s: s.into_iter().collect::<BTreeMap<_, _>>(), e: e.into_iter().collect::<BTreeSet<_>>(), st: st.map(str::to_string) };
+        let c = Cursor { v, s: s.into_iter().collect::<BTreeMap<_, _>>(), e: e.into_iter().collect::<BTreeSet<_>>(), st: st.map(str::to_string), p };
         let back = Cursor::parse("cursor", &c.encode());
         prop_assert!(back.is_ok());
         prop_assert_eq!(back.unwrap(), c);

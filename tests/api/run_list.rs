@@ -133,7 +133,7 @@ async fn live_list_pushes_changes_of_matching_runs_only() {
     let (s, _, _) = start(
         &app.http,
         &app.base,
-        json!({"workflow": "progress", "input": {"steps": 1}, "id": "old", "tags": ["watch"]}),
+        json!({"workflow": "progress", "input": {"steps": 1, "pause_ms": 0}, "id": "old", "tags": ["watch"]}),
         "?wait=30",
     )
     .await;
@@ -152,14 +152,14 @@ async fn live_list_pushes_changes_of_matching_runs_only() {
     start(
         &app.http,
         &app.base,
-        json!({"workflow": "progress", "input": {"steps": 1}, "id": "other"}),
+        json!({"workflow": "progress", "input": {"steps": 1, "pause_ms": 0}, "id": "other"}),
         "?wait=30",
     )
     .await;
     start(
         &app.http,
         &app.base,
-        json!({"workflow": "progress", "input": {"steps": 1}, "id": "mine", "tags": ["watch"]}),
+        json!({"workflow": "progress", "input": {"steps": 1, "pause_ms": 0}, "id": "mine", "tags": ["watch"]}),
         "?wait=30",
     )
     .await;

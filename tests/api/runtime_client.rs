@@ -20,7 +20,11 @@ async fn client_starts_awaits_messages_reads_events_and_follows_streams() {
         ..Default::default()
     };
     let done = client
-        .start("progress", &json!({"steps": 2, "fib": 5}), &opts)
+        .start(
+            "progress",
+            &json!({"steps": 2, "fib": 5, "pause_ms": 0}),
+            &opts,
+        )
         .await
         .unwrap();
     assert_eq!(done.status, "SUCCESS");
@@ -50,7 +54,10 @@ async fn client_starts_awaits_messages_reads_events_and_follows_streams() {
         .result(&run.id, Duration::from_secs(20))
         .await
         .unwrap();
-    assert_eq!(out, json!({"approved": false, "comment": "no"}));
+    assert_eq!(
+        (&out["approved"], &out["comment"], &out["outcome"]),
+        (&json!(false), &json!("no"), &json!("rejected"))
+    );
     let events = client.events(&run.id).await.unwrap();
     assert_eq!(events["decision"]["value"]["comment"], "no");
 
@@ -105,7 +112,7 @@ async fn run_and_tail_commands() {
             "run",
             "progress",
             "--input",
-            r#"{"steps": 2, "fib": 5}"#,
+            r#"{"steps": 2, "fib": 5, "pause_ms": 0}"#,
             "--wait",
             "--url",
             &base,

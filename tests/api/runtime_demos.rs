@@ -27,10 +27,9 @@ async fn approval_consumes_its_message_and_times_out_without_one() {
         .unwrap();
     assert_eq!(r.status(), 202);
     let row = finished(&app.http, &app.base, &id, Duration::from_secs(20)).await;
-    assert_eq!(
-        row["output"],
-        json!({"approved": true, "comment": "ship it"})
-    );
+    assert_eq!(row["output"]["approved"], true);
+    assert_eq!(row["output"]["comment"], "ship it");
+    assert_eq!(row["outcome"], "approved");
     let events: Value = app
         .http
         .get(app.url(&format!("/v1/workflows/{id}/events")))
@@ -44,19 +43,15 @@ async fn approval_consumes_its_message_and_times_out_without_one() {
         events["request"]["value"],
         json!({"title": "Deploy to production"})
     );
-    assert_eq!(
-        events["decision"]["value"],
-        json!({"approved": true, "comment": "ship it"})
-    );
+    assert_eq!(events["decision"]["value"], row["output"]);
     assert_eq!(events["progress"]["value"], json!(100));
 
     let body = json!({"workflow": "approval", "input": {"timeout_secs": 1}});
     let (status, v, _) = start(&app.http, &app.base, body, "?wait=20").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        v["output"],
-        json!({"approved": false, "comment": "timed out"})
-    );
+    assert_eq!(v["output"]["approved"], false);
+    assert_eq!(v["output"]["comment"], "timed out");
+    assert_eq!(v["outcome"], "timed_out");
 }
 
 #[tokio::test]
@@ -65,7 +60,7 @@ async fn tokens_streams_its_text_and_fanout_aggregates_children() {
     let (status, v, _) = start(
         &app.http,
         &app.base,
-        json!({"workflow": "tokens", "input": {}}),
+        json!({"workflow": "tokens", "input": {"words": 60}}),
         "?wait=60",
     )
     .await;
@@ -91,13 +86,13 @@ async fn tokens_streams_its_text_and_fanout_aggregates_children() {
     let (_, again, _) = start(
         &app.http,
         &app.base,
-        json!({"workflow": "tokens", "input": {"rate": 1000}}),
+        json!({"workflow": "tokens", "input": {"words": 60, "rate": 1000}}),
         "?wait=60",
     )
     .await;
     assert_eq!(again["output"]["text"], text);
 
-    let body = json!({"workflow": "fanout", "input": {"children": 3, "fib": 5}});
+    let body = json!({"workflow": "fanout", "input": {"children": 3, "fib": 5, "pause_ms": 0}});
     let (status, v, _) = start(&app.http, &app.base, body, "?wait=60").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["output"]["children"], 3);
@@ -120,7 +115,8 @@ async fn healthz_answers_while_cpu_steps_saturate_the_cores() {
     let mut ids = Vec::new();
     for _ in 0..4 {
         // Far more work than the probes take; cancelled at the end.
-        let body = json!({"workflow": "progress", "input": {"steps": 1000, "fib": 34}});
+        let body =
+            json!({"workflow": "progress", "input": {"steps": 1000, "fib": 34, "pause_ms": 0}});
         let (status, v, _) = start(&app.http, &app.base, body, "").await;
         assert_eq!(status, 201);
         ids.push(v["id"].as_str().unwrap().to_string());

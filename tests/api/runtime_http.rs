@@ -63,7 +63,7 @@ async fn same_id_same_input_is_200_and_other_input_is_409() {
 #[tokio::test]
 async fn wait_returns_200_with_output_or_202_with_location() {
     let app = spawn_runtime_app(|_| {}).await;
-    let body = json!({"workflow": "progress", "input": {"steps": 2, "fib": 5}});
+    let body = json!({"workflow": "progress", "input": {"steps": 2, "fib": 5, "pause_ms": 0}});
     let (status, v, _) = start(&app.http, &app.base, body, "?wait=30").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "SUCCESS");

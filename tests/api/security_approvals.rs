@@ -45,6 +45,15 @@ async fn links(app: &TestApp, run: &str, approvers: &[&str]) -> Vec<(String, Str
         .collect()
 }
 
+/// The run's decision output without its time (checked to be there).
+fn decision(row: &Value) -> Value {
+    let mut out = row["output"].clone();
+    let at = out["decided_at"].take();
+    assert!(at.as_str().is_some_and(|t| t.contains('T')), "{row}");
+    out.as_object_mut().unwrap().remove("decided_at");
+    out
+}
+
 async fn use_link(app: &TestApp, url: &str, comment: &str) -> Value {
     let r = app
         .http
@@ -110,8 +119,9 @@ async fn three_of_four_distinct_approvers_approve() {
     assert_eq!(use_link(&app, &l[2].0, "c").await["status"], "recorded");
     let row = finished(&app.http, &app.base, &run, Duration::from_secs(30)).await;
     assert_eq!(
-        row["output"],
-        json!({"approved": true, "comment": "c", "approvers": ["alice", "bob", "carol"]})
+        decision(&row),
+        json!({"approved": true, "outcome": "approved", "comment": "c", "decided_by": "carol",
+            "approvers": ["alice", "bob", "carol"]})
     );
 }
 
@@ -124,18 +134,21 @@ async fn one_rejection_ends_an_n_of_m_approval() {
     use_link(&app, &l[1].1, "not today").await;
     let row = finished(&app.http, &app.base, &run, Duration::from_secs(30)).await;
     assert_eq!(
-        row["output"],
-        json!({"approved": false, "comment": "not today", "approvers": ["alice"], "rejected_by": "bob"})
+        decision(&row),
+        json!({"approved": false, "outcome": "rejected", "comment": "not today", "decided_by": "bob",
+            "approvers": ["alice"], "rejected_by": "bob"})
     );
+    assert_eq!(row["outcome"], "rejected");
     // Too few approvals before the timeout: rejected as timed out, listing who approved.
     let run = start_approval(&app, json!({"required": 2, "timeout_secs": 2})).await;
     let l = links(&app, &run, &["alice", "bob"]).await;
     use_link(&app, &l[0].0, "ok").await;
     let row = finished(&app.http, &app.base, &run, Duration::from_secs(30)).await;
     assert_eq!(
-        row["output"],
-        json!({"approved": false, "comment": "timed out", "approvers": ["alice"]})
+        decision(&row),
+        json!({"approved": false, "outcome": "timed_out", "comment": "timed out", "approvers": ["alice"]})
     );
+    assert_eq!(row["outcome"], "timed_out");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! | [`AdminKey`] | an API key (or any loopback client of a keyless server) |
 //! | [`RunAccess<Read>`] | that, or a run token with the `read` scope for the `{id}` path parameter |
 //! | [`RunAccess<Approve>`] | that, or a run token with the `approve` scope for `{id}` |
+//! | [`RunAccess<Cancel>`] | that, or a run token with the `cancel` scope for `{id}` |
 //! | [`Caller`] | anyone; call [`Caller::require_admin`] / [`Caller::require_run`] yourself once you have parsed the run (e.g. from a wildcard path) |
 //!
 //! [`RunAccess`] reads the run from the path parameter named `id` (so name it `{id}` in the
@@ -238,6 +239,11 @@ impl RunScope for Read {
 }
 impl RunScope for Approve {
     const SCOPE: Scope = Scope::Approve;
+}
+/// Cancelling a run.
+pub struct Cancel;
+impl RunScope for Cancel {
+    const SCOPE: Scope = Scope::Cancel;
 }
 
 /// Permission to act on the run named by the `{id}` path parameter.

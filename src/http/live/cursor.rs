@@ -2,7 +2,8 @@
 //! `Last-Event-ID` resumes exactly where the previous connection stopped.
 //!
 //! On the wire it is base64url (no padding) of compact JSON
-//! `{"v": event version, "s": {key: next offset}, "e": [ended keys], "st": status}`, with
+//! `{"v": event version, "s": {key: next offset}, "e": [ended keys], "st": status,
+//! "p": next step}`, with
 //! empty parts left out. Clients treat it as opaque. Parsing checks its shape and limits
 //! only; [`Cursor::check_against`] checks it against the run's rows.
 
@@ -49,6 +50,13 @@ pub struct Cursor {
     /// Last status delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub st: Option<String>,
+    /// Next timeline step to deliver (steps numbered below it were delivered).
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub p: i32,
+}
+
+fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
 }
 
 fn is_zero(v: &i64) -> bool {
@@ -79,7 +87,7 @@ impl Cursor {
         }
         let c: Cursor = serde_json::from_slice(&json)
             .map_err(|e| bad(field, format!("not a live cursor ({e})")))?;
-        if c.v < 0 || c.s.values().any(|&o| o < 0) {
+        if c.v < 0 || c.p < 0 || c.s.values().any(|&o| o < 0) {
             return Err(bad(field, "positions must be non-negative"));
         }
         if c.s.len() > MAX_LIVE_STREAMS || c.e.len() > MAX_LIVE_STREAMS {

@@ -379,5 +379,9 @@ fn run_row(r: StatusRow) -> RunRow {
         tags: Vec::new(),
         created_at: millis(created),
         updated_at: millis(updated),
+        outcome: None,
+        started_at: None,
+        finished_at: None,
+        parent_id: None,
     }
 }

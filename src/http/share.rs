@@ -1,0 +1,89 @@
+//! What the holder of a credential may do with one run, and read-only links to share it.
+//!
+//! - `GET /v1/workflows/{id}/access`: `{read, approve, cancel, approvers}` for the caller, so
+//!   a page shows the approve and cancel buttons only to those the API would let through
+//!   (`approvers`: the names links may be minted for, `null` for any name).
+//! - `POST /v1/workflows/{id}/share`: `{path, token, expires_at}`, a link that only reads:
+//!   whoever holds a run's page can hand out a view of it, never its decision. A keyless
+//!   (loopback) server needs no token, so its link is the bare `/runs/{id}`; otherwise the
+//!   token reads this run only and expires no later than the caller's own credential.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::auth::token::{now, ApprovalGrant, Scope};
+use crate::error::ApiError;
+use crate::http::access::{Read, RunAccess, Who};
+
+/// Routes for `/access` and `/share`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workflows/{id}/access", get(access))
+        .route("/v1/workflows/{id}/share", post(share))
+}
+
+/// Scopes, grant and expiry of the caller's credential (`None` scopes: an administrator).
+fn reach(who: &Who) -> (Option<&[Scope]>, Option<&ApprovalGrant>, Option<i64>) {
+    match who {
+        Who::Run(c) => (Some(&c.scopes), c.approval.as_ref(), Some(c.exp)),
+        Who::Tags(c) => (Some(&c.scopes), c.approval.as_ref(), Some(c.exp)),
+        _ => (None, None, None),
+    }
+}
+
+async fn access(
+    State(app): State<AppState>,
+    access: RunAccess<Read>,
+) -> Result<Response, ApiError> {
+    app.store.require_run(&access.run).await?;
+    let (scopes, grant, _) = reach(&access.caller.who);
+    let body = match scopes {
+        None => json!({"read": true, "approve": true, "cancel": true, "approvers": Value::Null}),
+        Some(s) => {
+            let approve = s.contains(&Scope::Approve) && grant.is_some();
+            let approvers = match grant {
+                Some(g) if approve => json!(g.approvers),
+                _ => json!([]),
+            };
+            json!({"read": true, "approve": approve, "cancel": s.contains(&Scope::Cancel),
+                "approvers": approvers})
+        }
+    };
+    Ok(Json(body).into_response())
+}
+
+async fn share(State(app): State<AppState>, access: RunAccess<Read>) -> Result<Response, ApiError> {
+    let run = access.run;
+    app.store.require_run(&run).await?;
+    let path = format!("/runs/{}", urlencoding(run.as_str()));
+    if app.auth.open() {
+        return Ok(
+            Json(json!({"path": path, "token": Value::Null, "expires_at": Value::Null}))
+                .into_response(),
+        );
+    }
+    let (_, _, exp) = reach(&access.caller.who);
+    let until = exp.map_or(now() + app.auth.token_ttl, |e| {
+        e.min(now() + app.auth.token_ttl)
+    });
+    let ttl = (until - now()).max(1);
+    let token = app
+        .auth
+        .signer
+        .run_token(run.as_str(), vec![Scope::Read], ttl);
+    Ok(Json(json!({
+        "path": format!("{path}?token={token}"),
+        "token": token,
+        "expires_at": now() + ttl,
+    }))
+    .into_response())
+}
+
+/// Run ids are `A-Z a-z 0-9 _ - . : @`; `:` and `@` are the only ones a path encodes.
+fn urlencoding(id: &str) -> String {
+    id.replace(':', "%3A").replace('@', "%40")
+}
