@@ -9,6 +9,7 @@ pub mod fanout;
 pub mod nchan;
 pub mod pgbench;
 pub mod queries;
+pub mod replica;
 pub mod runtime;
 pub mod stats;
 pub mod sweep;
@@ -54,9 +55,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
     /// Scenarios to run (comma-separated): delivery, wakeup, throughput, cost, fanout,
-    /// health, queries, queue, sweep, dbos (a DBOS app beside flowgate: needs the DBOS venv,
+    /// health, queries, queue, sweep, replica (a private primary and streaming standby),
+    /// dbos (a DBOS app beside flowgate: needs the DBOS venv,
     /// see README).
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "cost", "fanout", "health", "queries", "queue", "sweep"].map(String::from).to_vec())]
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "cost", "fanout", "health", "queries", "queue", "sweep", "replica"].map(String::from).to_vec())]
     pub only: Vec<String>,
     /// Expired stream records the sweep scenario removes (in runs of 1000 records).
     #[arg(long, default_value_t = 1_000_000)]
@@ -350,6 +352,17 @@ async fn scenarios(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<Vec<Va
     }
     if want("cost") {
         let r = cost::per_request(bench, if args.smoke { 100 } else { 3000 }).await?;
+        println!("{}", r.0);
+        results.push(r.1);
+    }
+    if want("replica") {
+        let (readers, records, settle) = if args.smoke {
+            (5, 20, 0.2)
+        } else {
+            (100, 1000, 11.0)
+        };
+        let settle = Duration::from_secs_f64(settle);
+        let r = replica::run(&bench.http, readers, records, args.rate, settle).await?;
         println!("{}", r.0);
         results.push(r.1);
     }

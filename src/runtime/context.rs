@@ -343,7 +343,11 @@ impl WorkflowContext {
             .await?;
         steps::record(&mut tx, &self.id, n, &name, Some(&json!(next)), None).await?;
         tx.commit().await?;
-        self.publish(NoteKind::Stream, key.as_str(), next);
+        self.publish(
+            NoteKind::Stream,
+            key.as_str(),
+            next | crate::replica::CLOSED_FLAG,
+        );
         Ok(next)
     }
 

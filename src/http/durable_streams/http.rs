@@ -290,11 +290,17 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
             new_data,
         } => {
             if new_data || close {
+                // A close note carries the close flag (a standby reader waits for it).
+                let flag = if closed {
+                    crate::replica::CLOSED_FLAG
+                } else {
+                    0
+                };
                 app.notifier.publish(Note::new(
                     NoteKind::Stream,
                     HUB_NAMESPACE,
                     hub_key(id),
-                    tail,
+                    tail | flag,
                 ));
             }
             if new_data {
