@@ -156,8 +156,7 @@ pub async fn start_with(
     };
     let notifier = Notifier::new(hub.clone(), origin.clone());
     let listener_state = Arc::new(ListenerState::default());
-    let pg_config: tokio_postgres::Config = database_url
-        .parse()
+    let pg_config = crate::notify::listener::listen_config(&database_url)
         .map_err(|e: tokio_postgres::Error| sqlx::Error::Configuration(e.into()))?;
     let listener = Listener {
         config: pg_config,

@@ -160,6 +160,13 @@ impl PrivateCluster {
                     String::from_utf8_lossy(&out.stderr)
                 )));
             }
+            // The primary's socket lock files were copied along (they live in its data
+            // directory); the standby would take them for a running server.
+            for e in std::fs::read_dir(&data_dir)?.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".s.PGSQL.") {
+                    std::fs::remove_file(e.path())?;
+                }
+            }
         }
         Self::launch(&bindir, data_dir, user).await
     }
