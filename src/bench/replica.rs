@@ -48,7 +48,11 @@ async fn phase(
     dbs: (&PgPool, &PgPool),
     settle: Duration,
 ) -> anyhow::Result<Phase> {
-    let run = format!("replica-{name}-{}", rand::random::<u32>());
+    let run = format!(
+        "replica-{}-{}",
+        name.replace(' ', "-"),
+        rand::random::<u32>()
+    );
     let r = http
         .put(format!("{writer}/v1/workflows/{run}"))
         .json(&json!({"workflow": "bench"}))
