@@ -4,7 +4,6 @@
 //! differ. Each read is one statement (one snapshot), as the followers require.
 
 use crate::error::StoreError;
-use crate::note::TopicKey;
 use crate::replica::reads::flowgate_page;
 use crate::replica::{Replicas, Want};
 use crate::store::dbos::DbosStore;
