@@ -144,11 +144,19 @@ pub async fn start_with(
     let origin = format!("{:08x}", rand::random::<u32>());
     let metrics = Metrics::new();
 
-    let hub = Hub::new(store.clone(), shutdown.clone(), metrics.clone());
+    let replicas = crate::replica::start(&config, &store, &metrics, &tracker, &shutdown)?;
+    let hub = match &replicas {
+        Some(r) => Hub::with_source(
+            store.clone(),
+            crate::hub::Source::Replicated(r.clone()),
+            shutdown.clone(),
+            metrics.clone(),
+        ),
+        None => Hub::new(store.clone(), shutdown.clone(), metrics.clone()),
+    };
     let notifier = Notifier::new(hub.clone(), origin.clone());
     let listener_state = Arc::new(ListenerState::default());
-    let pg_config: tokio_postgres::Config = database_url
-        .parse()
+    let pg_config = crate::notify::listener::listen_config(&database_url)
         .map_err(|e: tokio_postgres::Error| sqlx::Error::Configuration(e.into()))?;
     let listener = Listener {
         config: pg_config,
@@ -217,6 +225,7 @@ pub async fn start_with(
         started: Instant::now(),
         runtime,
         dbos,
+        replicas,
     };
     let conn = state.config.conn.clone();
     let m = state.metrics.clone();

@@ -15,13 +15,14 @@
 //! | 0 | `ids` `error` `note` `config` `metrics` `term` `private_pg` | names, errors, wake-up notes, settings, terminal output |
 //! | 1 | `tags` `telemetry` | run tags, logging |
 //! | 2 | `store` | every table: runs, events, streams, messages, Durable Streams, a DBOS schema |
-//! | 3 | `hub` | in-process fan-out: one database read per note per topic |
-//! | 4 | `notify` | wake-ups between processes: the LISTEN connection, the notifier, group commit |
-//! | 5 | `runtime` `lifecycle` `dbos` `auth` | workflows, retention, the DBOS source, keys and tokens |
-//! | 6 | `http` | the API: server, access checks, SSE, every route, the Durable Streams protocol |
-//! | 7 | `app` `demo` `client` | wiring a process together, demo workflows, an HTTP client |
-//! | 8 | `tail` `remote` `bench` | the client commands (`tail`; `run`, `approve`, `reject`, `finish`), benchmarks |
-//! | 9 | `cli` | the command line |
+//! | 3 | `replica` | reads from streaming standbys: freshness rules, the WAL fence, the probe |
+//! | 4 | `hub` | in-process fan-out: one database read per note per topic |
+//! | 5 | `notify` | wake-ups between processes: the LISTEN connection, the notifier, group commit |
+//! | 6 | `runtime` `lifecycle` `dbos` `auth` | workflows, retention, the DBOS source, keys and tokens |
+//! | 7 | `http` | the API: server, access checks, SSE, every route, the Durable Streams protocol |
+//! | 8 | `app` `demo` `client` | wiring a process together, demo workflows, an HTTP client |
+//! | 9 | `tail` `remote` `bench` | the client commands (`tail`; `run`, `approve`, `reject`, `finish`), benchmarks |
+//! | 10 | `cli` | the command line |
 //!
 //! Workflows: [`runtime`] runs registered workflows durably (recorded steps, queues,
 //! executors and recovery) and produces the events, streams and messages above; [`demo`]
@@ -49,6 +50,7 @@ pub mod note;
 pub mod notify;
 pub mod private_pg;
 pub mod remote;
+pub mod replica;
 pub mod runtime;
 pub mod store;
 pub mod tags;

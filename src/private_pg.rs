@@ -91,6 +91,18 @@ fn unprivileged_user() -> Option<(u32, u32)> {
         .or(Some((65534, 65534)))
 }
 
+/// Creates `dir` for the cluster's user (mode 0700) and returns its absolute path.
+fn prepare_dir(dir: &Path) -> Result<PathBuf, ClusterError> {
+    std::fs::create_dir_all(dir)?;
+    let dir = dir.canonicalize()?;
+    if let Some((uid, gid)) = unprivileged_user() {
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(dir)
+}
+
 fn command(bin: PathBuf, user: Option<(u32, u32)>) -> Command {
     let mut c = Command::new(bin);
     if let Some((uid, gid)) = user {
@@ -104,14 +116,8 @@ impl PrivateCluster {
     /// Initialises (if needed) and starts the cluster in `data_dir`.
     pub async fn start(data_dir: &Path) -> Result<PrivateCluster, ClusterError> {
         let bindir = find_bindir().ok_or(ClusterError::NoBinaries)?;
-        std::fs::create_dir_all(data_dir)?;
-        let data_dir = data_dir.canonicalize()?;
+        let data_dir = prepare_dir(data_dir)?;
         let user = unprivileged_user();
-        if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(&data_dir, Some(uid), Some(gid))?;
-        }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))?;
         if !data_dir.join("PG_VERSION").exists() {
             tracing::info!(dir = %data_dir.display(), "initialising a private Postgres cluster");
             let out = command(bindir.join("initdb"), user)
@@ -127,6 +133,49 @@ impl PrivateCluster {
                 )));
             }
         }
+        Self::launch(&bindir, data_dir, user).await
+    }
+
+    /// Starts a streaming hot standby of `primary` in `data_dir` (a base backup with
+    /// `pg_basebackup -R` when the directory holds no cluster yet).
+    pub async fn start_standby(
+        primary: &PrivateCluster,
+        data_dir: &Path,
+    ) -> Result<PrivateCluster, ClusterError> {
+        let bindir = find_bindir().ok_or(ClusterError::NoBinaries)?;
+        let data_dir = prepare_dir(data_dir)?;
+        let user = unprivileged_user();
+        if !data_dir.join("PG_VERSION").exists() {
+            let out = command(bindir.join("pg_basebackup"), user)
+                .arg("-D")
+                .arg(&data_dir)
+                .arg("-h")
+                .arg(&primary.data_dir)
+                .args(["-U", "postgres", "-R", "-X", "stream", "-c", "fast"])
+                .output()
+                .await?;
+            if !out.status.success() {
+                return Err(ClusterError::Failed(format!(
+                    "pg_basebackup failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+            // The primary's socket lock files were copied along (they live in its data
+            // directory); the standby would take them for a running server.
+            for e in std::fs::read_dir(&data_dir)?.flatten() {
+                if e.file_name().to_string_lossy().starts_with(".s.PGSQL.") {
+                    std::fs::remove_file(e.path())?;
+                }
+            }
+        }
+        Self::launch(&bindir, data_dir, user).await
+    }
+
+    async fn launch(
+        bindir: &Path,
+        data_dir: PathBuf,
+        user: Option<(u32, u32)>,
+    ) -> Result<PrivateCluster, ClusterError> {
         let mut cmd = command(bindir.join("postgres"), user);
         cmd.arg("-D")
             .arg(&data_dir)

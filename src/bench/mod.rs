@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod nchan;
 pub mod pgbench;
 pub mod queries;
+pub mod replica;
 pub mod runtime;
 pub mod stats;
 pub mod sweep;
@@ -56,9 +57,10 @@ pub struct BenchArgs {
     /// Seconds the fan-out scenario writes for (10 records/s).
     #[arg(long, default_value_t = 30.0)]
     pub fanout_seconds: f64,
-    /// Scenarios (comma-separated): delivery, wakeup, throughput, cost, fanout, health, queries,
-    /// queue, sweep, durable (Durable Streams), dbos (needs the DBOS venv, see README).
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "cost", "fanout", "health", "queries", "queue", "sweep", "durable"].map(String::from).to_vec())]
+    /// Scenarios (comma-separated): delivery, wakeup, throughput, cost, fanout, health,
+    /// queries, queue, sweep, durable (Durable Streams), replica (a private primary and
+    /// streaming standby), dbos (needs the DBOS venv, see README).
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery", "wakeup", "throughput", "cost", "fanout", "health", "queries", "queue", "sweep", "durable", "replica"].map(String::from).to_vec())]
     pub only: Vec<String>,
     /// Skip the Node reference server beside flowgate in the durable scenario (as `--smoke`).
     #[arg(long)]
@@ -361,6 +363,17 @@ async fn scenarios(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<Vec<Va
     }
     if want("cost") {
         let r = cost::per_request(bench, if args.smoke { 100 } else { 3000 }).await?;
+        println!("{}", r.0);
+        results.push(r.1);
+    }
+    if want("replica") {
+        let (readers, records, settle) = if args.smoke {
+            (5, 20, 0.2)
+        } else {
+            (100, 1000, 11.0)
+        };
+        let settle = Duration::from_secs_f64(settle);
+        let r = replica::run(&bench.http, readers, records, args.rate, settle).await?;
         println!("{}", r.0);
         results.push(r.1);
     }

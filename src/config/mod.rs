@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod dbos;
+pub mod read;
 pub mod retention;
 pub mod runtime;
 pub mod security;
@@ -132,6 +133,10 @@ pub struct Config {
     /// Client rate limits, link lifetimes, cookies and allowed hosts.
     #[command(flatten)]
     pub security: security::SecuritySettings,
+
+    /// Reads from streaming standbys (off unless `FLOWGATE_READ_URL` is set).
+    #[command(flatten)]
+    pub read: read::ReadSettings,
 }
 
 impl Config {
@@ -166,6 +171,7 @@ impl Config {
             ds_webhook_loopback: false,
             dbos: Default::default(),
             security: Default::default(),
+            read: Default::default(),
         }
     }
 

@@ -57,11 +57,26 @@ async fn readyz(State(app): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({ "ready": ready, "database": db, "listener": listener, "draining": draining })),
-    )
-        .into_response()
+    let mut body =
+        json!({ "ready": ready, "database": db, "listener": listener, "draining": draining });
+    if let Some(r) = &app.replicas {
+        // Still ready when a standby is set aside: the primary serves its reads.
+        body["degraded"] = json!(r.degraded());
+        body["standbys"] = r
+            .standbys()
+            .iter()
+            .map(|s| {
+                let st = s.state();
+                json!({
+                    "standby": s.label,
+                    "state": st.state,
+                    "lag_bytes": st.lag_bytes,
+                    "lag_seconds": st.lag_seconds,
+                })
+            })
+            .collect();
+    }
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(app): State<AppState>, _admin: crate::http::access::AdminKey) -> Response {

@@ -77,6 +77,8 @@ pub struct AppState {
     pub runtime: Option<crate::runtime::Runtime>,
     /// The DBOS source, when `FLOWGATE_DBOS_URL` is set.
     pub dbos: Option<crate::dbos::Dbos>,
+    /// The standbys reads go to, when `FLOWGATE_READ_URL` is set.
+    pub replicas: Option<crate::replica::Replicas>,
 }
 
 /// Only `/healthz`, `/readyz` and `/metrics`, for the optional admin listener (private by

@@ -62,7 +62,9 @@ async fn check_start(
         }
         r => r?,
     }
-    let tail = hub.source().read_stream(run, key, 0, 0).await?;
+    // A standby behind the client's position is waited for (or the primary answers).
+    let want = crate::replica::Want::AtLeast(from);
+    let tail = hub.source().read_stream_want(run, key, 0, 0, want).await?;
     if from > tail.next {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -293,7 +295,7 @@ async fn close(
         NoteKind::Stream,
         run.as_str(),
         key.as_str(),
-        next,
+        next | crate::replica::CLOSED_FLAG,
     ));
     Ok(Json(json!({ "next": next, "closed": true })).into_response())
 }

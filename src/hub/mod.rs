@@ -137,7 +137,7 @@ impl Hub {
         match note.kind {
             NoteKind::Stream => {
                 if let Some(t) = self.stream_topic(&note.run, &note.key) {
-                    t.wake();
+                    t.wake_at(note.pos);
                 }
                 if let Some(t) = self.run_topic(&note.run) {
                     t.stream_touched(&note.key);
@@ -145,7 +145,7 @@ impl Hub {
             }
             NoteKind::Event => {
                 if let Some(t) = self.run_topic(&note.run) {
-                    t.wake_events();
+                    t.wake_events_at(note.pos);
                 }
             }
             NoteKind::Status => {

@@ -6,7 +6,7 @@
 //! Each fetched batch says which version it starts after; a subscriber whose position is
 //! older than that re-reads from the database, exactly like stream subscribers.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use futures::Stream;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Source;
 use super::{lock, retry, Hub, TOPIC_CAPACITY};
+use crate::replica::Want;
 use crate::store::{EventRow, RunRow, StepRow};
 
 /// Event changes read in one snapshot.
@@ -61,12 +62,28 @@ pub struct RunTopic {
     events_dirty: AtomicBool,
     status_dirty: AtomicBool,
     steps_dirty: AtomicBool,
+    /// The highest event version announced by notes.
+    events_wanted: AtomicI64,
+    /// Set by a wake-up without a version: the next read must see every commit so far.
+    events_fence: AtomicBool,
+    /// The event clock the fetcher has broadcast up to.
+    known: AtomicI64,
     stop: CancellationToken,
 }
 
 impl RunTopic {
     /// Events may have changed.
     pub fn wake_events(&self) {
+        self.wake_events_at(0);
+    }
+
+    /// Event version `version` exists (0: unknown).
+    pub fn wake_events_at(&self, version: i64) {
+        if version > 0 {
+            self.events_wanted.fetch_max(version, Ordering::SeqCst);
+        } else {
+            self.events_fence.store(true, Ordering::SeqCst);
+        }
         self.events_dirty.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
@@ -124,6 +141,9 @@ impl Hub {
                     events_dirty: AtomicBool::new(false),
                     status_dirty: AtomicBool::new(false),
                     steps_dirty: AtomicBool::new(false),
+                    events_wanted: AtomicI64::new(0),
+                    events_fence: AtomicBool::new(false),
+                    known: AtomicI64::new(0),
                     stop: self.inner.cancel.child_token(),
                 });
                 tokio::spawn(fetch_loop(self.inner.source.clone(), topic.clone()));
@@ -158,8 +178,12 @@ impl Drop for RunSubscription {
 async fn fetch_loop(store: Source, topic: Arc<RunTopic>) {
     let run = topic.run.as_str();
     let read = async {
-        let (_, clock) = retry("events", || store.events_after(run, i64::MAX)).await;
+        let (_, clock) = retry("events", || {
+            store.events_after_want(run, i64::MAX, Want::Everything)
+        })
+        .await;
         let mut upto = clock.unwrap_or(0);
+        topic.known.fetch_max(upto, Ordering::SeqCst);
         // Announce where the fetcher starts, so a subscriber whose own read predates a
         // write that this initial read already covers re-reads instead of waiting.
         let marker = EventBatch {
@@ -188,7 +212,12 @@ async fn fetch_loop(store: Source, topic: Arc<RunTopic>) {
                 }
             }
             if topic.events_dirty.swap(false, Ordering::SeqCst) {
-                let (events, clock) = retry("events", || store.events_after(run, upto)).await;
+                let mut want = Want::AtLeast(topic.events_wanted.load(Ordering::SeqCst).max(upto));
+                if topic.events_fence.swap(false, Ordering::SeqCst) {
+                    want = Want::Everything;
+                }
+                let (events, clock) =
+                    retry("events", || store.events_after_want(run, upto, want)).await;
                 let clock = clock.unwrap_or(upto);
                 if clock > upto {
                     let batch = EventBatch {
@@ -196,6 +225,7 @@ async fn fetch_loop(store: Source, topic: Arc<RunTopic>) {
                         clock,
                         events,
                     };
+                    topic.known.fetch_max(clock, Ordering::SeqCst);
                     let _ = topic.tx.send(RunUpdate::Events(Arc::new(batch)));
                     upto = clock;
                 }
@@ -296,7 +326,10 @@ impl RunSubscription {
             let run = self.topic.run.clone();
             let mut pos = after;
             'catch_up: loop {
-                let (events, clock) = retry("events", || store.events_after(&run, pos)).await;
+                let known = self.topic.known.load(Ordering::SeqCst);
+                let want = if known > pos { Want::AtLeast(known) } else { Want::Any };
+                let (events, clock) =
+                    retry("events", || store.events_after_want(&run, pos, want)).await;
                 for ev in events {
                     pos = pos.max(ev.version);
                     yield ev;

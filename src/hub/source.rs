@@ -4,7 +4,8 @@
 //! differ. Each read is one statement (one snapshot), as the followers require.
 
 use crate::error::StoreError;
-use crate::note::TopicKey;
+use crate::replica::reads::flowgate_page;
+use crate::replica::{Replicas, Want};
 use crate::store::dbos::DbosStore;
 use crate::store::{EventRow, RunRow, StepRow, Store, StreamInfo, StreamPage};
 
@@ -15,6 +16,8 @@ pub enum Source {
     Flowgate(Store),
     /// A DBOS app's system database.
     Dbos(DbosStore),
+    /// flowgate's schema, read from streaming standbys (`FLOWGATE_READ_URL`).
+    Replicated(Replicas),
 }
 
 impl Source {
@@ -26,13 +29,23 @@ impl Source {
         from: i64,
         limit: i64,
     ) -> Result<StreamPage, StoreError> {
-        match (self, TopicKey::of(run, key)) {
-            (Source::Flowgate(store), TopicKey::Durable(id)) => {
-                store.ds_page(id, from, limit).await
-            }
-            (Source::Flowgate(_), TopicKey::Invalid) => Ok(StreamPage::default()),
-            (Source::Flowgate(store), _) => store.read_stream(run, key, from, limit).await,
-            (Source::Dbos(d), _) => d.read_stream(run, key, from, limit).await,
+        self.read_stream_want(run, key, from, limit, Want::Any)
+            .await
+    }
+
+    /// Like [`Source::read_stream`], showing at least `want` (only a standby can be behind).
+    pub async fn read_stream_want(
+        &self,
+        run: &str,
+        key: &str,
+        from: i64,
+        limit: i64,
+        want: Want,
+    ) -> Result<StreamPage, StoreError> {
+        match self {
+            Source::Replicated(r) => r.read_stream(run, key, from, limit, want).await,
+            Source::Flowgate(store) => flowgate_page(store, run, key, from, limit).await,
+            Source::Dbos(d) => d.read_stream(run, key, from, limit).await,
         }
     }
 
@@ -42,7 +55,18 @@ impl Source {
         run: &str,
         after: i64,
     ) -> Result<(Vec<EventRow>, Option<i64>), StoreError> {
+        self.events_after_want(run, after, Want::Any).await
+    }
+
+    /// Like [`Source::events_after`], with the event clock at least `want`.
+    pub async fn events_after_want(
+        &self,
+        run: &str,
+        after: i64,
+        want: Want,
+    ) -> Result<(Vec<EventRow>, Option<i64>), StoreError> {
         match self {
+            Source::Replicated(r) => r.events_after(run, after, want).await,
             Source::Flowgate(store) => store.events_after(run, after).await,
             Source::Dbos(d) => d.events_after(run, after).await,
         }
@@ -52,6 +76,8 @@ impl Source {
     pub async fn steps_after(&self, run: &str, after: i32) -> Result<Vec<StepRow>, StoreError> {
         match self {
             Source::Flowgate(store) => store.steps_after(run, after).await,
+            // Steps are few per run: read where they are written.
+            Source::Replicated(r) => r.primary().steps_after(run, after).await,
             Source::Dbos(_) => Ok(Vec::new()),
         }
     }
@@ -59,6 +85,7 @@ impl Source {
     /// One event.
     pub async fn get_event(&self, run: &str, key: &str) -> Result<Option<EventRow>, StoreError> {
         match self {
+            Source::Replicated(r) => r.get_event(run, key).await,
             Source::Flowgate(store) => store.get_event(run, key).await,
             Source::Dbos(d) => d.get_event(run, key).await,
         }
@@ -67,6 +94,7 @@ impl Source {
     /// The run's status row.
     pub async fn get_run(&self, run: &str) -> Result<Option<RunRow>, StoreError> {
         match self {
+            Source::Replicated(r) => r.get_run(run).await,
             Source::Flowgate(store) => store.get_run(run).await,
             Source::Dbos(d) => d.get_run(run).await,
         }
@@ -84,6 +112,7 @@ impl Source {
                 found.is_some()
             }
             Source::Dbos(d) => d.run_exists(run).await?,
+            Source::Replicated(r) => r.run_exists(run).await?,
         };
         if exists {
             Ok(())
@@ -95,6 +124,7 @@ impl Source {
     /// The run's streams, at most `limit`.
     pub async fn list_streams(&self, run: &str, limit: i64) -> Result<Vec<StreamInfo>, StoreError> {
         match self {
+            Source::Replicated(r) => r.list_streams(run, limit).await,
             Source::Flowgate(store) => store.list_streams(run, limit).await,
             Source::Dbos(d) => d.list_streams(run, limit).await,
         }

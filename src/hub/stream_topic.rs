@@ -7,7 +7,7 @@
 //! joined between reads). Offsets commit in order (appends hold the stream row's lock), so
 //! any snapshot holds a contiguous prefix and this loop never skips a record.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Source;
 use super::{lock, retry, Hub, READ_LIMIT, TOPIC_CAPACITY};
+use crate::replica::Want;
 use crate::store::StreamPage;
 
 /// What a stream fetcher broadcasts: records read from `from` in one snapshot.
@@ -43,6 +44,12 @@ pub struct StreamTopic {
     handed: Mutex<Vec<(i64, Vec<Bytes>)>>,
     /// Set by every wake-up that is not a hand-over: the fetcher must read the database.
     read_needed: AtomicBool,
+    /// The highest position announced by notes (a standby read waits until it shows it).
+    wanted: AtomicI64,
+    /// Set by a wake-up without a position: the next read must see every commit so far.
+    fence: AtomicBool,
+    /// The position the fetcher has broadcast up to: a follower's catch-up must reach it.
+    known: AtomicI64,
     stop: CancellationToken,
 }
 
@@ -52,6 +59,17 @@ const MAX_HANDED: usize = 1024;
 impl StreamTopic {
     /// Asks the fetcher to read what is new (coalesces: many wakes, one read).
     pub fn wake(&self) {
+        self.fence.store(true, Ordering::SeqCst);
+        self.wake_at(0);
+    }
+
+    /// Like [`StreamTopic::wake`] for a note saying position `pos` exists (0: unknown).
+    pub fn wake_at(&self, pos: i64) {
+        if pos > 0 {
+            self.wanted.fetch_max(pos, Ordering::SeqCst);
+        } else {
+            self.fence.store(true, Ordering::SeqCst);
+        }
         self.read_needed.store(true, Ordering::SeqCst);
         lock(&self.woken_at).get_or_insert_with(Instant::now);
         self.wake.notify_one();
@@ -116,6 +134,9 @@ impl Hub {
                     woken_at: Mutex::new(None),
                     handed: Mutex::default(),
                     read_needed: AtomicBool::new(false),
+                    wanted: AtomicI64::new(0),
+                    fence: AtomicBool::new(false),
+                    known: AtomicI64::new(0),
                     stop: self.inner.cancel.child_token(),
                 });
                 let reads = self.inner.metrics.stream_reads.clone();
@@ -163,9 +184,19 @@ impl Drop for StreamSubscription {
     }
 }
 
-/// Reads a page of the topic's stream, retrying until it succeeds.
-async fn read_retrying(source: &Source, run: &str, key: &str, from: i64, limit: i64) -> StreamPage {
-    retry("stream", || source.read_stream(run, key, from, limit)).await
+/// Reads a page of the topic's stream showing `want`, retrying until it succeeds.
+async fn read_retrying(
+    source: &Source,
+    run: &str,
+    key: &str,
+    from: i64,
+    limit: i64,
+    want: Want,
+) -> StreamPage {
+    retry("stream", || {
+        source.read_stream_want(run, key, from, limit, want)
+    })
+    .await
 }
 
 /// The topic's one reader: on each wake, reads everything past its position and broadcasts.
@@ -173,8 +204,9 @@ async fn fetch_loop(store: Source, topic: Arc<StreamTopic>, reads: prometheus::I
     let run = topic.run.as_str();
     let key = topic.key.as_str();
     let read = async {
-        let tail = read_retrying(&store, run, key, 0, 0).await;
+        let tail = read_retrying(&store, run, key, 0, 0, Want::Everything).await;
         let mut upto = tail.next;
+        topic.known.fetch_max(upto, Ordering::SeqCst);
         let mut end_sent = tail.closed;
         // Announce where the fetcher starts: a write that committed between a subscriber's
         // own catch-up and this read would otherwise leave that subscriber behind until the
@@ -193,9 +225,14 @@ async fn fetch_loop(store: Source, topic: Arc<StreamTopic>, reads: prometheus::I
             if !(read_needed || gap) {
                 continue;
             }
+            let mut want = Want::AtLeast(topic.wanted.load(Ordering::SeqCst).max(upto));
+            if topic.fence.swap(false, Ordering::SeqCst) {
+                want = Want::Everything;
+            }
             loop {
                 reads.inc();
-                let page = read_retrying(&store, run, key, upto, READ_LIMIT).await;
+                let page = read_retrying(&store, run, key, upto, READ_LIMIT, want).await;
+                want = want.max(Want::AtLeast(upto));
                 let n = page.records.len() as i64;
                 let end = page.ended_at(upto + n);
                 // More is there if this page stopped short of its tail (row or byte limit).
@@ -206,6 +243,7 @@ async fn fetch_loop(store: Source, topic: Arc<StreamTopic>, reads: prometheus::I
                         page,
                         woken,
                     }));
+                    topic.known.fetch_max(upto + n, Ordering::SeqCst);
                     upto += n;
                     end_sent = end;
                 }
@@ -240,6 +278,7 @@ fn broadcast_handed(topic: &StreamTopic, upto: &mut i64, woken: Instant) -> bool
             closed: false,
             gone: false,
         };
+        topic.known.fetch_max(first + n, Ordering::SeqCst);
         let _ = topic.tx.send(Arc::new(Batch {
             from: first,
             page,
@@ -270,7 +309,11 @@ impl StreamSubscription {
                 loop {
                     // Boxed: the read's state lives only while reading, so an idle
                     // follower (most of them, most of the time) stays small.
-                    let page = Box::pin(read_retrying(&store, &run, &key, pos, READ_LIMIT)).await;
+                    // What the fetcher has broadcast before this follower subscribed exists:
+                    // a standby read must show it (later batches reach this follower).
+                    let known = self.topic.known.load(Ordering::SeqCst);
+                    let want = if known > pos { Want::AtLeast(known) } else { Want::Any };
+                    let page = Box::pin(read_retrying(&store, &run, &key, pos, READ_LIMIT, want)).await;
                     if page.gone {
                         yield StreamItem::Gone(pos);
                         return;

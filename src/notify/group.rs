@@ -189,16 +189,14 @@ impl GroupCommit {
 impl Family for Write {
     type Outcome = Outcome;
 
-    fn execute<'a>(
+    async fn execute<'a>(
         conn: &'a mut PgConnection,
         origin: &'a str,
         writes: &'a [&'a Self],
-    ) -> impl Future<Output = Result<Vec<Outcome>, StoreError>> + Send + 'a {
-        async move {
-            match writes {
-                [one] => batch::write_one(conn, origin, one).await.map(|o| vec![o]),
-                _ => batch::write_batch(conn, origin, writes).await,
-            }
+    ) -> Result<Vec<Outcome>, StoreError> {
+        match writes {
+            [one] => batch::write_one(conn, origin, one).await.map(|o| vec![o]),
+            _ => batch::write_batch(conn, origin, writes).await,
         }
     }
 

@@ -63,6 +63,31 @@ pub struct ListenLoop<S> {
     pub sink: S,
 }
 
+/// The LISTEN connection's settings for `url`. A URL that names a socket directory in its
+/// `host` parameter (`postgres://u@localhost/db?host=/dir`, as sqlx and the private cluster
+/// write it) means that socket; tokio-postgres would also try the authority's host first
+/// and could reach another server, so the authority's host is dropped.
+pub fn listen_config(url: &str) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
+    let socket = url
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("host=/")));
+    if let (true, Some((scheme, rest))) = (socket, url.split_once("://")) {
+        if let Some((auth, path)) = rest.split_once('/') {
+            let (user, host) = match auth.rsplit_once('@') {
+                Some((u, h)) => (format!("{u}@"), h),
+                None => (String::new(), auth),
+            };
+            // The port names the socket file: keep it as a parameter.
+            let port = match host.rsplit_once(':') {
+                Some((_, p)) if !p.is_empty() => format!("&port={p}"),
+                _ => String::new(),
+            };
+            return format!("{scheme}://{user}/{path}{port}").parse();
+        }
+    }
+    url.parse()
+}
+
 /// flowgate's own channel: notes from other processes go to the hub.
 struct HubSink {
     hub: Hub,
@@ -177,5 +202,28 @@ impl<S: Sink> ListenLoop<S> {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_config;
+
+    #[test]
+    fn a_socket_host_parameter_wins_over_the_authority() {
+        let c = listen_config("postgres://postgres@localhost/postgres?host=/tmp/pg").unwrap();
+        assert_eq!(
+            c.get_hosts(),
+            &[tokio_postgres::config::Host::Unix("/tmp/pg".into())]
+        );
+        assert_eq!(c.get_user(), Some("postgres"));
+        assert_eq!(c.get_dbname(), Some("postgres"));
+        let c = listen_config("postgres://u@localhost:5433/db?host=/tmp/pg").unwrap();
+        assert_eq!(c.get_ports(), &[5433]);
+        let c = listen_config("postgres://u:p@db.example:6543/app").unwrap();
+        assert_eq!(
+            c.get_hosts(),
+            &[tokio_postgres::config::Host::Tcp("db.example".into())]
+        );
     }
 }

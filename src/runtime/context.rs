@@ -357,7 +357,11 @@ impl WorkflowContext {
         let sid = self.step_id(n, &name);
         steps::record(&mut tx, &self.id, sid, Some(&json!(next)), None).await?;
         tx.commit().await?;
-        self.publish(NoteKind::Stream, key.as_str(), next);
+        self.publish(
+            NoteKind::Stream,
+            key.as_str(),
+            next | crate::replica::CLOSED_FLAG,
+        );
         Ok(next)
     }
 

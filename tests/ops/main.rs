@@ -5,6 +5,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod procs;
+mod replica;
 mod restart;
 mod secrets;
 mod shutdown;

@@ -12,7 +12,7 @@ use flowgate::private_pg::PrivateCluster;
 use crate::procs::*;
 
 /// A scratch directory the cluster's unprivileged user can traverse.
-fn scratch() -> tempfile::TempDir {
+pub(crate) fn scratch() -> tempfile::TempDir {
     let d = tempfile::Builder::new()
         .prefix("flowgate-test-")
         .tempdir()

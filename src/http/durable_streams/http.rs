@@ -284,14 +284,24 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
     let conflict = |msg: &str| fail(StatusCode::CONFLICT, "conflict", msg);
     let mut r = match req.run(app.notifier.group()).await? {
         Appended::Done {
+            id,
             tail,
             closed,
             new_data,
             subscribed,
             ..
         } => {
-            // Readers in this process were woken by the commit; subscriptions only when
-            // there are any.
+            // Readers in this process were woken by the commit. A close also announces the
+            // close flag, so a standby reader waits for the marker itself.
+            if close && closed {
+                app.notifier.publish(Note::new(
+                    NoteKind::Stream,
+                    HUB_NAMESPACE,
+                    hub_key(id),
+                    tail | crate::replica::CLOSED_FLAG,
+                ));
+            }
+            // Subscriptions only when there are any.
             if new_data && subscribed {
                 tokio::spawn(super::wake::activity(app.clone(), path.to_string()));
             }

@@ -1,0 +1,168 @@
+//! The primary's WAL position (the fence, shared by every read waiting at one moment), the
+//! wait for a standby's replay, and the probe loop behind lag metrics and readiness.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{lock, Health, Replicas, Standby};
+use crate::error::StoreError;
+
+const PRIMARY_LSN: &str = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint";
+const STANDBY_LSN: &str = "SELECT pg_is_in_recovery(),
+    coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0)";
+
+/// One primary WAL query at a time; a reader that asked while one was running waits for the
+/// next and shares it with everyone else waiting.
+#[derive(Default)]
+pub struct Fence {
+    running: tokio::sync::Mutex<()>,
+    last: std::sync::Mutex<Option<(Instant, i64)>>,
+}
+
+impl Replicas {
+    /// A primary WAL position at or past every commit made before this call.
+    pub async fn fence(&self) -> Result<i64, StoreError> {
+        let asked = Instant::now();
+        let fence = &self.inner.fence;
+        let _turn = fence.running.lock().await;
+        if let Some((at, lsn)) = *lock(&fence.last) {
+            if at >= asked {
+                return Ok(lsn);
+            }
+        }
+        let started = Instant::now();
+        self.inner.metrics.fences.inc();
+        let lsn: i64 = sqlx::query_scalar(PRIMARY_LSN)
+            .fetch_one(&self.inner.primary.pool)
+            .await?;
+        *lock(&fence.last) = Some((started, lsn));
+        Ok(lsn)
+    }
+
+    /// Fences, then waits until `sb` has replayed past the fence; false at `deadline`.
+    pub(super) async fn wait_replay(
+        &self,
+        sb: &Standby,
+        deadline: Instant,
+    ) -> Result<bool, StoreError> {
+        let lsn = self.fence().await?;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let (recovering, replayed) = standby_lsn(sb).await?;
+            if !recovering {
+                sb.mark(Health::Promoted);
+                return Ok(false);
+            }
+            if replayed >= lsn {
+                return Ok(true);
+            }
+            if Instant::now() + pause >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(16));
+        }
+    }
+
+    /// The probe period.
+    pub fn probe_period(&self) -> Duration {
+        self.inner.probe
+    }
+}
+
+async fn standby_lsn(sb: &Standby) -> Result<(bool, i64), StoreError> {
+    Ok(sqlx::query_as(STANDBY_LSN)
+        .fetch_one(&sb.store.pool)
+        .await?)
+}
+
+/// Probes every standby each period: replay position against the primary's, recovery, and
+/// reachability. A standby returns to service once it has replayed past a primary position
+/// sampled after it was set aside.
+pub async fn run(r: Replicas, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(r.inner.probe);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let primary: Option<i64> = tokio::time::timeout(
+            r.inner.bound.max(Duration::from_millis(200)),
+            sqlx::query_scalar(PRIMARY_LSN).fetch_one(&r.inner.primary.pool),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok);
+        let Some(primary) = primary else { continue };
+        for sb in r.standbys() {
+            probe(&r, sb, primary).await;
+        }
+    }
+}
+
+async fn probe(r: &Replicas, sb: &Standby, primary: i64) {
+    let now = Instant::now();
+    let m = &r.inner.metrics;
+    let got = tokio::time::timeout(
+        r.inner.bound.max(Duration::from_millis(200)),
+        standby_lsn(sb),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok);
+    let Some((recovering, replayed)) = got else {
+        sb.mark(Health::Down);
+        m.serving.with_label_values(&[&sb.label]).set(0);
+        return;
+    };
+    let lag_seconds = {
+        let mut samples = lock(&sb.samples);
+        samples.push_back((now, primary));
+        while samples.front().is_some_and(|(_, lsn)| *lsn <= replayed) || samples.len() > 256 {
+            samples.pop_front();
+        }
+        // The oldest primary position not replayed yet: how long ago it was sampled.
+        samples
+            .front()
+            .map_or(0.0, |(at, _)| now.duration_since(*at).as_secs_f64())
+    };
+    let lag_bytes = (primary - replayed).max(0);
+    let bound = r.inner.bound.as_secs_f64();
+    sb.set(|s| {
+        s.lag_bytes = lag_bytes;
+        s.lag_seconds = lag_seconds;
+        if !recovering {
+            s.state = Health::Promoted;
+            return;
+        }
+        match s.state {
+            Health::Ok if lag_seconds > bound => {
+                s.state = Health::Behind;
+                s.target = Some(primary);
+            }
+            Health::Ok => {}
+            // Set aside: back once past a primary position sampled after that.
+            _ => match s.target {
+                Some(t) if replayed >= t => {
+                    s.state = Health::Ok;
+                    s.target = None;
+                }
+                Some(_) => {}
+                None => {
+                    s.state = Health::Behind;
+                    s.target = Some(primary);
+                }
+            },
+        }
+    });
+    let st = sb.state();
+    m.lag_bytes.with_label_values(&[&sb.label]).set(lag_bytes);
+    m.lag_ms
+        .with_label_values(&[&sb.label])
+        .set((lag_seconds * 1000.0) as i64);
+    m.serving
+        .with_label_values(&[&sb.label])
+        .set((st.state == Health::Ok) as i64);
+}
