@@ -1,6 +1,6 @@
 //! The Durable Streams Node reference server (`@durable-streams/server` 0.3.7) as a peer in
 //! the `durable` scenario: installed with `npm ci` into a cache directory on first use
-//! (`bench/ds-reference/`'s pinned lock file, embedded here), started on a free loopback
+//! (`src/bench/ds-reference/`'s pinned lock file, embedded here), started on a free loopback
 //! port in memory or file-backed (fsync per append, in a temporary directory), stopped and
 //! cleaned up when dropped.
 
@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::process::{Child, Command};
 
-const PACKAGE: &str = include_str!("../../bench/ds-reference/package.json");
-const LOCK: &str = include_str!("../../bench/ds-reference/package-lock.json");
-const START: &str = include_str!("../../bench/ds-reference/start.mjs");
+const PACKAGE: &str = include_str!("ds-reference/package.json");
+const LOCK: &str = include_str!("ds-reference/package-lock.json");
+const START: &str = include_str!("ds-reference/start.mjs");
 
 /// A running reference server.
 pub struct Reference {
