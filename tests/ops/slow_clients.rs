@@ -41,14 +41,13 @@ async fn half_sent_heads_are_closed_in_time_and_normal_clients_are_served() {
     }
     let baseline = rss_kib(pid);
 
-    let opened_at = Instant::now();
     let mut socks = Vec::with_capacity(2000);
     for _ in 0..2000 {
         let mut s = TcpStream::connect(&addr).await.expect("connect");
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             .await
             .unwrap();
-        socks.push(s);
+        socks.push((Instant::now(), s));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let peak = rss_kib(pid);
@@ -69,11 +68,13 @@ async fn half_sent_heads_are_closed_in_time_and_normal_clients_are_served() {
         })
     };
 
-    // Every slow socket is closed by the server (EOF or reset) within the bound.
+    // Every slow socket is closed by the server (EOF or reset) within the bound: 2 s after
+    // its own head started, plus slack for a loaded machine (opening 2,000 sockets can
+    // itself take seconds there).
     let mut closed = 0;
-    for s in socks.iter_mut() {
+    for (opened_at, s) in socks.iter_mut() {
         let mut buf = [0u8; 512];
-        let deadline = opened_at + Duration::from_secs(8);
+        let deadline = *opened_at + Duration::from_secs(6);
         loop {
             match tokio::time::timeout_at(deadline.into(), s.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => {
@@ -85,7 +86,10 @@ async fn half_sent_heads_are_closed_in_time_and_normal_clients_are_served() {
             }
         }
     }
-    assert_eq!(closed, 2000, "every half-sent head closed within 8 s");
+    assert_eq!(
+        closed, 2000,
+        "every half-sent head closed within 6 s of its start"
+    );
     assert_eq!(normal.await.unwrap(), 30);
     drop(socks);
     // The server hands freed memory back once the burst of closes settles (bounded wait).
