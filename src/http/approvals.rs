@@ -129,23 +129,24 @@ async fn mint_token(
         .into_response())
 }
 
+/// The answer to an approval link that is expired (410) or not valid (403).
+pub(crate) fn link_error(e: TokenError) -> ApiError {
+    match e {
+        TokenError::Expired => ApiError::new(
+            StatusCode::GONE,
+            "link_expired",
+            "this approval link has expired",
+        ),
+        TokenError::Invalid => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_link",
+            "this approval link is not valid",
+        ),
+    }
+}
+
 fn verify(app: &AppState, token: &str) -> Result<ApprovalClaims, ApiError> {
-    let claims = app
-        .auth
-        .signer
-        .verify_approval(token)
-        .map_err(|e| match e {
-            TokenError::Expired => ApiError::new(
-                StatusCode::GONE,
-                "link_expired",
-                "this approval link has expired",
-            ),
-            TokenError::Invalid => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "invalid_link",
-                "this approval link is not valid",
-            ),
-        })?;
+    let claims = app.auth.signer.verify_approval(token).map_err(link_error)?;
     // A link minted with an API key dies with the key.
     if let Some(k) = &claims.key {
         if !app.auth.key_id_known(k) {

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::reads::require;
 use super::{name, source, APPROVAL_KIND, RUN_TOKEN_KIND};
-use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope, TokenError};
+use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope};
 use crate::error::ApiError;
 use crate::http::access::grant::{check_approvers, GrantBody};
 use crate::http::access::{forbidden, AdminKey, Caller};
@@ -203,18 +203,7 @@ fn verify(app: &AppState, token: &str) -> Result<ApprovalClaims, ApiError> {
     app.auth
         .signer
         .verify(APPROVAL_KIND, token, |c: &ApprovalClaims| c.exp)
-        .map_err(|e| match e {
-            TokenError::Expired => ApiError::new(
-                StatusCode::GONE,
-                "link_expired",
-                "this approval link has expired",
-            ),
-            TokenError::Invalid => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "invalid_link",
-                "this approval link is not valid",
-            ),
-        })
+        .map_err(crate::http::approvals::link_error)
 }
 
 fn message_id(c: &ApprovalClaims) -> String {
