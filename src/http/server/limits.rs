@@ -32,6 +32,9 @@ impl Refusal {
 /// Connections closed between two returns of freed memory to the system.
 const TRIM_EVERY: usize = 512;
 
+/// Trims one wake-up may run while closes keep coming (bounds the work under steady churn).
+const TRIM_PASSES: usize = 4;
+
 /// Counts open connections, in all and per address.
 pub struct Admission {
     max: usize,
@@ -73,20 +76,34 @@ impl Admission {
                 _ = stop.cancelled() => return,
                 _ = self.trim.notified() => {}
             }
-            // Let the burst settle first (no close for 250 ms, at most 5 s), so one trim
-            // releases what the whole burst freed.
-            let mut seen = self.closed.load(Ordering::SeqCst);
-            for _ in 0..20 {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let now = self.closed.load(Ordering::SeqCst);
-                if now == seen {
+            // A burst can straggle for seconds on a loaded machine: trim again while closes
+            // keep coming after a trim, so the tail of the burst is released too.
+            for _ in 0..TRIM_PASSES {
+                self.settle().await;
+                self.closed.store(0, Ordering::SeqCst);
+                let _ = tokio::task::spawn_blocking(release_free_memory).await;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                if self.closed.load(Ordering::SeqCst) == 0 {
                     break;
                 }
-                seen = now;
             }
-            self.closed.store(0, Ordering::SeqCst);
-            let _ = tokio::task::spawn_blocking(release_free_memory).await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Waits until no connection has closed for 250 ms (at most 30 s), so one trim
+    /// releases what a whole burst freed.
+    async fn settle(&self) {
+        let mut seen = self.closed.load(Ordering::SeqCst);
+        for _ in 0..120 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = self.closed.load(Ordering::SeqCst);
+            if now == seen {
+                return;
+            }
+            seen = now;
         }
     }
 
