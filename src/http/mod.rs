@@ -128,22 +128,34 @@ pub fn router(state: AppState) -> Router {
         None => router,
     };
     router
-        .layer(panics::layer(state.metrics.http_panics.clone()))
-        .layer(trace_layer())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.http_panics.clone(),
+            panics::catch,
+        ))
+        .layer(axum::middleware::from_fn(trace))
         .with_state(state)
 }
 
-type TraceLayer = tower_http::trace::TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
->;
-
 /// Request spans name the method and path only: query strings may carry tokens, and an
-/// approval link's token in its path is replaced. They are debug-level: an enabled span
-/// lives (with its formatted fields) as long as its response, which for an SSE reader is
-/// the whole connection.
-fn trace_layer() -> TraceLayer {
-    tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-        tracing::debug_span!("request", method = %req.method(), path = %crate::auth::redact_path(req.uri().path()))
-    })
+/// approval link's token in its path is replaced. The span covers the handler, not the
+/// response body: an SSE body lives as long as its connection, and wrapping it would cost a
+/// clock read and a span entry per frame. Server errors are logged with their latency.
+async fn trace(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let span = tracing::debug_span!("request", method = %req.method(), path = %crate::auth::redact_path(req.uri().path()));
+    let started = std::time::Instant::now();
+    let resp = next.run(req).instrument(span.clone()).await;
+    let status = resp.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::error!(%status, latency_ms, "response failed");
+        } else {
+            tracing::debug!(%status, latency_ms, "response");
+        }
+    });
+    resp
 }

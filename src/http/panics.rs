@@ -7,8 +7,7 @@ use std::panic::AssertUnwindSafe;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use tower_http::catch_panic::CatchPanicLayer;
+use futures::{FutureExt, Stream, StreamExt};
 
 use crate::error::ApiError;
 
@@ -20,28 +19,29 @@ fn message(p: &(dyn Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// The handler behind the layer.
-#[derive(Clone)]
-pub struct OnPanic(prometheus::IntCounter);
-
-impl tower_http::catch_panic::ResponseForPanic for OnPanic {
-    type ResponseBody = axum::body::Body;
-
-    fn response_for_panic(&mut self, p: Box<dyn Any + Send + 'static>) -> Response {
-        self.0.inc();
-        tracing::error!(panic = message(p.as_ref()), "request handler panicked");
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-        .into_response()
-    }
+/// The 500 a panicking handler answers, counted in `counter`.
+fn answer_panic(counter: &prometheus::IntCounter, p: Box<dyn Any + Send + 'static>) -> Response {
+    counter.inc();
+    tracing::error!(panic = message(p.as_ref()), "request handler panicked");
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+    .into_response()
 }
 
-/// The layer: catches panics in handlers (and in the layers inside it).
-pub fn layer(counter: prometheus::IntCounter) -> CatchPanicLayer<OnPanic> {
-    CatchPanicLayer::custom(OnPanic(counter))
+/// Middleware: catches panics in handlers (and in the layers inside it). The response body
+/// passes through untouched, so a streaming response pays nothing per frame for it.
+pub async fn catch(
+    axum::extract::State(counter): axum::extract::State<prometheus::IntCounter>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(resp) => resp,
+        Err(p) => answer_panic(&counter, p),
+    }
 }
 
 /// `frames`, ending cleanly (and counted) instead of aborting the response if producing a
@@ -84,7 +84,7 @@ mod tests {
                     "unreachable"
                 }),
             )
-            .layer(layer(counter.clone()));
+            .layer(axum::middleware::from_fn_with_state(counter.clone(), catch));
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(tcp, router).await });

@@ -79,31 +79,22 @@ pub fn response<S>(app: &AppState, client: StreamPermit, frames: S) -> Result<Re
 where
     S: Stream<Item = Bytes> + Send + 'static,
 {
-    let Ok(permit) = app.sse_slots.clone().try_acquire_owned() else {
-        app.metrics.sse_rejected.inc();
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
-            "SSE connection limit reached",
-        )
-        .with_header("retry-after", "5"));
-    };
-    let mut beat = app.heartbeat.clone();
-    let shutdown: CancellationToken = app.shutdown.clone();
-    let open = app.metrics.sse_open.clone();
+    let slot = Slot::acquire(app)?;
+    let beats = app.heartbeat.stream();
+    let stop = app.shutdown.clone().cancelled_owned();
     let frames = super::panics::guard_stream(frames, app.metrics.http_panics.clone());
     let body = async_stream::stream! {
-        let _permit = permit;
+        let _slot = slot;
         let _client = client;
-        let _open = GaugeGuard::inc(&open);
-        let frames = frames;
-        futures::pin_mut!(frames);
+        // The waits on the shared shutdown token and heartbeat live as long as the response:
+        // a fresh wait per frame would register and unregister a waiter under their locks
+        // for every frame of every connection.
+        futures::pin_mut!(frames, beats, stop);
         yield Ok::<Bytes, std::convert::Infallible>(comment("flowgate"));
-        beat.0.borrow_and_update();
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => {
+                _ = stop.as_mut() => {
                     yield Ok(Bytes::from_static(b"retry: 1000\n: server shutting down\n\n"));
                     break;
                 }
@@ -111,11 +102,37 @@ where
                     Some(f) => yield Ok(f),
                     None => break,
                 },
-                _ = beat.tick() => yield Ok(comment("heartbeat")),
+                Some(_) = beats.next() => yield Ok(comment("heartbeat")),
             }
         }
     };
     Ok(stream_response(Body::from_stream(body)))
+}
+
+/// A place among the process's SSE connections (`FLOWGATE_MAX_SSE`), counted in the
+/// `sse_open` gauge while held.
+pub struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _open: GaugeGuard,
+}
+
+impl Slot {
+    /// Takes a place, or answers 503 with `Retry-After` when all are taken.
+    pub fn acquire(app: &AppState) -> Result<Slot, ApiError> {
+        let Ok(permit) = app.sse_slots.clone().try_acquire_owned() else {
+            app.metrics.sse_rejected.inc();
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_connections",
+                "SSE connection limit reached",
+            )
+            .with_header("retry-after", "5"));
+        };
+        Ok(Slot {
+            _permit: permit,
+            _open: GaugeGuard::inc(&app.metrics.sse_open),
+        })
+    }
 }
 
 /// One heartbeat ticker for every SSE response of the process (a timer per connection
@@ -140,11 +157,10 @@ impl Heartbeat {
         Heartbeat(rx)
     }
 
-    /// The next tick (never, once the ticker has stopped).
-    pub async fn tick(&mut self) {
-        if self.0.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+    /// The ticks from now on, as a stream (ends when the ticker stops). One stream held for a
+    /// whole response keeps its place among the ticker's waiters.
+    pub fn stream(&self) -> tokio_stream::wrappers::WatchStream<u64> {
+        tokio_stream::wrappers::WatchStream::from_changes(self.0.clone())
     }
 }
 

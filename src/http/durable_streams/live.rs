@@ -8,7 +8,7 @@
 //! is closed after [`super::SSE_MAX_AGE`] and the client resumes from its last offset.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::response::Response;
 use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -20,7 +20,7 @@ use super::read::{body, cursor, resolve, start_at, Target};
 use super::{is_text, SSE_MAX_AGE};
 use crate::error::ApiError;
 use crate::http::access::StreamPermit;
-use crate::http::sse::{split_lines, stream_response, GaugeGuard};
+use crate::http::sse::{split_lines, stream_response, Slot};
 use crate::http::AppState;
 use crate::hub::StreamItem;
 
@@ -33,6 +33,30 @@ enum Encoding {
     Json,
     Text,
     Base64,
+}
+
+impl Encoding {
+    /// JSON and text streams as they are; everything else base64.
+    fn of(target: &Target) -> Encoding {
+        if target.is_json() {
+            Encoding::Json
+        } else if is_text(target.content_type()) {
+            Encoding::Text
+        } else {
+            Encoding::Base64
+        }
+    }
+
+    /// Marks a base64 response with `Stream-SSE-Data-Encoding`.
+    fn label(self, mut resp: Response) -> Response {
+        if matches!(self, Encoding::Base64) {
+            resp.headers_mut().insert(
+                "stream-sse-data-encoding",
+                HeaderValue::from_static("base64"),
+            );
+        }
+        resp
+    }
 }
 
 fn data_event(enc: Encoding, rows: &[(i64, Bytes)]) -> Bytes {
@@ -96,85 +120,52 @@ pub async fn sse(
     client_cursor: Option<&str>,
 ) -> Result<Response, ApiError> {
     // The process-wide SSE connection limit and gauge apply here too.
-    let Ok(permit) = app.sse_slots.clone().try_acquire_owned() else {
-        app.metrics.sse_rejected.inc();
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_connections",
-            "SSE connection limit reached",
-        )
-        .with_header("retry-after", "5"));
-    };
-    let open = app.metrics.sse_open.clone();
+    let slot = Slot::acquire(app)?;
     let (run, key) = target.topic();
     let sub = app.hub.subscribe_stream(&run, &key);
     let target = resolve(app, path).await?;
     let from = start_at(start, target.tail())?;
-    let enc = if target.is_json() {
-        Encoding::Json
-    } else if is_text(target.content_type()) {
-        Encoding::Text
-    } else {
-        Encoding::Base64
-    };
+    let enc = Encoding::of(&target);
     let keepalive = super::long_poll(app);
-    let shutdown = app.shutdown.clone();
+    let stop = app.shutdown.clone().cancelled_owned();
     let app = app.clone();
     let path = path.to_string();
-    let client_cursor = client_cursor.map(str::to_string);
+    let cursor_now = {
+        let c = client_cursor.map(str::to_string);
+        move || cursor(c.as_deref())
+    };
     let stream = async_stream::stream! {
-        let _permit = permit;
+        let _slot = slot;
         let _client = client;
-        let _open = GaugeGuard::inc(&open);
-        let cur = |c: &Option<String>| cursor(c.as_deref());
-        let deadline = tokio::time::Instant::now() + SSE_MAX_AGE;
+        let deadline = tokio::time::sleep(SSE_MAX_AGE);
         let mut known_tail = target.tail();
         let mut pos = from;
         if from >= known_tail {
             let closed = target.closed();
             yield Ok::<Bytes, std::convert::Infallible>(
-                control(pos, Some(&cur(&client_cursor)), true, closed),
+                control(pos, Some(&cursor_now()), true, closed),
             );
             if closed {
                 return;
             }
         }
         let items = sub.follow(from);
-        futures::pin_mut!(items);
+        futures::pin_mut!(items, stop, deadline);
         loop {
             let first = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep_until(deadline) => break,
+                _ = stop.as_mut() => break,
+                _ = deadline.as_mut() => break,
                 i = items.next() => match i {
                     Some(i) => i,
                     None => break,
                 },
                 _ = tokio::time::sleep(keepalive) => {
-                    yield Ok(control(pos, Some(&cur(&client_cursor)), pos >= known_tail, false));
+                    yield Ok(control(pos, Some(&cursor_now()), pos >= known_tail, false));
                     continue;
                 }
             };
-            let mut rows = Vec::new();
-            let mut size = 0;
-            let mut end = false;
-            let mut item = Some(first);
-            while let Some(i) = item.take() {
-                match i {
-                    StreamItem::Record(o, p) => {
-                        size += p.len();
-                        rows.push((o + 1, p));
-                    }
-                    StreamItem::End(_) | StreamItem::Gone(_) => {
-                        end = true;
-                        break;
-                    }
-                }
-                if size >= EVENT_BYTES {
-                    break;
-                }
-                item = items.next().now_or_never().flatten();
-            }
+            let (rows, end) = gather(first, items.as_mut());
             let mut out = BytesMut::new();
             if let Some((last, _)) = rows.last() {
                 pos = *last;
@@ -192,19 +183,36 @@ pub async fn sse(
                 }
                 break;
             }
-            out.put(control(pos, Some(&cur(&client_cursor)), pos >= known_tail, false));
+            out.put(control(pos, Some(&cursor_now()), pos >= known_tail, false));
             yield Ok(out.freeze());
         }
     };
-    let mut resp = stream_response(Body::from_stream(stream));
-    let h = resp.headers_mut();
-    if matches!(enc, Encoding::Base64) {
-        h.insert(
-            "stream-sse-data-encoding",
-            HeaderValue::from_static("base64"),
-        );
+    Ok(enc.label(stream_response(Body::from_stream(stream))))
+}
+
+/// `first` and every item already waiting behind it, up to [`EVENT_BYTES`] of payload, as
+/// (next offset, payload) rows for one data event; true when the stream ended among them.
+fn gather<S>(first: StreamItem, mut items: std::pin::Pin<&mut S>) -> (Vec<(i64, Bytes)>, bool)
+where
+    S: futures::Stream<Item = StreamItem>,
+{
+    let mut rows = Vec::new();
+    let mut size = 0;
+    let mut item = Some(first);
+    while let Some(i) = item.take() {
+        match i {
+            StreamItem::Record(o, p) => {
+                size += p.len();
+                rows.push((o + 1, p));
+            }
+            StreamItem::End(_) | StreamItem::Gone(_) => return (rows, true),
+        }
+        if size >= EVENT_BYTES {
+            break;
+        }
+        item = items.next().now_or_never().flatten();
     }
-    Ok(resp)
+    (rows, false)
 }
 
 #[cfg(test)]

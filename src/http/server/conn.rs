@@ -141,12 +141,12 @@ impl Drop for Active {
     }
 }
 
-fn with_guard(resp: Response<Body>, guard: Active) -> Response<Body> {
-    resp.map(|b| {
-        Body::new(Tracked {
-            inner: b,
-            _guard: guard,
-        })
+/// Hands hyper the body itself (not re-boxed): every frame of a long SSE response passes
+/// through each wrapper.
+fn with_guard(resp: Response<Body>, guard: Active) -> Response<Tracked> {
+    resp.map(|b| Tracked {
+        inner: b,
+        _guard: guard,
     })
 }
 
