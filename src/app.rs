@@ -131,20 +131,83 @@ pub async fn start(config: Config) -> Result<RunningApp, StartError> {
 }
 
 /// Like [`start`], and runs the workflows and queues of `workflows` in this process.
+///
+/// Start-up runs in named phases: connect and migrate, start the wake-up path (hub,
+/// notifier, LISTEN connection), start background upkeep, launch the workflow runtime,
+/// then bind and serve.
 pub async fn start_with(
     config: Config,
     workflows: Option<RuntimeBuilder>,
 ) -> Result<RunningApp, StartError> {
     let auth = Arc::new(crate::auth::Auth::from_config(&config)?);
-    let database_url = config.database_url();
-    let store = Store::connect(&database_url, config.pool_size).await?;
+    let store = Store::connect(&config.database_url(), config.pool_size).await?;
     store.migrate().await?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let origin = format!("{:08x}", rand::random::<u32>());
     let metrics = Metrics::new();
+    let wakeups = start_wakeups(&config, &store, &metrics, &tracker, &shutdown)?;
+    let dbos = start_upkeep(&config, &store, &metrics, &wakeups.hub, &tracker, &shutdown).await?;
+    let workflows = launch_workflows(workflows, &config, &store, &wakeups).await?;
 
-    let replicas = crate::replica::start(&config, &store, &metrics, &tracker, &shutdown)?;
+    let tcp = bind(config.addr).await?;
+    let addr = local_addr(&tcp, config.addr)?;
+    let admin = match config.admin_addr {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
+    let state = AppState {
+        store,
+        hub: wakeups.hub,
+        notifier: wakeups.notifier,
+        listener: wakeups.listener,
+        sse_slots: Arc::new(Semaphore::new(config.max_sse)),
+        heartbeat: http::sse::Heartbeat::start(
+            config.heartbeat_period(),
+            &tracker,
+            shutdown.clone(),
+        ),
+        config: Arc::new(config),
+        shutdown: shutdown.clone(),
+        draining: CancellationToken::new(),
+        intake_stopped: workflows.intake_stopped,
+        workflows: workflows.tasks,
+        metrics,
+        auth,
+        started: Instant::now(),
+        runtime: workflows.runtime,
+        dbos,
+        replicas: wakeups.replicas,
+    };
+    let admin_addr = serve(&state, &tracker, tcp, admin, addr)?;
+    tracing::info!(%addr, ?admin_addr, "flowgate listening");
+    Ok(RunningApp {
+        addr,
+        admin_addr,
+        shutdown,
+        state,
+        tracker,
+    })
+}
+
+/// The wake-up path: where notes come from and where they are fanned out.
+struct Wakeups {
+    hub: Hub,
+    notifier: Notifier,
+    listener: Arc<ListenerState>,
+    replicas: Option<crate::replica::Replicas>,
+}
+
+/// Starts the standby monitor (if configured), the hub on top of it, the notifier of this
+/// process's own writes and the LISTEN connection for everyone else's.
+fn start_wakeups(
+    config: &Config,
+    store: &Store,
+    metrics: &Metrics,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<Wakeups, StartError> {
+    let origin = format!("{:08x}", rand::random::<u32>());
+    let replicas = crate::replica::start(config, store, metrics, tracker, shutdown)?;
     let hub = match &replicas {
         Some(r) => Hub::with_source(
             store.clone(),
@@ -156,7 +219,7 @@ pub async fn start_with(
     };
     let notifier = Notifier::new(hub.clone(), origin.clone());
     let listener_state = Arc::new(ListenerState::default());
-    let pg_config = crate::notify::listener::listen_config(&database_url)
+    let pg_config = crate::notify::listener::listen_config(&config.database_url())
         .map_err(|e: tokio_postgres::Error| sqlx::Error::Configuration(e.into()))?;
     let listener = Listener {
         config: pg_config,
@@ -164,102 +227,100 @@ pub async fn start_with(
         origin,
         state: listener_state.clone(),
     };
-
     tracker.spawn(listener.run(shutdown.clone()));
     tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
+    Ok(Wakeups {
+        hub,
+        notifier,
+        listener: listener_state,
+        replicas,
+    })
+}
+
+/// Starts the background upkeep: the hub's safety re-check, the Durable Streams expiry
+/// sweep, the DBOS source (if configured) and the retention sweeper.
+async fn start_upkeep(
+    config: &Config,
+    store: &Store,
+    metrics: &Metrics,
+    hub: &Hub,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<Option<crate::dbos::Dbos>, StartError> {
     tracker.spawn(hub.clone().safety_recheck(config.recheck_period()));
-    crate::http::durable_streams::spawn_sweep(&tracker, store.pool.clone(), shutdown.clone());
-    let dbos = crate::dbos::start(&config.dbos, &store, &metrics, &tracker, &shutdown).await?;
+    crate::http::durable_streams::spawn_sweep(tracker, store.pool.clone(), shutdown.clone());
+    let dbos = crate::dbos::start(&config.dbos, store, metrics, tracker, shutdown).await?;
     let sweeper = crate::lifecycle::Sweeper::new(
         store.pool.clone(),
         config.retention.clone(),
         Some(metrics.clone()),
     );
     tracker.spawn(crate::lifecycle::sweep_loop(sweeper, shutdown.clone()));
+    Ok(dbos)
+}
 
-    // Workflows stop taking work when `intake_stopped` fires; their tasks live in their own
-    // tracker so the shutdown sequence can give them the drain timeout.
+/// The workflow runtime of this process and what stops it.
+struct Workflows {
+    /// Fires when queues must stop taking work.
+    intake_stopped: CancellationToken,
+    /// The workflows' own tasks, so the shutdown sequence can give them the drain timeout.
+    tasks: TaskTracker,
+    runtime: Option<crate::runtime::Runtime>,
+}
+
+/// Launches the workflows and queues of `builder`, if any.
+async fn launch_workflows(
+    builder: Option<RuntimeBuilder>,
+    config: &Config,
+    store: &Store,
+    wakeups: &Wakeups,
+) -> Result<Workflows, StartError> {
     let intake_stopped = CancellationToken::new();
-    let workflow_tasks = TaskTracker::new();
-    let runtime = match workflows {
+    let tasks = TaskTracker::new();
+    let runtime = match builder {
         Some(b) => Some(
             crate::runtime::launch_from_config(
                 b,
-                &config,
-                &store,
-                &hub,
-                &notifier,
+                config,
+                store,
+                &wakeups.hub,
+                &wakeups.notifier,
                 &intake_stopped,
-                &workflow_tasks,
+                &tasks,
             )
             .await
             .map_err(StartError::Runtime)?,
         ),
         None => None,
     };
-
-    let tcp = bind(config.addr).await?;
-    let addr = local_addr(&tcp, config.addr)?;
-    let admin = match config.admin_addr {
-        Some(a) => Some(bind(a).await?),
-        None => None,
-    };
-    let state = AppState {
-        store,
-        hub,
-        notifier,
-        listener: listener_state,
-        sse_slots: Arc::new(Semaphore::new(config.max_sse)),
-        heartbeat: http::sse::Heartbeat::start(
-            config.heartbeat_period(),
-            &tracker,
-            shutdown.clone(),
-        ),
-        config: Arc::new(config),
-        shutdown: shutdown.clone(),
-        draining: CancellationToken::new(),
+    Ok(Workflows {
         intake_stopped,
-        workflows: workflow_tasks,
-        metrics,
-        auth,
-        started: Instant::now(),
+        tasks,
         runtime,
-        dbos,
-        replicas,
-    };
-    let conn = state.config.conn.clone();
-    let m = state.metrics.clone();
-    http::server::serve(
-        &tracker,
-        tcp,
-        http::router(state.clone()),
-        shutdown.clone(),
-        &conn,
-        m.clone(),
-    );
-    let admin_addr = match admin {
-        Some(l) => {
-            let a = local_addr(&l, l.local_addr().unwrap_or(addr))?;
-            http::server::serve(
-                &tracker,
-                l,
-                http::admin_router(state.clone()),
-                shutdown.clone(),
-                &conn,
-                m,
-            );
-            Some(a)
-        }
-        None => None,
-    };
-    tracing::info!(%addr, ?admin_addr, "flowgate listening");
-    Ok(RunningApp {
-        addr,
-        admin_addr,
-        shutdown,
-        state,
-        tracker,
     })
+}
+
+/// Serves the API on `tcp` and the admin routes on `admin`, if bound; returns the admin
+/// address.
+fn serve(
+    state: &AppState,
+    tracker: &TaskTracker,
+    tcp: tokio::net::TcpListener,
+    admin: Option<tokio::net::TcpListener>,
+    addr: SocketAddr,
+) -> Result<Option<SocketAddr>, StartError> {
+    let conn = &state.config.conn;
+    let shutdown = &state.shutdown;
+    let m = &state.metrics;
+    let api = http::router(state.clone());
+    http::server::serve(tracker, tcp, api, shutdown.clone(), conn, m.clone());
+    let Some(l) = admin else {
+        return Ok(None);
+    };
+    let a = local_addr(&l, l.local_addr().unwrap_or(addr))?;
+    let routes = http::admin_router(state.clone());
+    http::server::serve(tracker, l, routes, shutdown.clone(), conn, m.clone());
+    Ok(Some(a))
 }
 
 async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {

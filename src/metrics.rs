@@ -62,110 +62,114 @@ pub struct Metrics {
     pub http_panics: IntCounter,
 }
 
+/// Buckets of `delivery_seconds`: sub-millisecond to a few seconds.
+const DELIVERY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+/// Buckets of `step_seconds`: a millisecond to five minutes.
+const STEP_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0,
+];
+/// Buckets of `gc_sweep_seconds`: ten milliseconds to half an hour.
+const SWEEP_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0];
+
+/// Registers metrics built from constant definitions (which cannot fail; a name already
+/// registered is left as it is).
+struct Register<'a>(&'a Registry);
+
+impl Register<'_> {
+    fn add<M: prometheus::core::Collector + Clone + 'static>(
+        &self,
+        metric: Result<M, prometheus::Error>,
+    ) -> M {
+        let metric = metric.expect("constant metric definition");
+        let _ = self.0.register(Box::new(metric.clone()));
+        metric
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> IntGauge {
+        self.add(IntGauge::new(name, help))
+    }
+
+    fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.add(IntCounter::new(name, help))
+    }
+
+    fn counter_by(&self, name: &str, help: &str, label: &str) -> IntCounterVec {
+        self.add(IntCounterVec::new(Opts::new(name, help), &[label]))
+    }
+
+    fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+        let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+        self.add(Histogram::with_opts(opts))
+    }
+}
+
 impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Metrics {
         let registry = Registry::new_custom(Some("flowgate".into()), None).unwrap_or_default();
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("constant metric definition");
-            let _ = registry.register(Box::new(g.clone()));
-            g
-        };
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("constant metric definition");
-            let _ = registry.register(Box::new(c.clone()));
-            c
-        };
-        let notes_published = IntCounterVec::new(
-            Opts::new("notes_published_total", "Notes published, by kind"),
-            &["kind"],
-        )
-        .expect("constant metric definition");
-        let _ = registry.register(Box::new(notes_published.clone()));
-        let connections_refused = IntCounterVec::new(
-            Opts::new(
-                "connections_refused_total",
-                "Connections refused or closed by a bound, by reason",
-            ),
-            &["reason"],
-        )
-        .expect("constant metric definition");
-        let _ = registry.register(Box::new(connections_refused.clone()));
-        let buckets = vec![
-            0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-        ];
-        let delivery_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "delivery_seconds",
-                "Wake-up reaching the hub to record reaching a subscriber",
-            )
-            .buckets(buckets),
-        )
-        .expect("constant metric definition");
-        let _ = registry.register(Box::new(delivery_seconds.clone()));
-        let step_seconds = Histogram::with_opts(
-            HistogramOpts::new("step_seconds", "Durations of workflow steps").buckets(vec![
-                0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0,
-            ]),
-        )
-        .expect("constant metric definition");
-        let _ = registry.register(Box::new(step_seconds.clone()));
-        let gc_rows_deleted = IntCounterVec::new(
-            Opts::new(
-                "gc_rows_deleted_total",
-                "Rows the retention sweeper deleted, by table",
-            ),
-            &["table"],
-        )
-        .expect("constant metric definition");
-        let _ = registry.register(Box::new(gc_rows_deleted.clone()));
-        let gc_sweep_seconds = Histogram::with_opts(
-            HistogramOpts::new("gc_sweep_seconds", "Durations of retention sweeps").buckets(vec![
-                0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0,
-            ]),
-        )
-        .expect("constant metric definition");
-        let _ = registry.register(Box::new(gc_sweep_seconds.clone()));
+        let r = Register(&registry);
         Metrics {
-            gc_rows_deleted,
-            gc_sweep_seconds,
-            step_seconds,
-            sse_open: gauge("sse_connections", "Open SSE responses"),
-            long_polls_waiting: gauge("long_polls_waiting", "Long-polls waiting"),
-            records_appended: counter(
+            sse_open: r.gauge("sse_connections", "Open SSE responses"),
+            long_polls_waiting: r.gauge("long_polls_waiting", "Long-polls waiting"),
+            records_appended: r.counter(
                 "records_appended_total",
                 "Records appended through this process",
             ),
-            records_delivered: counter("records_delivered_total", "Records delivered to readers"),
-            events_set: counter("events_set_total", "Events set through this process"),
-            events_delivered: counter("events_delivered_total", "Events delivered to readers"),
-            messages_sent: counter("messages_sent_total", "Messages sent through this process"),
-            lagged: counter(
+            records_delivered: r.counter("records_delivered_total", "Records delivered to readers"),
+            events_set: r.counter("events_set_total", "Events set through this process"),
+            events_delivered: r.counter("events_delivered_total", "Events delivered to readers"),
+            messages_sent: r.counter("messages_sent_total", "Messages sent through this process"),
+            notes_published: r.counter_by(
+                "notes_published_total",
+                "Notes published, by kind",
+                "kind",
+            ),
+            delivery_seconds: r.histogram(
+                "delivery_seconds",
+                "Wake-up reaching the hub to record reaching a subscriber",
+                DELIVERY_BUCKETS,
+            ),
+            step_seconds: r.histogram("step_seconds", "Durations of workflow steps", STEP_BUCKETS),
+            lagged: r.counter(
                 "subscriber_lag_total",
                 "Slow subscribers that fell back to the database",
             ),
-            stream_reads: counter(
+            stream_reads: r.counter(
                 "stream_fetcher_reads_total",
                 "Database reads by stream fetchers after a wake-up",
             ),
-            sse_rejected: counter("sse_rejected_total", "SSE connections refused at the limit"),
-            run_feed_reads: counter(
+            sse_rejected: r.counter("sse_rejected_total", "SSE connections refused at the limit"),
+            run_feed_reads: r.counter(
                 "run_feed_reads_total",
                 "Reads of the run change feed (one per change per process, plus catch-ups)",
             ),
-            listener_reconnects: gauge("listener_reconnects", "Listener reconnects"),
-            listener_connected: gauge("listener_connected", "1 while LISTEN is active"),
-            pool_size: gauge("db_pool_connections", "Database pool connections"),
-            pool_idle: gauge("db_pool_idle", "Idle database pool connections"),
-            hub_topics: gauge("hub_topics", "Live hub topics"),
-            http_panics: counter(
+            connections_open: r.gauge("connections_open", "Open client connections"),
+            connections_refused: r.counter_by(
+                "connections_refused_total",
+                "Connections refused or closed by a bound, by reason",
+                "reason",
+            ),
+            listener_reconnects: r.gauge("listener_reconnects", "Listener reconnects"),
+            listener_connected: r.gauge("listener_connected", "1 while LISTEN is active"),
+            pool_size: r.gauge("db_pool_connections", "Database pool connections"),
+            pool_idle: r.gauge("db_pool_idle", "Idle database pool connections"),
+            hub_topics: r.gauge("hub_topics", "Live hub topics"),
+            gc_rows_deleted: r.counter_by(
+                "gc_rows_deleted_total",
+                "Rows the retention sweeper deleted, by table",
+                "table",
+            ),
+            gc_sweep_seconds: r.histogram(
+                "gc_sweep_seconds",
+                "Durations of retention sweeps",
+                SWEEP_BUCKETS,
+            ),
+            http_panics: r.counter(
                 "http_panics_total",
                 "Handlers or response streams that panicked",
             ),
-            connections_open: gauge("connections_open", "Open client connections"),
-            connections_refused,
-            notes_published,
-            delivery_seconds,
             registry,
         }
     }

@@ -103,6 +103,18 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf, ClusterError> {
     Ok(dir)
 }
 
+/// Runs `cmd` to completion; fails with its standard error unless it succeeds.
+async fn run_tool(mut cmd: Command, name: &str) -> Result<(), ClusterError> {
+    let out = cmd.output().await?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(ClusterError::Failed(format!(
+        "{name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    )))
+}
+
 fn command(bin: PathBuf, user: Option<(u32, u32)>) -> Command {
     let mut c = Command::new(bin);
     if let Some((uid, gid)) = user {
@@ -120,18 +132,15 @@ impl PrivateCluster {
         let user = unprivileged_user();
         if !data_dir.join("PG_VERSION").exists() {
             tracing::info!(dir = %data_dir.display(), "initialising a private Postgres cluster");
-            let out = command(bindir.join("initdb"), user)
-                .args(["-D"])
-                .arg(&data_dir)
-                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8"])
-                .output()
-                .await?;
-            if !out.status.success() {
-                return Err(ClusterError::Failed(format!(
-                    "initdb failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )));
-            }
+            let mut initdb = command(bindir.join("initdb"), user);
+            initdb.args(["-D"]).arg(&data_dir).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ]);
+            run_tool(initdb, "initdb").await?;
         }
         Self::launch(&bindir, data_dir, user).await
     }
@@ -146,20 +155,14 @@ impl PrivateCluster {
         let data_dir = prepare_dir(data_dir)?;
         let user = unprivileged_user();
         if !data_dir.join("PG_VERSION").exists() {
-            let out = command(bindir.join("pg_basebackup"), user)
+            let mut backup = command(bindir.join("pg_basebackup"), user);
+            backup
                 .arg("-D")
                 .arg(&data_dir)
                 .arg("-h")
                 .arg(&primary.data_dir)
-                .args(["-U", "postgres", "-R", "-X", "stream", "-c", "fast"])
-                .output()
-                .await?;
-            if !out.status.success() {
-                return Err(ClusterError::Failed(format!(
-                    "pg_basebackup failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )));
-            }
+                .args(["-U", "postgres", "-R", "-X", "stream", "-c", "fast"]);
+            run_tool(backup, "pg_basebackup").await?;
             // The primary's socket lock files were copied along (they live in its data
             // directory); the standby would take them for a running server.
             for e in std::fs::read_dir(&data_dir)?.flatten() {

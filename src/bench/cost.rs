@@ -9,11 +9,9 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::Bench;
-
-type Row = (String, Value);
+use super::{Bench, Row};
 
 /// Seconds of CPU (user + system) a process has used, or 0 if it is gone.
 fn cpu_of(pid: &str) -> f64 {

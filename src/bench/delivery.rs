@@ -60,6 +60,37 @@ impl DeliveryResult {
     }
 }
 
+/// When each record's append was issued, in nanoseconds since the run's start.
+#[derive(Clone)]
+struct SendTimes {
+    start: Instant,
+    at: Arc<Vec<AtomicU64>>,
+}
+
+impl SendTimes {
+    fn new(records: usize) -> SendTimes {
+        SendTimes {
+            start: Instant::now(),
+            at: Arc::new((0..records).map(|_| AtomicU64::new(0)).collect()),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Notes that record `i` is being appended now.
+    fn mark(&self, i: usize) {
+        self.at[i].store(self.now(), Ordering::Relaxed);
+    }
+
+    /// Milliseconds from record `off`'s append to now, if it is one of ours.
+    fn latency_ms(&self, off: usize) -> Option<f64> {
+        let sent = self.at.get(off)?.load(Ordering::Relaxed);
+        Some(self.now().saturating_sub(sent) as f64 / 1e6)
+    }
+}
+
 /// Runs one delivery measurement.
 pub async fn run(
     bench: &Bench,
@@ -76,64 +107,15 @@ pub async fn run(
     );
     bench.create_run(&run_id).await?;
     let url = bench.url(&format!("/v1/workflows/{run_id}/streams/s"));
-    let start = Instant::now();
-    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..records).map(|_| AtomicU64::new(0)).collect());
+    let times = SendTimes::new(records);
     let mut readers = Vec::new();
     for _ in 0..subscribers {
-        let resp = bench.http.get(&url).send().await?;
-        anyhow::ensure!(resp.status() == 200, "subscribe: {}", resp.status());
-        let sent = sent.clone();
-        readers.push(tokio::spawn(async move {
-            let mut events = resp.bytes_stream().eventsource();
-            let mut lat = Vec::with_capacity(records);
-            let mut bad = 0usize;
-            let mut expect = 0usize;
-            while let Ok(Some(Ok(ev))) =
-                tokio::time::timeout(Duration::from_secs(30), events.next()).await
-            {
-                if ev.event == "end" {
-                    break;
-                }
-                let now = start.elapsed().as_nanos() as u64;
-                let off: usize = ev.id.parse().unwrap_or(usize::MAX);
-                if off != expect {
-                    bad += 1;
-                }
-                expect = off.saturating_add(1);
-                if let Some(t) = sent.get(off) {
-                    lat.push(now.saturating_sub(t.load(Ordering::Relaxed)) as f64 / 1e6);
-                }
-            }
-            (lat, bad)
-        }));
+        let resp = bench.subscribe(&url).await?;
+        readers.push(tokio::spawn(read(resp, times.clone(), records)));
     }
     // Let every subscriber finish its catch-up before writing.
     tokio::time::sleep(Duration::from_millis(200 + subscribers as u64)).await;
-    let pool = bench.pool.clone();
-    let period = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let mut tick = tokio::time::interval(period);
-    for i in 0..records {
-        tick.tick().await;
-        sent[i].store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        match writer {
-            Writer::Http => {
-                let r = bench
-                    .http
-                    .post(&url)
-                    .json(&[json!({"i": i})])
-                    .send()
-                    .await?;
-                anyhow::ensure!(r.status() == 200, "append: {}", r.status());
-            }
-            Writer::Sql => {
-                sqlx::query("SELECT flowgate.write_stream($1, 's', $2::jsonb)")
-                    .bind(&run_id)
-                    .bind(json!({"i": i}))
-                    .execute(&pool)
-                    .await?;
-            }
-        }
-    }
+    write(bench, writer, &run_id, &url, &times, rate).await?;
     bench.http.post(format!("{url}/close")).send().await?;
     let mut all = Vec::new();
     let mut bad = 0;
@@ -152,4 +134,56 @@ pub async fn run(
         duplicates_or_gaps: bad,
         latency: Summary::of(&mut all),
     })
+}
+
+/// One subscriber: reads until the stream ends (or is silent for 30 s); returns the
+/// latencies seen and how many records came out of order.
+async fn read(resp: reqwest::Response, times: SendTimes, records: usize) -> (Vec<f64>, usize) {
+    let mut events = resp.bytes_stream().eventsource();
+    let mut lat = Vec::with_capacity(records);
+    let mut bad = 0usize;
+    let mut expect = 0usize;
+    while let Ok(Some(Ok(ev))) = tokio::time::timeout(Duration::from_secs(30), events.next()).await
+    {
+        if ev.event == "end" {
+            break;
+        }
+        let off: usize = ev.id.parse().unwrap_or(usize::MAX);
+        if off != expect {
+            bad += 1;
+        }
+        expect = off.saturating_add(1);
+        lat.extend(times.latency_ms(off));
+    }
+    (lat, bad)
+}
+
+/// Appends every record at `rate` per second, noting when each was issued.
+async fn write(
+    bench: &Bench,
+    writer: Writer,
+    run_id: &str,
+    url: &str,
+    times: &SendTimes,
+    rate: f64,
+) -> anyhow::Result<()> {
+    let period = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let mut tick = tokio::time::interval(period);
+    for i in 0..times.at.len() {
+        tick.tick().await;
+        times.mark(i);
+        match writer {
+            Writer::Http => {
+                bench.append(url, &json!([{"i": i}])).await?;
+            }
+            Writer::Sql => {
+                sqlx::query("SELECT flowgate.write_stream($1, 's', $2::jsonb)")
+                    .bind(run_id)
+                    .bind(json!({"i": i}))
+                    .execute(&bench.pool)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }

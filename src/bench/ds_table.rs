@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 
 use super::ds::{self, Params, Results};
 use super::ds_reference::Reference;
-use super::Bench;
-
-type Row = (String, Value);
+use super::{Bench, Row};
 
 /// Runs the scenario; returns the printed lines with their JSON.
 pub async fn run(bench: &Bench, smoke: bool, reference: bool) -> anyhow::Result<Vec<Row>> {

@@ -14,6 +14,7 @@ pub mod pgbench;
 pub mod queries;
 pub mod replica;
 pub mod runtime;
+mod scenarios;
 pub mod stats;
 pub mod sweep;
 pub mod throughput;
@@ -28,6 +29,9 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
 use crate::config::DEFAULT_DATABASE_URL;
+
+/// One result: its table line and its JSON.
+pub type Row = (String, Value);
 
 /// Settings for `flowgate bench`.
 #[derive(Debug, Clone, Args)]
@@ -185,6 +189,21 @@ impl Bench {
         Ok(())
     }
 
+    /// Opens an SSE response on `url` (fails unless it answers 200).
+    pub async fn subscribe(&self, url: &str) -> anyhow::Result<reqwest::Response> {
+        let resp = self.http.get(url).send().await?;
+        anyhow::ensure!(resp.status() == 200, "subscribe: {}", resp.status());
+        Ok(resp)
+    }
+
+    /// Appends the JSON array `records` to the stream at `url` over HTTP (fails unless it
+    /// answers 200).
+    pub async fn append(&self, url: &str, records: &Value) -> anyhow::Result<reqwest::Response> {
+        let r = self.http.post(url).json(records).send().await?;
+        anyhow::ensure!(r.status() == 200, "append: {}", r.status());
+        Ok(r)
+    }
+
     /// Transactions committed in the bench database so far (statistics flush lazily, so
     /// callers wait for them to settle first).
     pub async fn xact_commits(&self) -> anyhow::Result<i64> {
@@ -278,131 +297,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bench.server_rss() as f64 / 1048576.0
     );
     // The bench database is dropped even when a scenario fails.
-    let results = scenarios(&mut bench, &args).await;
+    let results = scenarios::run(&mut bench, &args).await;
     bench.finish().await?;
     let results = results?;
     if let Some(path) = args.json {
         std::fs::write(path, serde_json::to_string_pretty(&results)?)?;
     }
     Ok(())
-}
-
-/// Runs the chosen scenarios, printing each line; returns their JSON.
-async fn scenarios(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<Vec<Value>> {
-    let mut results: Vec<Value> = Vec::new();
-    let want = |s: &str| args.only.iter().any(|o| o == s);
-    if want("delivery") {
-        for &subs in &args.subscribers {
-            for writer in [delivery::Writer::Http, delivery::Writer::Sql] {
-                let r = delivery::run(bench, writer, subs, args.records, args.rate).await?;
-                println!("{}", r.line());
-                results.push(r.json());
-            }
-        }
-    }
-    if want("wakeup") {
-        let trials = if args.smoke { 20 } else { 300 };
-        let r = wakeup::event_wakeup(bench, trials).await?;
-        println!("{}", r.0);
-        results.push(r.1);
-        let r = runtime::message_wakeup(bench, trials).await?;
-        println!("{}", r.0);
-        results.push(r.1);
-    }
-    if want("health") {
-        let (secs, fib) = if args.smoke { (0.5, 20) } else { (20.0, 34) };
-        let r = runtime::responsiveness(bench, secs, fib).await?;
-        println!("{}", r.0);
-        results.push(r.1);
-    }
-    if want("queries") {
-        let (records, settle) = if args.smoke { (20, 0.2) } else { (200, 11.0) };
-        for subs in [1, if args.smoke { 10 } else { 1000 }] {
-            let r = queries::per_record(bench, subs, records, settle).await?;
-            println!("{}", r.0);
-            results.push(r.1);
-        }
-    }
-    if want("queue") {
-        let total = if args.smoke { 50 } else { 5000 };
-        for processes in [1, 2] {
-            let r = runtime::queue_throughput(bench, total, processes).await?;
-            println!("{}", r.0);
-            results.push(r.1);
-        }
-    }
-    // The smoke run of every scenario includes DBOS when its venv is here (CI sets it up).
-    let all = args.only.len() >= 7;
-    if want("dbos") || (args.smoke && all && dbos::available()) {
-        let n = if args.smoke { 20 } else { 300 };
-        for r in dbos::run(bench, &args.database_url, n).await? {
-            println!("{}", r.0);
-            results.push(r.1);
-        }
-    }
-    if want("throughput") {
-        let settle = if args.smoke { 0.2 } else { 11.0 };
-        for r in throughput::run(bench, args.seconds, settle).await? {
-            println!("{}", r.0);
-            results.push(r.1);
-        }
-    }
-    if want("sweep") {
-        let per_run = 1000.min(args.sweep_records.max(1));
-        let runs = (args.sweep_records / per_run).max(1);
-        let secs = if args.smoke { 0.5 } else { 20.0 };
-        let r = sweep::run(bench, runs, per_run, secs).await?;
-        println!("{}", r.0);
-        results.push(r.1);
-    }
-    if want("durable") {
-        for (line, json) in ds_table::run(bench, args.smoke, !args.no_ds_reference).await? {
-            println!("{line}");
-            results.push(json);
-        }
-    }
-    if want("cost") {
-        let r = cost::per_request(bench, if args.smoke { 100 } else { 3000 }).await?;
-        println!("{}", r.0);
-        results.push(r.1);
-    }
-    if want("replica") {
-        let (readers, records, settle) = if args.smoke {
-            (5, 20, 0.2)
-        } else {
-            (100, 1000, 11.0)
-        };
-        let settle = Duration::from_secs_f64(settle);
-        let r = replica::run(&bench.http, readers, records, args.rate, settle).await?;
-        println!("{}", r.0);
-        results.push(r.1);
-    }
-    if want("fanout") {
-        let nchan = if args.nchan {
-            Some(nchan::Nchan::start(&bench.http, num_cpus()).await?)
-        } else {
-            None
-        };
-        for &conns in &args.fanout {
-            let mut targets = vec![fanout::flowgate(bench).await?];
-            if let Some(n) = &nchan {
-                let ch = format!("c{}", rand::random::<u32>());
-                targets.push(fanout::Target {
-                    name: "nchan",
-                    sub_url: format!("{}/sub/{ch}", n.base),
-                    pub_url: format!("{}/pub/{ch}", n.base),
-                    array: false,
-                    pids: n.pids(),
-                });
-            }
-            for t in &targets {
-                let r = fanout::run(&bench.http, t, conns, args.fanout_seconds).await?;
-                println!("{}", r.0);
-                results.push(r.1);
-            }
-        }
-    }
-    Ok(results)
 }
 
 fn num_cpus() -> usize {

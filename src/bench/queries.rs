@@ -31,8 +31,7 @@ pub async fn per_record(
     let got = Arc::new(AtomicUsize::new(0));
     let mut readers = Vec::new();
     for _ in 0..subscribers {
-        let resp = bench.http.get(&url).send().await?;
-        anyhow::ensure!(resp.status() == 200, "subscribe: {}", resp.status());
+        let resp = bench.subscribe(&url).await?;
         let got = got.clone();
         readers.push(tokio::spawn(async move {
             let mut ev = resp.bytes_stream().eventsource();
@@ -49,13 +48,7 @@ pub async fn per_record(
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     for i in 0..records {
         tick.tick().await;
-        let r = bench
-            .http
-            .post(&url)
-            .json(&[json!({"i": i})])
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 200, "append: {}", r.status());
+        bench.append(&url, &json!([{"i": i}])).await?;
     }
     let want = records * subscribers;
     let deadline = Instant::now() + Duration::from_secs(60);

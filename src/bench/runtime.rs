@@ -9,9 +9,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::stats::Summary;
-use super::Bench;
-
-type Row = (String, Value);
+use super::{Bench, Row};
 
 fn unix_micros() -> i64 {
     SystemTime::now()

@@ -124,13 +124,7 @@ async fn traffic(
     let mut appends = 0;
     while !stop.is_cancelled() && started.elapsed() < max {
         let t = Instant::now();
-        let r = bench
-            .http
-            .post(&url)
-            .json(&[json!({"t": appends})])
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 200, "append: {}", r.status());
+        let r = bench.append(&url, &json!([{ "t": appends }])).await?;
         let body: Value = r.json().await?;
         if let Some(o) = body["first_offset"].as_i64() {
             sent.lock().await.insert(o, t);

@@ -12,9 +12,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::pgbench::{self, Script};
-use super::Bench;
-
-type Row = (String, Value);
+use super::{Bench, Row};
 
 /// What an HTTP writer sends.
 #[derive(Debug, Clone, Copy, PartialEq)]

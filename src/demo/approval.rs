@@ -92,6 +92,21 @@ fn read(body: &Value) -> (bool, String, Option<String>) {
     (approved, comment, approver)
 }
 
+impl Decision {
+    /// An undated decision (`decided_at` is filled in when it is recorded).
+    fn new(outcome: &str, comment: String, decided_by: Option<String>) -> Decision {
+        Decision {
+            approved: outcome == "approved",
+            outcome: outcome.into(),
+            comment,
+            decided_by,
+            decided_at: String::new(),
+            approvers: Vec::new(),
+            rejected_by: None,
+        }
+    }
+}
+
 /// The `approval` workflow.
 pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowResult<Decision> {
     let required = input.required.clamp(1, MAX_REQUIRED) as usize;
@@ -109,33 +124,44 @@ pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowRes
             Ok::<_, std::convert::Infallible>(now_ms() + timeout_ms)
         })
         .await?;
+    let mut decision = collect(&ctx, deadline, required).await?;
+    // Recorded, so a replay reports the same time.
+    decision.decided_at = ctx
+        .step("decided_at", || async {
+            Ok::<_, std::convert::Infallible>(chrono::Utc::now().to_rfc3339())
+        })
+        .await?;
+    announce(&ctx, &decision).await?;
+    Ok(decision)
+}
+
+/// Reads `approval` messages until `required` distinct approvers approved, anyone rejected,
+/// or `deadline` (ms since the epoch) passed, reporting progress on the way.
+async fn collect(
+    ctx: &WorkflowContext,
+    deadline: i64,
+    required: usize,
+) -> WorkflowResult<Decision> {
     let mut approvers: Vec<String> = Vec::new();
     let mut anonymous = 0usize;
-    let decision = loop {
+    loop {
         // Always ask (at least 1 ms): a replay must make the same calls as the first run.
         let left = Duration::from_millis((deadline - now_ms()).max(1) as u64);
         let Some(body) = ctx.recv::<Value>("approval", left).await? else {
-            break Decision {
-                approved: false,
-                outcome: "timed_out".into(),
-                comment: "timed out".into(),
-                decided_by: None,
-                decided_at: String::new(),
+            let timed_out = Decision::new("timed_out", "timed out".into(), None);
+            return Ok(Decision {
                 approvers,
-                rejected_by: None,
-            };
+                ..timed_out
+            });
         };
         let (approved, comment, approver) = read(&body);
         if !approved {
-            break Decision {
-                approved: false,
-                outcome: "rejected".into(),
-                comment,
-                decided_by: approver.clone(),
-                decided_at: String::new(),
+            let rejected = Decision::new("rejected", comment, approver.clone());
+            return Ok(Decision {
                 approvers,
                 rejected_by: approver,
-            };
+                ..rejected
+            });
         }
         match &approver {
             Some(a) if approvers.contains(a) => continue,
@@ -144,28 +170,18 @@ pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowRes
         }
         let have = approvers.len() + anonymous;
         if have >= required {
-            break Decision {
-                approved: true,
-                outcome: "approved".into(),
-                comment,
-                decided_by: approver,
-                decided_at: String::new(),
-                approvers,
-                rejected_by: None,
-            };
+            let done = Decision::new("approved", comment, approver);
+            return Ok(Decision { approvers, ..done });
         }
         ctx.set_event("status", format!("{have} of {required} approvals"))
             .await?;
         ctx.set_event("progress", have * 100 / required).await?;
-    };
-    let mut decision = decision;
-    // Recorded, so a replay reports the same time.
-    decision.decided_at = ctx
-        .step("decided_at", || async {
-            Ok::<_, std::convert::Infallible>(chrono::Utc::now().to_rfc3339())
-        })
-        .await?;
-    ctx.set_event("decision", &decision).await?;
+    }
+}
+
+/// Publishes the decision, the final status and progress, and sets the run's outcome.
+async fn announce(ctx: &WorkflowContext, decision: &Decision) -> WorkflowResult<()> {
+    ctx.set_event("decision", decision).await?;
     let status = match decision.outcome.as_str() {
         "approved" => "approved",
         "timed_out" => "timed out",
@@ -174,5 +190,5 @@ pub async fn approval(ctx: WorkflowContext, input: ApprovalInput) -> WorkflowRes
     ctx.set_event("status", status).await?;
     ctx.set_event("progress", 100).await?;
     ctx.set_outcome(&decision.outcome)?;
-    Ok(decision)
+    Ok(())
 }

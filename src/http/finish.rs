@@ -17,6 +17,7 @@ use crate::error::{ApiError, StoreError};
 use crate::http::access::AdminKey;
 use crate::ids::RunId;
 use crate::note::{Note, NoteKind};
+use crate::store::RunStatus;
 
 /// Longest per-run retention accepted: ten years.
 pub const MAX_RETENTION_SECS: i64 = 10 * 365 * 86400;
@@ -61,12 +62,12 @@ async fn finish(
     ApiJson(body): ApiJson<FinishBody>,
 ) -> Result<Response, ApiError> {
     let run = extract::name("id", id, RunId::parse)?;
-    if !matches!(body.status.as_str(), "SUCCESS" | "ERROR" | "CANCELLED") {
+    let Some(status) = RunStatus::parse(&body.status).filter(|s| s.is_finished()) else {
         return Err(ApiError::invalid(
             "status",
             "must be SUCCESS, ERROR or CANCELLED",
         ));
-    }
+    };
     if let Some(o) = &body.outcome {
         crate::store::runs::check_outcome(o).map_err(|e| ApiError::invalid("outcome", e))?;
     }
@@ -85,7 +86,7 @@ async fn finish(
         .store
         .finish_run(
             &run,
-            &body.status,
+            status,
             body.output.as_ref(),
             body.error.as_ref(),
             body.outcome.as_deref(),

@@ -67,7 +67,7 @@ impl From<&RunRow> for StatusView {
         StatusView {
             id: r.id.clone(),
             workflow: r.workflow.clone(),
-            status: r.status.clone(),
+            status: r.status.to_string(),
             output: r.output.clone(),
             error: r.error.clone(),
             outcome: r.outcome.clone(),

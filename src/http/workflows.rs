@@ -21,7 +21,7 @@ use crate::http::access::{forbidden, AdminKey, Caller, Cancel, RunAccess, Who};
 use crate::ids::{RunId, WorkflowName};
 use crate::runtime::runs::{self, ListQuery, StartError};
 use crate::runtime::{Runtime, StartRequest};
-use crate::store::RunRow;
+use crate::store::{RunRow, RunStatus};
 
 /// Routes for starting, listing and cancelling workflows.
 pub fn router() -> Router<AppState> {
@@ -193,9 +193,7 @@ pub async fn wait_finished(
     loop {
         match app.store.get_run(id).await? {
             None => return Err(ApiError::run_not_found()),
-            Some(row) if matches!(row.status.as_str(), "SUCCESS" | "ERROR" | "CANCELLED") => {
-                return Ok(Some(row))
-            }
+            Some(row) if row.status.is_finished() => return Ok(Some(row)),
             Some(_) => {}
         }
         tokio::select! {
@@ -227,15 +225,17 @@ fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, String)> {
 impl ListParams {
     /// Validates the filters and page into a query.
     pub fn query(self) -> Result<ListQuery, ApiError> {
-        const STATUSES: [&str; 5] = ["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED"];
-        if let Some(s) = &self.status {
-            if !STATUSES.contains(&s.as_str()) {
-                return Err(ApiError::invalid(
-                    "status",
-                    format!("must be one of {STATUSES:?}"),
-                ));
-            }
-        }
+        let status = match self.status.as_deref() {
+            None => None,
+            Some(s) => Some(
+                RunStatus::parse(s)
+                    .filter(|s| RunStatus::OWN.contains(s))
+                    .ok_or_else(|| {
+                        let names = RunStatus::OWN.map(RunStatus::as_str);
+                        ApiError::invalid("status", format!("must be one of {names:?}"))
+                    })?,
+            ),
+        };
         let workflow = self
             .workflow
             .map(|w| extract::name("workflow", w, WorkflowName::parse).map(|w| w.to_string()))
@@ -263,7 +263,7 @@ impl ListParams {
             }
         };
         Ok(ListQuery {
-            status: self.status,
+            status,
             workflow,
             tag,
             any_tag: None,
@@ -330,7 +330,7 @@ async fn cancel(
     let rt = runtime(&app)?;
     match rt.cancel(&run).await? {
         None => Err(ApiError::run_not_found()),
-        Some(s) if s == "PENDING" || s == "ENQUEUED" => Err(ApiError::new(
+        Some(s) if s.is_active() => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_cancellable",
             "an externally-run workflow cannot be cancelled here",

@@ -3,8 +3,9 @@
 //! otherwise the operation runs and its outcome is recorded — for events, stream records,
 //! sends and children in the same transaction as the effect itself.
 //!
-//! Waiting operations (`recv`, `sleep`, child results) live in [`super::waits`]. Notes are
-//! published only after a commit, never inside a transaction.
+//! Effects (events, stream records, messages) live in [`super::effects`], waiting operations
+//! (`recv`, `sleep`, child results) in [`super::waits`]. Notes are published only after a
+//! commit, never inside a transaction.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -18,10 +19,7 @@ use serde_json::json;
 
 use super::steps::{self, decode, Recorded};
 use super::{Runtime, WorkflowError, WorkflowResult};
-use crate::error::StoreError;
-use crate::ids::{Key, RunId, Topic};
 use crate::note::{Note, NoteKind};
-use crate::store::batch::{Outcome, StepFence};
 use crate::store::Store;
 
 /// Retry policy of one step.
@@ -267,136 +265,5 @@ impl WorkflowContext {
                 })
             }
         }
-    }
-
-    /// Sets event `key` of this run; returns its version.
-    pub async fn set_event(&self, key: &str, value: impl Serialize) -> WorkflowResult<i64> {
-        let key = Key::parse(key).map_err(|e| WorkflowError::failed(format!("event key: {e}")))?;
-        let name = format!("set_event:{key}");
-        let (n, rec) = self.take_step(&name)?;
-        if let Some(r) = rec {
-            return decode(&name, r);
-        }
-        let value = serde_json::to_value(value)?;
-        let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let version: i64 = sqlx::query_scalar("SELECT flowgate.set_event_quiet($1, $2, $3)")
-            .bind(self.id.as_ref())
-            .bind(key.as_str())
-            .bind(&value)
-            .fetch_one(&mut *tx)
-            .await?;
-        let sid = self.step_id(n, &name);
-        steps::record(&mut tx, &self.id, sid, Some(&json!(version)), None).await?;
-        tx.commit().await?;
-        self.publish(NoteKind::Event, key.as_str(), version);
-        Ok(version)
-    }
-
-    /// Appends one record to stream `key`; returns its offset.
-    pub async fn write_stream(&self, key: &str, value: impl Serialize) -> WorkflowResult<i64> {
-        self.write_stream_batch(key, &[value]).await
-    }
-
-    /// Appends records in order to stream `key` in one transaction; returns the first offset.
-    pub async fn write_stream_batch<V: Serialize>(
-        &self,
-        key: &str,
-        values: &[V],
-    ) -> WorkflowResult<i64> {
-        let key = Key::parse(key).map_err(|e| WorkflowError::failed(format!("stream key: {e}")))?;
-        let name = format!("write_stream:{key}");
-        let (n, rec) = self.take_step(&name)?;
-        if let Some(r) = rec {
-            return decode(&name, r);
-        }
-        // Recorded inside the batch (its start is not kept: stream steps are not timed).
-        self.taken_at(n);
-        let payloads = values
-            .iter()
-            .map(serde_json::to_vec)
-            .collect::<Result<Vec<_>, _>>()?;
-        // One transaction for the fence, the records, the step and the wake-up, shared
-        // with whatever else this process is writing at the moment.
-        let fence = StepFence {
-            executor: self.executor().to_string(),
-            step: n,
-            name,
-        };
-        let outcome = self
-            .rt
-            .inner
-            .notifier
-            .group()
-            .step_append(self.id.as_ref(), &key, payloads, fence)
-            .await?;
-        match outcome {
-            Outcome::Done { pos, .. } => Ok(pos),
-            Outcome::Cancelled => Err(WorkflowError::Cancelled),
-            Outcome::Superseded => Err(WorkflowError::Superseded),
-            Outcome::RunNotFound => Err(StoreError::RunNotFound.into()),
-            Outcome::Conflict => {
-                Err(StoreError::Conflict(format!("stream {}/{key} is closed", self.id)).into())
-            }
-        }
-    }
-
-    /// Closes stream `key` (idempotent); returns its final length.
-    pub async fn close_stream(&self, key: &str) -> WorkflowResult<i64> {
-        let key = Key::parse(key).map_err(|e| WorkflowError::failed(format!("stream key: {e}")))?;
-        let name = format!("close_stream:{key}");
-        let (n, rec) = self.take_step(&name)?;
-        if let Some(r) = rec {
-            return decode(&name, r);
-        }
-        let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let next: i64 = sqlx::query_scalar("SELECT flowgate.close_stream_quiet($1, $2)")
-            .bind(self.id.as_ref())
-            .bind(key.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-        let sid = self.step_id(n, &name);
-        steps::record(&mut tx, &self.id, sid, Some(&json!(next)), None).await?;
-        tx.commit().await?;
-        self.publish(
-            NoteKind::Stream,
-            key.as_str(),
-            next | crate::replica::CLOSED_FLAG,
-        );
-        Ok(next)
-    }
-
-    /// Sends `body` to `topic` of run `to`, exactly once; returns the message id.
-    pub async fn send(&self, to: &str, topic: &str, body: impl Serialize) -> WorkflowResult<i64> {
-        let to = RunId::parse(to).map_err(|e| WorkflowError::failed(format!("run id: {e}")))?;
-        let topic =
-            Topic::parse(topic).map_err(|e| WorkflowError::failed(format!("topic: {e}")))?;
-        let name = format!("send:{topic}");
-        let (n, rec) = self.take_step(&name)?;
-        if let Some(r) = rec {
-            return decode(&name, r);
-        }
-        let body = serde_json::to_value(body)?;
-        let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let (id, duplicate): (i64, bool) =
-            sqlx::query_as("SELECT message_id, duplicate FROM flowgate.send_quiet($1, $2, $3, $4)")
-                .bind(to.as_str())
-                .bind(topic.as_str())
-                .bind(&body)
-                .bind(format!("{}#{n}", self.id))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(crate::error::StoreError::from)?;
-        let sid = self.step_id(n, &name);
-        steps::record(&mut tx, &self.id, sid, Some(&json!(id)), None).await?;
-        tx.commit().await?;
-        if !duplicate {
-            self.rt.inner.notifier.publish(Note::new(
-                NoteKind::Message,
-                to.as_str(),
-                topic.as_str(),
-                id,
-            ));
-        }
-        Ok(id)
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod context;
+pub mod effects;
 pub mod exec;
 pub mod outcome;
 pub mod recovery;
@@ -183,16 +184,16 @@ impl RuntimeBuilder {
     }
 
     /// Registers a workflow that `GET /v1/workflow-types` does not list.
-    pub fn hidden_workflow<I, O, F, Fut>(mut self, name: &str, f: F) -> Self
+    pub fn hidden_workflow<I, O, F, Fut>(self, name: &str, f: F) -> Self
     where
         I: serde::de::DeserializeOwned + schemars::JsonSchema + Send + 'static,
         O: serde::Serialize + Send + 'static,
         F: Fn(WorkflowContext, I) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = WorkflowResult<O>> + Send + 'static,
     {
-        self.registry.register(name, f);
-        self.registry.hide(name);
-        self
+        let mut builder = self.workflow(name, f);
+        builder.registry.hide(name);
+        builder
     }
 
     /// Serves queue `name` with at most `concurrency` runs at once in this process.

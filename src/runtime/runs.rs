@@ -10,6 +10,7 @@ use super::{Runtime, WorkflowError};
 use crate::error::StoreError;
 use crate::ids::RunId;
 use crate::note::{Note, NoteKind};
+use crate::store::RunStatus;
 use crate::tags::Tags;
 
 pub use crate::store::runs::{ListQuery, RunSummary};
@@ -37,7 +38,7 @@ pub struct StartOutcome {
     /// The run id.
     pub id: String,
     /// Its status now.
-    pub status: String,
+    pub status: RunStatus,
     /// False if the run already existed with the same input.
     pub created: bool,
 }
@@ -86,10 +87,10 @@ impl Runtime {
         }
         let id = req.id.clone().unwrap_or_else(RunId::random);
         let (status, executor, attempts) = match &req.queue {
-            Some(_) => ("ENQUEUED", None, 0),
-            None => ("PENDING", Some(self.executor_id()), 1),
+            Some(_) => (RunStatus::Enqueued, None, 0),
+            None => (RunStatus::Pending, Some(self.executor_id()), 1),
         };
-        let inserted: Option<String> = sqlx::query_scalar(
+        let inserted: Option<RunStatus> = sqlx::query_scalar(
             "INSERT INTO flowgate.workflows
                  (id, workflow, status, input, queue, executor_id, attempts, retention_secs, tags)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING status",
@@ -106,7 +107,8 @@ impl Runtime {
         .fetch_optional(&self.inner.store.pool)
         .await?;
         if inserted.is_none() {
-            let existing: Option<(String, Option<Value>, String, Vec<String>)> = sqlx::query_as(
+            type Existing = (String, Option<Value>, RunStatus, Vec<String>);
+            let existing: Option<Existing> = sqlx::query_as(
                 "SELECT workflow, input, status, tags FROM flowgate.workflows WHERE id = $1",
             )
             .bind(id.as_str())
@@ -138,7 +140,7 @@ impl Runtime {
         }
         Ok(StartOutcome {
             id: id.to_string(),
-            status: status.to_string(),
+            status,
             created: true,
         })
     }
@@ -154,7 +156,7 @@ impl Runtime {
 
     /// Cancels a run that has not finished; it stops before its next step. Returns the
     /// status afterwards, `None` if the run does not exist.
-    pub async fn cancel(&self, id: &RunId) -> Result<Option<String>, StoreError> {
+    pub async fn cancel(&self, id: &RunId) -> Result<Option<RunStatus>, StoreError> {
         let cancelled: Option<Option<String>> = sqlx::query_scalar(
             "UPDATE flowgate.workflows SET status = 'CANCELLED', updated_at = now()
              WHERE id = $1 AND status IN ('ENQUEUED', 'PENDING') AND NOT external
@@ -165,7 +167,7 @@ impl Runtime {
         .await?;
         if let Some(queue) = cancelled {
             self.publish_status(id.as_str(), queue.as_deref());
-            return Ok(Some("CANCELLED".into()));
+            return Ok(Some(RunStatus::Cancelled));
         }
         Ok(self
             .inner
@@ -193,9 +195,9 @@ impl Runtime {
         reported: Option<String>,
     ) -> Result<(), StoreError> {
         let (status, output, error, outcome) = match result {
-            Ok(v) => ("SUCCESS", Some(v), None, reported),
+            Ok(v) => (RunStatus::Success, Some(v), None, reported),
             Err(e) => (
-                "ERROR",
+                RunStatus::Error,
                 None,
                 Some(json!({ "message": e.to_string() })),
                 None,

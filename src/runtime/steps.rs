@@ -17,7 +17,7 @@ use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 
 use super::{WorkflowError, WorkflowResult};
-use crate::store::Store;
+use crate::store::{RunStatus, Store};
 
 /// A recorded step outcome.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ pub async fn load(store: &Store, run: &str) -> Result<HashMap<i32, Recorded>, Wo
 
 /// Fails unless `run` is PENDING and owned by `executor` (a cheap read, no lock).
 pub async fn check_owned(store: &Store, run: &str, executor: &str) -> Result<(), WorkflowError> {
-    let row: Option<(String, Option<String>)> =
+    let row: Option<(RunStatus, Option<String>)> =
         sqlx::query_as("SELECT status, executor_id FROM flowgate.workflows WHERE id = $1")
             .bind(run)
             .fetch_optional(&store.pool)
@@ -63,10 +63,13 @@ pub async fn check_owned(store: &Store, run: &str, executor: &str) -> Result<(),
     ownership(row, executor)
 }
 
-fn ownership(row: Option<(String, Option<String>)>, executor: &str) -> Result<(), WorkflowError> {
+fn ownership(
+    row: Option<(RunStatus, Option<String>)>,
+    executor: &str,
+) -> Result<(), WorkflowError> {
     match row {
-        Some((status, _)) if status == "CANCELLED" => Err(WorkflowError::Cancelled),
-        Some((status, Some(owner))) if status == "PENDING" && owner == executor => Ok(()),
+        Some((RunStatus::Cancelled, _)) => Err(WorkflowError::Cancelled),
+        Some((RunStatus::Pending, Some(owner))) if owner == executor => Ok(()),
         _ => Err(WorkflowError::Superseded),
     }
 }
@@ -78,7 +81,7 @@ pub async fn begin(
     executor: &str,
 ) -> Result<Transaction<'static, Postgres>, WorkflowError> {
     let mut tx = store.pool.begin().await?;
-    let row: Option<(String, Option<String>)> = sqlx::query_as(
+    let row: Option<(RunStatus, Option<String>)> = sqlx::query_as(
         "SELECT status, executor_id FROM flowgate.workflows WHERE id = $1 FOR NO KEY UPDATE",
     )
     .bind(run)

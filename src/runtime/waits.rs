@@ -17,6 +17,7 @@ use super::{WorkflowError, WorkflowResult, DEFAULT_QUEUE};
 use crate::hub::{RunSubscription, RunUpdate};
 use crate::ids::{RunId, Topic, WorkflowName};
 use crate::note::NoteKind;
+use crate::store::RunStatus;
 use crate::tags::Tags;
 
 fn now_ms() -> i64 {
@@ -30,8 +31,6 @@ fn until(deadline_ms: i64) -> tokio::time::Instant {
     let left = (deadline_ms - now_ms()).max(0) as u64;
     tokio::time::Instant::now() + Duration::from_millis(left)
 }
-
-const TERMINAL: [&str; 3] = ["SUCCESS", "ERROR", "CANCELLED"];
 
 impl WorkflowContext {
     /// Records (or reads back) the deadline `timeout` from now, as step `name`.
@@ -127,7 +126,7 @@ impl WorkflowContext {
                     _ = tokio::time::sleep_until(deadline) => break,
                     u = sub.recv() => match u {
                         Some(RunUpdate::Message(t)) if t.is_empty() || &*t == topic => break,
-                        Some(RunUpdate::Status(row)) if row.status == "CANCELLED" => {
+                        Some(RunUpdate::Status(row)) if row.status == RunStatus::Cancelled => {
                             return Err(WorkflowError::Cancelled)
                         }
                         None => break,
@@ -253,12 +252,13 @@ impl WorkflowContext {
                 out
             }
         };
-        match outcome["status"].as_str() {
-            Some("SUCCESS") => Ok(serde_json::from_value(outcome["output"].clone())?),
-            s => Err(WorkflowError::failed(format!(
+        let status = outcome["status"].as_str();
+        match status.and_then(RunStatus::parse) {
+            Some(RunStatus::Success) => Ok(serde_json::from_value(outcome["output"].clone())?),
+            _ => Err(WorkflowError::failed(format!(
                 "child {} ended {}: {}",
                 child.id,
-                s.unwrap_or("unknown"),
+                status.unwrap_or("unknown"),
                 outcome["error"]
             ))),
         }
@@ -271,7 +271,7 @@ impl WorkflowContext {
             let row = self.store().get_run(child).await?;
             match row {
                 None => return Err(WorkflowError::failed(format!("child {child} not found"))),
-                Some(r) if TERMINAL.contains(&r.status.as_str()) => {
+                Some(r) if r.status.is_finished() => {
                     return Ok(json!({"status": r.status, "output": r.output, "error": r.error}))
                 }
                 Some(_) => {}
@@ -289,7 +289,7 @@ impl WorkflowContext {
 async fn cancelled(sub: &mut RunSubscription) -> WorkflowError {
     loop {
         match sub.recv().await {
-            Some(RunUpdate::Status(row)) if row.status == "CANCELLED" => {
+            Some(RunUpdate::Status(row)) if row.status == RunStatus::Cancelled => {
                 return WorkflowError::Cancelled
             }
             _ => {}

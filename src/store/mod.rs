@@ -9,6 +9,7 @@ pub mod ds_batch;
 pub mod events;
 pub mod messages;
 pub mod run_changes;
+pub mod run_status;
 pub mod runs;
 pub mod steps;
 pub mod streams;
@@ -19,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 pub use events::EventRow;
+pub use run_status::RunStatus;
 pub use runs::RunRow;
 pub use steps::StepRow;
 pub use streams::{StreamInfo, StreamPage};

@@ -102,7 +102,7 @@ struct ChangeRow {
     xid: Option<String>,
     id: Option<String>,
     workflow: Option<String>,
-    status: Option<String>,
+    status: Option<crate::store::RunStatus>,
     outcome: Option<String>,
     queue: Option<String>,
     parent_id: Option<String>,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::Store;
+use super::{RunStatus, Store};
 use crate::error::StoreError;
 use crate::ids::{RunId, WorkflowName};
 use crate::tags::Tags;
@@ -16,8 +16,8 @@ pub struct RunRow {
     pub id: String,
     /// Workflow name.
     pub workflow: String,
-    /// ENQUEUED, PENDING, SUCCESS, ERROR or CANCELLED.
-    pub status: String,
+    /// Where the run is in its life.
+    pub status: RunStatus,
     /// Output, once finished.
     pub output: Option<Value>,
     /// Error, if it failed.
@@ -127,11 +127,11 @@ impl Store {
     pub async fn finish_run(
         &self,
         id: &RunId,
-        status: &str,
+        status: RunStatus,
         output: Option<&Value>,
         error: Option<&Value>,
         outcome: Option<&str>,
-    ) -> Result<String, StoreError> {
+    ) -> Result<RunStatus, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT flowgate.finish_run_quiet($1, $2, $3, $4, $5)")
                 .bind(id.as_str())
@@ -153,7 +153,7 @@ pub struct RunSummary {
     /// Workflow name.
     pub workflow: String,
     /// Status.
-    pub status: String,
+    pub status: RunStatus,
     /// How it ended, once finished (see [`RunRow::outcome`]).
     pub outcome: Option<String>,
     /// Queue, if enqueued.
@@ -174,7 +174,7 @@ pub struct RunSummary {
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Only this workflow.
     pub workflow: Option<String>,
     /// Only runs carrying this tag.

@@ -15,24 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::ids::Key;
-use crate::store::StreamInfo;
+use crate::store::{RunStatus, StreamInfo};
 
 /// Most streams a live connection follows (and a cursor may name).
 pub const MAX_LIVE_STREAMS: usize = 32;
 
 /// Longest accepted cursor text, in bytes.
 pub const MAX_CURSOR_LEN: usize = 16 * 1024;
-
-/// Run statuses a cursor may carry (flowgate's, and the extra ones of DBOS runs).
-const STATUSES: [&str; 7] = [
-    "ENQUEUED",
-    "PENDING",
-    "SUCCESS",
-    "ERROR",
-    "CANCELLED",
-    "DELAYED",
-    "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
-];
 
 /// What a live client has seen.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,7 +89,7 @@ impl Cursor {
         {
             return Err(bad(field, format!("invalid stream key {k:?}")));
         }
-        if let Some(st) = c.st.as_deref().filter(|st| !STATUSES.contains(st)) {
+        if let Some(st) = c.st.as_deref().filter(|st| RunStatus::parse(st).is_none()) {
             return Err(bad(field, format!("unknown status {st:?}")));
         }
         Ok(c)

@@ -16,16 +16,16 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::PgPool;
 
 use crate::error::StoreError;
-use crate::store::{EventRow, RunRow, StreamInfo, StreamPage};
+use crate::store::{EventRow, RunRow, RunStatus, StreamInfo, StreamPage};
 use decode::is_close_sentinel;
 
-/// Statuses after which a DBOS workflow writes nothing more.
-pub const TERMINAL: [&str; 4] = [
-    "SUCCESS",
-    "ERROR",
-    "CANCELLED",
-    "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
-];
+/// True for the statuses after which a DBOS workflow writes nothing more: flowgate's
+/// finished ones and MAX_RECOVERY_ATTEMPTS_EXCEEDED.
+pub fn is_terminal(status: Option<&str>) -> bool {
+    status
+        .and_then(RunStatus::parse)
+        .is_some_and(|s| s.is_finished() || s == RunStatus::MaxRecoveryAttemptsExceeded)
+}
 
 /// Handle to a DBOS system database.
 #[derive(Clone, Debug)]
@@ -114,7 +114,7 @@ impl DbosStore {
         let mut page = StreamPage::default();
         let mut finished = false;
         for (status, last_off, last_val, last_ser, off, val, ser) in rows {
-            finished = status.as_deref().is_some_and(|s| TERMINAL.contains(&s));
+            finished = is_terminal(status.as_deref());
             if let (Some(lo), Some(lv)) = (last_off, last_val.as_deref()) {
                 if is_close_sentinel(lv, last_ser.as_deref()) {
                     page.closed = true;
@@ -368,12 +368,20 @@ fn millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+/// A DBOS status; one this version does not know (or none) reads as PENDING, a run that
+/// may still change.
+fn dbos_status(status: Option<&str>) -> RunStatus {
+    status
+        .and_then(RunStatus::parse)
+        .unwrap_or(RunStatus::Pending)
+}
+
 fn run_row(r: StatusRow) -> RunRow {
     let (id, name, status, output, error, ser, created, updated) = r;
     RunRow {
         id,
         workflow: name.unwrap_or_default(),
-        status: status.unwrap_or_default(),
+        status: dbos_status(status.as_deref()),
         output: output.map(|o| decode::to_value(&o, ser.as_deref())),
         error: error.map(|e| decode::to_value(&e, ser.as_deref())),
         tags: Vec::new(),
