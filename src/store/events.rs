@@ -6,11 +6,9 @@
 
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use super::Store;
 use crate::error::StoreError;
-use crate::ids::{Key, RunId};
 
 /// A run row left-joined with its events: (key, value text, version, run's event clock).
 type EventJoin = (Option<String>, Option<String>, Option<i64>, i64);
@@ -36,41 +34,6 @@ pub fn raw_json(text: String) -> Box<RawValue> {
 }
 
 impl Store {
-    /// Sets an event without notifying; returns the new version.
-    pub async fn set_event(
-        &self,
-        run: &RunId,
-        key: &Key,
-        value: &Value,
-    ) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT flowgate.set_event_quiet($1, $2, $3)")
-                .bind(run.as_str())
-                .bind(key.as_str())
-                .bind(value)
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    /// Sets an event from JSON text (stored exactly as Postgres reads that text: big
-    /// numbers keep every digit) without notifying; returns the new version.
-    pub async fn set_event_text(
-        &self,
-        run: &RunId,
-        key: &Key,
-        value: &RawValue,
-    ) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT flowgate.set_event_quiet($1, $2, $3::jsonb)")
-                .bind(run.as_str())
-                .bind(key.as_str())
-                .bind(value.get())
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
     /// One event, if set.
     pub async fn get_event(&self, run: &str, key: &str) -> Result<Option<EventRow>, StoreError> {
         let row: Option<(String, String, i64)> = sqlx::query_as(
