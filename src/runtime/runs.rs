@@ -242,7 +242,7 @@ pub async fn list(
            AND ($7::text[] IS NULL OR tags && $7)
          ORDER BY created_at DESC, id DESC LIMIT $5",
     )
-    .bind(&q.status)
+    .bind(q.status)
     .bind(&q.workflow)
     .bind(ts)
     .bind(id)

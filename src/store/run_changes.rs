@@ -170,7 +170,7 @@ impl Store {
              ORDER BY w.change_xid, w.id",
         )
         .bind(since.to_string())
-        .bind(&f.status)
+        .bind(f.status)
         .bind(&f.workflow)
         .bind(&f.tag)
         .bind(&f.any_tag)
@@ -198,7 +198,7 @@ impl Store {
                  ORDER BY created_at DESC, id DESC LIMIT $5
              ) w ON true ORDER BY w.created_at DESC, w.id DESC",
         )
-        .bind(&f.status)
+        .bind(f.status)
         .bind(&f.workflow)
         .bind(&f.tag)
         .bind(&f.any_tag)
