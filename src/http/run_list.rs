@@ -4,7 +4,8 @@
 //! `limit`), then `event: run` for every matching run that starts, changes status or
 //! finishes. Every `id:` is a feed position; a reconnect with `Last-Event-ID` (or
 //! `?since=`) continues after it with nothing lost or repeated. Changes come from the hub's
-//! run feed, so an open list costs no database read per change.
+//! run feed, so an open list costs no database read per change; with `FLOWGATE_READ_URL`
+//! the first read and the feed's reads go to a standby.
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -43,12 +44,12 @@ pub fn live(
         None => None,
     };
     let sub = app.hub.subscribe_runs();
-    let store = app.store.clone();
+    let hub = app.hub.clone();
     let frames = async_stream::stream! {
         let start = match resume {
             Some(pos) => pos,
             None => {
-                let (runs, pos) = crate::hub::retry_read("run list", || store.runs_now(&filter)).await;
+                let (runs, pos) = crate::hub::retry_read("run list", || hub.runs_now(&filter)).await;
                 let body = json!({ "runs": runs }).to_string();
                 yield sse::event(Some(&pos.to_string()), Some("runs"), body.as_bytes());
                 pos

@@ -64,7 +64,13 @@ async fn check_start(
     }
     // A standby behind the client's position is waited for (or the primary answers).
     let want = crate::replica::Want::AtLeast(from);
-    let tail = hub.source().read_stream_want(run, key, 0, 0, want).await?;
+    let at = crate::store::PageAt {
+        run,
+        key,
+        from: 0,
+        limit: 0,
+    };
+    let tail = hub.source().read_page(at, want).await?;
     if from > tail.next {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

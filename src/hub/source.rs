@@ -7,7 +7,7 @@ use crate::error::StoreError;
 use crate::replica::reads::flowgate_page;
 use crate::replica::{Replicas, Want};
 use crate::store::dbos::DbosStore;
-use crate::store::{EventRow, RunRow, StepRow, Store, StreamInfo, StreamPage};
+use crate::store::{EventRow, PageAt, RunRow, StepRow, Store, StreamInfo, StreamPage};
 
 /// The tables a hub reads.
 #[derive(Clone, Debug)]
@@ -21,31 +21,13 @@ pub enum Source {
 }
 
 impl Source {
-    /// A page of a stream from `from`, with its tail.
-    pub async fn read_stream(
-        &self,
-        run: &str,
-        key: &str,
-        from: i64,
-        limit: i64,
-    ) -> Result<StreamPage, StoreError> {
-        self.read_stream_want(run, key, from, limit, Want::Any)
-            .await
-    }
-
-    /// Like [`Source::read_stream`], showing at least `want` (only a standby can be behind).
-    pub async fn read_stream_want(
-        &self,
-        run: &str,
-        key: &str,
-        from: i64,
-        limit: i64,
-        want: Want,
-    ) -> Result<StreamPage, StoreError> {
+    /// A page of a stream with its tail, showing at least `want` (only a standby can be
+    /// behind).
+    pub async fn read_page(&self, at: PageAt<'_>, want: Want) -> Result<StreamPage, StoreError> {
         match self {
-            Source::Replicated(r) => r.read_stream(run, key, from, limit, want).await,
-            Source::Flowgate(store) => flowgate_page(store, run, key, from, limit).await,
-            Source::Dbos(d) => d.read_stream(run, key, from, limit).await,
+            Source::Replicated(r) => r.read_stream(at, want).await,
+            Source::Flowgate(store) => flowgate_page(store, at).await,
+            Source::Dbos(d) => d.read_stream(at.run, at.key, at.from, at.limit).await,
         }
     }
 

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::Source;
 use super::{lock, retry, Hub, READ_LIMIT, TOPIC_CAPACITY};
 use crate::replica::Want;
-use crate::store::StreamPage;
+use crate::store::{PageAt, StreamPage};
 
 /// What a stream fetcher broadcasts: records read from `from` in one snapshot.
 #[derive(Debug)]
@@ -194,7 +194,13 @@ async fn read_retrying(
     want: Want,
 ) -> StreamPage {
     retry("stream", || {
-        source.read_stream_want(run, key, from, limit, want)
+        let at = PageAt {
+            run,
+            key,
+            from,
+            limit,
+        };
+        source.read_page(at, want)
     })
     .await
 }

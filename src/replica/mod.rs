@@ -18,19 +18,22 @@
 //! primary's position again. A standby that fails, stops answering or was promoted is
 //! skipped the same way, and the next healthy standby (or the primary) serves.
 
+pub mod feed;
+pub mod metrics;
 pub mod monitor;
 pub mod reads;
+pub mod standby;
 
 pub use crate::config::read::ReadSettings;
+pub use metrics::ReplicaMetrics;
 pub use reads::{Want, CLOSED_FLAG};
+pub use standby::{Health, Standby, StandbyState};
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
-use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::error::StoreError;
@@ -45,123 +48,6 @@ pub enum Mode {
     Confirm,
     /// Fence first: the answer must include everything committed before the read began.
     Fenced,
-}
-
-/// What the gateway knows of one standby.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Health {
-    /// Serving reads.
-    Ok,
-    /// Behind by more than the bound (or paused): skipped until it replays past `target`.
-    Behind,
-    /// Unreachable or failing.
-    Down,
-    /// No longer in recovery: it was promoted and may diverge from the primary.
-    Promoted,
-}
-
-/// One standby's state.
-#[derive(Debug, Clone, Serialize)]
-pub struct StandbyState {
-    /// Health.
-    pub state: Health,
-    /// Primary WAL position the standby must replay past before it serves again.
-    #[serde(skip)]
-    pub target: Option<i64>,
-    /// Replay lag in bytes of WAL at the last probe.
-    pub lag_bytes: i64,
-    /// Replay lag in seconds as seen by this gateway at the last probe.
-    pub lag_seconds: f64,
-}
-
-/// A standby: its pool and state.
-pub struct Standby {
-    /// Label in metrics and readiness (its position in `FLOWGATE_READ_URL`).
-    pub label: String,
-    /// Its pool.
-    pub store: Store,
-    state: Mutex<StandbyState>,
-    /// Primary WAL positions recently sampled, with when (for lag in seconds).
-    samples: Mutex<std::collections::VecDeque<(Instant, i64)>>,
-}
-
-impl Standby {
-    /// A copy of its state.
-    pub fn state(&self) -> StandbyState {
-        lock(&self.state).clone()
-    }
-
-    fn set(&self, f: impl FnOnce(&mut StandbyState)) {
-        f(&mut lock(&self.state))
-    }
-
-    fn mark(&self, h: Health) {
-        self.set(|s| {
-            if s.state != Health::Promoted || h == Health::Down {
-                s.state = h;
-                s.target = None;
-            }
-        });
-    }
-}
-
-/// Counters and gauges of the read path.
-#[derive(Clone)]
-pub struct ReplicaMetrics {
-    /// Read queries by target (`standby`, `primary`).
-    pub reads: IntCounterVec,
-    /// Reads sent to the primary by reason (`lag`, `error`, `unavailable`).
-    pub fallbacks: IntCounterVec,
-    /// Fence queries sent to the primary.
-    pub fences: IntCounter,
-    /// Replay lag in bytes, per standby.
-    pub lag_bytes: IntGaugeVec,
-    /// Replay lag in milliseconds as seen by this gateway, per standby.
-    pub lag_ms: IntGaugeVec,
-    /// 1 while the standby serves reads, per standby.
-    pub serving: IntGaugeVec,
-}
-
-impl ReplicaMetrics {
-    /// Registers the metrics in `r`.
-    pub fn register(r: &Registry) -> Self {
-        let vec = |name: &str, help: &str, label: &str| {
-            let v = IntCounterVec::new(Opts::new(name, help), &[label]).expect("metric");
-            let _ = r.register(Box::new(v.clone()));
-            v
-        };
-        let gauge = |name: &str, help: &str| {
-            let v = IntGaugeVec::new(Opts::new(name, help), &["standby"]).expect("metric");
-            let _ = r.register(Box::new(v.clone()));
-            v
-        };
-        let fences = IntCounter::new(
-            "replica_fences_total",
-            "WAL position queries sent to the primary",
-        )
-        .expect("metric");
-        let _ = r.register(Box::new(fences.clone()));
-        ReplicaMetrics {
-            reads: vec(
-                "read_queries_total",
-                "Read queries by target (standby, primary)",
-                "target",
-            ),
-            fallbacks: vec(
-                "read_fallbacks_total",
-                "Reads served by the primary instead of a standby, by reason",
-                "reason",
-            ),
-            fences,
-            lag_bytes: gauge("replica_lag_bytes", "Standby replay lag in bytes of WAL"),
-            lag_ms: gauge(
-                "replica_lag_ms",
-                "Standby replay lag in milliseconds, as seen by this gateway",
-            ),
-            serving: gauge("replica_serving", "1 while the standby serves reads"),
-        }
-    }
 }
 
 /// The read router. Cheap to clone.
@@ -358,7 +244,44 @@ impl Replicas {
         F: Fn(Store) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        match self.wait_replay(sb, deadline).await {
+        let waited = self.wait_replay(sb, deadline).await;
+        self.after_wait(sb, waited, f).await
+    }
+
+    /// Reads with `f` as of one primary fence point: `f` gets the point's snapshot, and
+    /// runs on a standby once it has replayed past the point, else on the primary past the
+    /// bound (with no standby at all, on the primary without a fence: `None`).
+    pub async fn read_at_fence<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(Store, Option<String>) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let deadline = Instant::now() + self.inner.bound;
+        let now = |s: Store| f(s, None);
+        let Some(sb) = self.pick() else {
+            return self.on_primary(&now, "unavailable").await;
+        };
+        let point = match self.fence().await {
+            Ok(p) => p,
+            Err(_) => return self.on_primary(&now, "error").await,
+        };
+        let at = |s: Store| f(s, Some(point.snapshot.clone()));
+        let waited = self.wait_lsn(sb, point.lsn, deadline).await;
+        self.after_wait(sb, waited, &at).await
+    }
+
+    /// Reads from `sb` if it replayed in time (`Ok(true)`), else from the primary.
+    async fn after_wait<T, F, Fut>(
+        &self,
+        sb: &Standby,
+        waited: Result<bool, StoreError>,
+        f: &F,
+    ) -> Result<T, StoreError>
+    where
+        F: Fn(Store) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        match waited {
             Ok(true) => match self.on_standby(sb, f).await {
                 Some(v) => Ok(v),
                 None => self.on_primary(f, "error").await,

@@ -9,6 +9,10 @@ use super::{lock, Health, Replicas, Standby};
 use crate::error::StoreError;
 
 const PRIMARY_LSN: &str = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint";
+/// The snapshot is taken before the WAL position is read, so every transaction it sees
+/// committed below that position.
+const PRIMARY_FENCE: &str = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint,
+    pg_current_snapshot()::text";
 const STANDBY_LSN: &str = "SELECT pg_is_in_recovery(),
     coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0)";
 
@@ -17,27 +21,37 @@ const STANDBY_LSN: &str = "SELECT pg_is_in_recovery(),
 #[derive(Default)]
 pub struct Fence {
     running: tokio::sync::Mutex<()>,
-    last: std::sync::Mutex<Option<(Instant, i64)>>,
+    last: std::sync::Mutex<Option<(Instant, FencePoint)>>,
+}
+
+/// What the primary had committed at one moment.
+#[derive(Debug, Clone)]
+pub struct FencePoint {
+    /// A WAL position at or past the commit record of every transaction in `snapshot`.
+    pub lsn: i64,
+    /// The primary's snapshot (`xmin:xmax:xip`): the transactions committed by then.
+    pub snapshot: String,
 }
 
 impl Replicas {
-    /// A primary WAL position at or past every commit made before this call.
-    pub async fn fence(&self) -> Result<i64, StoreError> {
+    /// A primary position at or past every commit made before this call.
+    pub async fn fence(&self) -> Result<FencePoint, StoreError> {
         let asked = Instant::now();
         let fence = &self.inner.fence;
         let _turn = fence.running.lock().await;
-        if let Some((at, lsn)) = *lock(&fence.last) {
-            if at >= asked {
-                return Ok(lsn);
+        if let Some((at, point)) = lock(&fence.last).as_ref() {
+            if *at >= asked {
+                return Ok(point.clone());
             }
         }
         let started = Instant::now();
         self.inner.metrics.fences.inc();
-        let lsn: i64 = sqlx::query_scalar(PRIMARY_LSN)
+        let (lsn, snapshot): (i64, String) = sqlx::query_as(PRIMARY_FENCE)
             .fetch_one(&self.inner.primary.pool)
             .await?;
-        *lock(&fence.last) = Some((started, lsn));
-        Ok(lsn)
+        let point = FencePoint { lsn, snapshot };
+        *lock(&fence.last) = Some((started, point.clone()));
+        Ok(point)
     }
 
     /// Fences, then waits until `sb` has replayed past the fence; false at `deadline`.
@@ -46,7 +60,18 @@ impl Replicas {
         sb: &Standby,
         deadline: Instant,
     ) -> Result<bool, StoreError> {
-        let lsn = self.fence().await?;
+        let lsn = self.fence().await?.lsn;
+        self.wait_lsn(sb, lsn, deadline).await
+    }
+
+    /// Waits until `sb` has replayed past primary position `lsn`; false at `deadline` or
+    /// if it left recovery (then it is marked promoted).
+    pub(super) async fn wait_lsn(
+        &self,
+        sb: &Standby,
+        lsn: i64,
+        deadline: Instant,
+    ) -> Result<bool, StoreError> {
         let mut pause = Duration::from_millis(1);
         loop {
             let (recovering, replayed) = standby_lsn(sb).await?;
@@ -117,6 +142,9 @@ async fn probe(r: &Replicas, sb: &Standby, primary: i64) {
         m.serving.with_label_values(&[&sb.label]).set(0);
         return;
     };
+    if !recovering && sb.state().state != Health::Promoted {
+        tracing::warn!(standby = %sb.label, "read URL left recovery (promoted): not used");
+    }
     let lag_seconds = {
         let mut samples = lock(&sb.samples);
         samples.push_back((now, primary));
@@ -165,4 +193,7 @@ async fn probe(r: &Replicas, sb: &Standby, primary: i64) {
     m.serving
         .with_label_values(&[&sb.label])
         .set((st.state == Health::Ok) as i64);
+    m.promoted
+        .with_label_values(&[&sb.label])
+        .set((st.state == Health::Promoted) as i64);
 }

@@ -3,7 +3,7 @@
 use super::{Mode, Replicas};
 use crate::error::StoreError;
 use crate::note::TopicKey;
-use crate::store::{EventRow, RunRow, Store, StreamInfo, StreamPage};
+use crate::store::{EventRow, PageAt, RunRow, Store, StreamInfo, StreamPage};
 
 /// Set in a stream note's position when the note announces the close marker, so that a
 /// reader waiting for that note's position also waits for the marker.
@@ -32,7 +32,8 @@ impl Want {
         }
     }
 
-    fn mode(self) -> Mode {
+    /// How a read showing this is settled.
+    pub fn mode(self) -> Mode {
         match self {
             Want::Any => Mode::Confirm,
             Want::AtLeast(_) => Mode::Poll,
@@ -54,17 +55,10 @@ pub fn page_shows(page: &StreamPage, want: Want) -> bool {
 }
 
 impl Replicas {
-    /// A page of a stream (workflow stream or Durable Stream) from `from`.
-    pub async fn read_stream(
-        &self,
-        run: &str,
-        key: &str,
-        from: i64,
-        limit: i64,
-        want: Want,
-    ) -> Result<StreamPage, StoreError> {
+    /// A page of a stream (workflow stream or Durable Stream).
+    pub async fn read_stream(&self, at: PageAt<'_>, want: Want) -> Result<StreamPage, StoreError> {
         self.read(
-            |s| async move { flowgate_page(&s, run, key, from, limit).await },
+            |s| async move { flowgate_page(&s, at).await },
             |p| page_shows(p, want),
             want.mode(),
         )
@@ -138,16 +132,10 @@ impl Replicas {
 }
 
 /// A page of a workflow stream or (in the hub's namespace) a Durable Stream.
-pub async fn flowgate_page(
-    store: &Store,
-    run: &str,
-    key: &str,
-    from: i64,
-    limit: i64,
-) -> Result<StreamPage, StoreError> {
-    match TopicKey::of(run, key) {
-        TopicKey::Durable(id) => store.ds_page(id, from, limit).await,
+pub async fn flowgate_page(store: &Store, at: PageAt<'_>) -> Result<StreamPage, StoreError> {
+    match TopicKey::of(at.run, at.key) {
+        TopicKey::Durable(id) => store.ds_page(id, at.from, at.limit).await,
         TopicKey::Invalid => Ok(StreamPage::default()),
-        _ => store.read_stream(run, key, from, limit).await,
+        _ => store.read_stream(at.run, at.key, at.from, at.limit).await,
     }
 }

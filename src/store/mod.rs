@@ -23,7 +23,7 @@ pub use events::EventRow;
 pub use run_status::RunStatus;
 pub use runs::RunRow;
 pub use steps::StepRow;
-pub use streams::{StreamInfo, StreamPage};
+pub use streams::{PageAt, StreamInfo, StreamPage};
 
 /// Embedded migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

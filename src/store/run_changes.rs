@@ -156,13 +156,25 @@ impl Store {
         since: &Snapshot,
         f: &ListQuery,
     ) -> Result<(Vec<RunChange>, Snapshot), StoreError> {
+        self.run_changes_upto(since, None, f).await
+    }
+
+    /// Like [`Store::run_changes`], up to snapshot `upto` (taken on the primary) instead of
+    /// this server's own: changes visible in `upto` only, and `upto` as the position.
+    pub async fn run_changes_upto(
+        &self,
+        since: &Snapshot,
+        upto: Option<&str>,
+        f: &ListQuery,
+    ) -> Result<(Vec<RunChange>, Snapshot), StoreError> {
         let rows: Vec<ChangeRow> = sqlx::query_as(
-            "WITH s AS (SELECT pg_current_snapshot() AS snap)
+            "WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
              SELECT s.snap::text AS snap, w.change_xid::text AS xid, w.id, w.workflow, w.status,
                     w.outcome, w.queue, w.parent_id, w.tags, w.attempts, w.created_at, w.updated_at
              FROM s LEFT JOIN flowgate.workflows w
                ON w.change_xid >= pg_snapshot_xmin($1::text::pg_snapshot)
               AND NOT pg_visible_in_snapshot(w.change_xid, $1::text::pg_snapshot)
+              AND pg_visible_in_snapshot(w.change_xid, s.snap)
               AND ($2::text IS NULL OR w.status = $2)
               AND ($3::text IS NULL OR w.workflow = $3)
               AND ($4::text IS NULL OR w.tags @> ARRAY[$4])
@@ -174,6 +186,7 @@ impl Store {
         .bind(&f.workflow)
         .bind(&f.tag)
         .bind(&f.any_tag)
+        .bind(upto)
         .fetch_all(&self.pool)
         .await?;
         let Some(first) = rows.first() else {
@@ -185,8 +198,18 @@ impl Store {
 
     /// The newest `f.limit` runs matching `f`, and the position they are current at.
     pub async fn runs_now(&self, f: &ListQuery) -> Result<(Vec<RunSummary>, Snapshot), StoreError> {
+        self.runs_now_at(f, None).await
+    }
+
+    /// Like [`Store::runs_now`], as of snapshot `upto` (taken on the primary): a run whose
+    /// last change is newer is left out (the feed delivers it after `upto`).
+    pub async fn runs_now_at(
+        &self,
+        f: &ListQuery,
+        upto: Option<&str>,
+    ) -> Result<(Vec<RunSummary>, Snapshot), StoreError> {
         let rows: Vec<ChangeRow> = sqlx::query_as(
-            "WITH s AS (SELECT pg_current_snapshot() AS snap)
+            "WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
              SELECT s.snap::text AS snap, w.change_xid::text AS xid, w.id, w.workflow, w.status,
                     w.outcome, w.queue, w.parent_id, w.tags, w.attempts, w.created_at, w.updated_at
              FROM s LEFT JOIN LATERAL (
@@ -195,6 +218,8 @@ impl Store {
                    AND ($2::text IS NULL OR workflow = $2)
                    AND ($3::text IS NULL OR tags @> ARRAY[$3])
                    AND ($4::text[] IS NULL OR tags && $4)
+                   AND ($6::text IS NULL OR change_xid IS NULL
+                        OR pg_visible_in_snapshot(change_xid, s.snap))
                  ORDER BY created_at DESC, id DESC LIMIT $5
              ) w ON true ORDER BY w.created_at DESC, w.id DESC",
         )
@@ -203,6 +228,7 @@ impl Store {
         .bind(&f.tag)
         .bind(&f.any_tag)
         .bind(f.limit)
+        .bind(upto)
         .fetch_all(&self.pool)
         .await?;
         let Some(first) = rows.first() else {

@@ -9,6 +9,19 @@ use crate::ids::{Key, RunId};
 /// A stream row left-joined with its records: (next, closed, offset, payload).
 type TailJoin = (i64, bool, Option<i64>, Option<Vec<u8>>);
 
+/// Which page of which stream a read asks for: up to `limit` records from offset `from`.
+#[derive(Debug, Clone, Copy)]
+pub struct PageAt<'a> {
+    /// The run (or the Durable Streams namespace).
+    pub run: &'a str,
+    /// The stream key (or a Durable Stream's id).
+    pub key: &'a str,
+    /// First offset wanted.
+    pub from: i64,
+    /// Most records wanted (0: only the tail).
+    pub limit: i64,
+}
+
 /// A slice of a stream read in one statement (one snapshot).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamPage {

@@ -6,6 +6,7 @@
 mod helpers;
 mod procs;
 mod replica;
+mod replica_reads;
 mod restart;
 mod secrets;
 mod shutdown;

@@ -12,10 +12,12 @@ use super::http::{gone, missing, set};
 use super::offsets::{self, Start};
 use super::store::{Meta, CHUNK_ROWS};
 use super::{header, hub_key, HUB_NAMESPACE, WORKFLOW_PREFIX};
-use crate::error::ApiError;
+use crate::error::{ApiError, StoreError};
 use crate::http::access::Caller;
 use crate::http::AppState;
 use crate::ids::{Key, RunId};
+use crate::replica::{Mode, Want};
+use crate::store::{PageAt, Store};
 
 /// What a stream URL names.
 #[derive(Debug, Clone)]
@@ -99,14 +101,34 @@ impl Target {
     }
 
     /// One catch-up chunk after offset `after` up to this snapshot's tail: `(row, payload)`.
+    /// With standbys, read there (the rows up to the tail exist: a standby is waited for).
     pub async fn read(&self, app: &AppState, after: i64) -> Result<Vec<(i64, Bytes)>, ApiError> {
         if after >= self.tail() {
             return Ok(Vec::new());
         }
         match self {
-            Target::Durable(m) => Ok(app.store.ds_read(m.id, after, m.tail).await?),
+            Target::Durable(m) => {
+                let (id, upto) = (m.id, m.tail);
+                let Some(r) = &app.replicas else {
+                    return Ok(app.store.ds_read(id, after, upto).await?);
+                };
+                let read = |s: Store| async move { s.ds_read(id, after, upto).await };
+                Ok(r.read(read, |rows| !rows.is_empty(), Mode::Poll).await?)
+            }
             Target::Workflow { run, key, tail, .. } => {
-                let page = app.store.read_stream(run, key, after, CHUNK_ROWS).await?;
+                let page = app
+                    .hub
+                    .source()
+                    .read_page(
+                        PageAt {
+                            run,
+                            key,
+                            from: after,
+                            limit: CHUNK_ROWS,
+                        },
+                        Want::AtLeast(*tail),
+                    )
+                    .await?;
                 Ok(page
                     .records
                     .into_iter()
@@ -124,16 +146,31 @@ pub fn workflow_run(path: &str) -> Option<&str> {
         .map(|rest| rest.split_once('/').map_or(rest, |(run, _)| run))
 }
 
-/// Looks up what `path` names: 404 if nothing (or expired), 410 if deleted.
+/// Looks up what `path` names: 404 if nothing (or expired), 410 if deleted. Includes every
+/// change committed before the call (a standby is read once it has replayed them).
 pub async fn resolve(app: &AppState, path: &str) -> Result<Target, ApiError> {
+    resolve_at(app, path, Want::Everything).await
+}
+
+/// Like [`resolve`], showing at least `want` (a live read names the offset it holds; it
+/// waits for anything newer anyway).
+pub async fn resolve_at(app: &AppState, path: &str, want: Want) -> Result<Target, ApiError> {
     if let Some(rest) = path.strip_prefix(WORKFLOW_PREFIX) {
         let (run, key) = rest.split_once('/').ok_or_else(missing)?;
         let run = RunId::parse(run).map_err(|_| missing())?;
         let key = Key::parse(key).map_err(|_| missing())?;
-        app.store.require_run(&run).await?;
-        let page = app
-            .store
-            .read_stream(run.as_str(), key.as_str(), 0, 0)
+        let source = app.hub.source();
+        source.require_run(run.as_str()).await?;
+        let page = source
+            .read_page(
+                PageAt {
+                    run: run.as_str(),
+                    key: key.as_str(),
+                    from: 0,
+                    limit: 0,
+                },
+                want,
+            )
             .await?;
         return Ok(Target::Workflow {
             run: run.as_str().to_string(),
@@ -142,10 +179,34 @@ pub async fn resolve(app: &AppState, path: &str) -> Result<Target, ApiError> {
             closed: page.closed,
         });
     }
-    match app.store.ds_meta(path).await? {
+    match meta(app, path, want).await? {
         Some(m) if m.deleted => Err(gone()),
         Some(m) if !m.expired => Ok(Target::Durable(m)),
         _ => Err(missing()),
+    }
+}
+
+/// The stream's metadata showing `want`, from a standby when there is one.
+async fn meta(app: &AppState, path: &str, want: Want) -> Result<Option<Meta>, StoreError> {
+    let Some(r) = &app.replicas else {
+        return app.store.ds_meta(path).await;
+    };
+    let shows = |m: &Option<Meta>| match (m, want) {
+        (None, _) => false,
+        (Some(m), Want::AtLeast(p)) => m.tail >= p || m.closed || m.deleted || m.expired,
+        (Some(_), _) => true,
+    };
+    r.read(|s| async move { s.ds_meta(path).await }, shows, want.mode())
+        .await
+}
+
+/// What a GET must see of the stream: a live read from a position needs that position
+/// (anything newer it waits for); other reads need everything committed before them.
+fn wanted(q: &ReadQuery) -> Want {
+    match (q.live.as_deref(), q.offset) {
+        (Some(_), Some(Start::At(n))) if n > 0 => Want::AtLeast(n),
+        (Some(_), Some(Start::At(_))) => Want::Any,
+        _ => Want::Everything,
     }
 }
 
@@ -242,7 +303,7 @@ pub async fn get(
         Some("long-poll") | Some("sse") => {}
         Some(_) => return Err(ApiError::invalid("live", "must be long-poll or sse")),
     }
-    let target = resolve(app, path).await?;
+    let target = resolve_at(app, path, wanted(&q)).await?;
     if let Target::Durable(m) = &target {
         if m.ttl_seconds.is_some() {
             app.store.ds_touch(m.id).await?;
