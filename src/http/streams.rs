@@ -64,12 +64,7 @@ async fn check_start(
     }
     // A standby behind the client's position is waited for (or the primary answers).
     let want = crate::replica::Want::AtLeast(from);
-    let at = crate::store::PageAt {
-        run,
-        key,
-        from: 0,
-        limit: 0,
-    };
+    let at = crate::store::PageAt::tail(run, key);
     let tail = hub.source().read_page(at, want).await?;
     if from > tail.next {
         return Err(ApiError::new(

@@ -22,6 +22,18 @@ pub struct PageAt<'a> {
     pub limit: i64,
 }
 
+impl<'a> PageAt<'a> {
+    /// No records, only the tail (next offset and close marker).
+    pub fn tail(run: &'a str, key: &'a str) -> Self {
+        PageAt {
+            run,
+            key,
+            from: 0,
+            limit: 0,
+        }
+    }
+}
+
 /// A slice of a stream read in one statement (one snapshot).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamPage {

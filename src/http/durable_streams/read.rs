@@ -162,15 +162,7 @@ pub async fn resolve_at(app: &AppState, path: &str, want: Want) -> Result<Target
         let source = app.hub.source();
         source.require_run(run.as_str()).await?;
         let page = source
-            .read_page(
-                PageAt {
-                    run: run.as_str(),
-                    key: key.as_str(),
-                    from: 0,
-                    limit: 0,
-                },
-                want,
-            )
+            .read_page(PageAt::tail(run.as_str(), key.as_str()), want)
             .await?;
         return Ok(Target::Workflow {
             run: run.as_str().to_string(),
