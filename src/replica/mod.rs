@@ -1,8 +1,9 @@
 //! Reads served by streaming standbys (`FLOWGATE_READ_URL`), without loss and without
 //! stalls from replay lag.
 //!
-//! Writes, LISTEN and reads of one's own writes stay on the primary. Catch-up reads and hub
-//! fetches go to a standby, and every such read states what it must see:
+//! Writes, LISTEN and reads of one's own writes stay on the primary. Catch-up reads, hub
+//! fetches, the live run list and Durable Streams reads go to a standby, and every such
+//! read states what it must see:
 //!
 //! - **a position** (a note's next offset or event version, a client's `Last-Event-ID`):
 //!   the standby is re-read, with a short backoff, until it shows that position. This costs
@@ -12,6 +13,8 @@
 //!   insert position once (one query without table access, shared by every read waiting at
 //!   that moment: the *fence*), waits until the standby has replayed past it, then reads
 //!   the standby.
+//! - **a primary snapshot** (the live run list, [`feed`]): the fence also returns the
+//!   primary's snapshot, and the standby is read up to it once it has replayed past it.
 //!
 //! Past the bound (`FLOWGATE_READ_LAG_BOUND_MS`) the read goes to the primary and counts a
 //! fallback; the standby is then skipped until the [`monitor`] sees it replay past the
