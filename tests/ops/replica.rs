@@ -43,7 +43,7 @@ pub(crate) struct Load {
     pub xacts: f64,
     /// Rows read from tables (`tup_returned + tup_fetched`).
     pub rows: f64,
-    /// Rows read from one table (`seq_tup_read + idx_tup_fetch`), see [`Rig::load`].
+    /// Rows read from one table (`seq_tup_read + idx_tup_fetch`), see [`Rig::load_before`].
     pub table_rows: f64,
     /// The reading gateway's primary reads.
     pub primary_reads: f64,
@@ -193,10 +193,27 @@ impl Rig {
         panic!("{key} never became {value} (last {last:?})");
     }
 
-    /// The primary's statistics (after a pause: backends report them within a second of
-    /// going idle) with rows read from `flowgate.{table}`, and the reader's read counters.
-    pub(crate) async fn load(&self, table: &str) -> Load {
+    /// The load before a phase: the reader's counters, then (after a pause: backends report
+    /// their statistics within a second of going idle) the primary's statistics with rows
+    /// read from `flowgate.{table}`. Scraping `/metrics` reads `flowgate.workflows`, so it
+    /// stays outside the window between [`Rig::load_before`] and [`Rig::load_after`].
+    pub(crate) async fn load_before(&self, table: &str) -> Load {
+        let m = self.metrics().await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
+        self.primary_load(table, m).await
+    }
+
+    /// The load after a phase: the primary's statistics, then the reader's counters.
+    pub(crate) async fn load_after(&self, table: &str) -> Load {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut load = self.primary_load(table, HashMap::new()).await;
+        let m = self.metrics().await;
+        load.primary_reads = count(&m, PRIMARY_READS);
+        load.standby_reads = count(&m, STANDBY_READS);
+        load
+    }
+
+    async fn primary_load(&self, table: &str, m: HashMap<String, f64>) -> Load {
         let pool = PgPool::connect(&self.primary.url).await.unwrap();
         let (xacts, rows): (i64, i64) = sqlx::query_as(
             "SELECT sum(xact_commit)::bigint, sum(tup_returned + tup_fetched)::bigint
@@ -214,7 +231,6 @@ impl Rig {
         .await
         .unwrap();
         pool.close().await;
-        let m = self.metrics().await;
         Load {
             xacts: xacts as f64,
             rows: rows as f64,
