@@ -12,56 +12,65 @@ use crate::replica::{Load, Rig};
 
 const READERS: usize = 4;
 
-/// Opens `n` live run lists of workflow `wf` on `base`; each collects run ids until it has
-/// `want` (bounded).
+type Seen = Vec<(String, String)>;
+
+/// Opens `n` live run lists of workflow `wf` on `base` (resuming after `last` if given);
+/// each collects `(run id, event id)` until it has `want` (bounded).
 async fn open_lists(
     http: &reqwest::Client,
     base: &str,
     wf: &str,
-    n: usize,
-    want: usize,
-) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
+    (n, want): (usize, usize),
+    last: Option<&str>,
+) -> Vec<tokio::task::JoinHandle<Seen>> {
     let mut tasks = Vec::new();
     for _ in 0..n {
-        let resp = http
+        let mut req = http
             .get(format!("{base}/v1/workflows?workflow={wf}"))
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .unwrap();
+            .header("accept", "text/event-stream");
+        if let Some(id) = last {
+            req = req.header("last-event-id", id);
+        }
+        let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), 200);
         let mut events = resp.bytes_stream().eventsource();
-        // The first read is the list as it is (empty: nothing of `wf` exists yet).
-        let first = tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .expect("the first list in time")
-            .unwrap()
-            .unwrap();
-        assert_eq!(first.event, "runs");
-        assert_eq!(first.data, r#"{"runs":[]}"#);
+        if last.is_none() {
+            // The first read is the list as it is (empty: nothing of `wf` exists yet).
+            let first = tokio::time::timeout(Duration::from_secs(10), events.next())
+                .await
+                .expect("the first list in time")
+                .unwrap()
+                .unwrap();
+            assert_eq!(first.event, "runs");
+            assert_eq!(first.data, r#"{"runs":[]}"#);
+        }
         tasks.push(tokio::spawn(async move {
-            let mut ids = Vec::new();
+            let mut seen = Vec::new();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            while ids.len() < want {
+            while seen.len() < want {
                 match tokio::time::timeout_at(deadline, events.next()).await {
                     Ok(Some(Ok(ev))) if ev.event == "run" => {
                         let run: Value = serde_json::from_str(&ev.data).unwrap();
-                        ids.push(run["id"].as_str().unwrap().to_string());
+                        seen.push((run["id"].as_str().unwrap().to_string(), ev.id));
                     }
                     Ok(Some(Ok(_))) => {}
                     _ => break,
                 }
             }
-            ids
+            seen
         }));
     }
     tasks
 }
 
+fn ids(seen: &Seen) -> Vec<String> {
+    seen.iter().map(|(id, _)| id.clone()).collect()
+}
+
 /// `READERS` live lists on `base` while `n` runs of workflow `wf` start one after another;
 /// returns the load of the phase and the items delivered.
 async fn list_phase(rig: &Rig, base: &str, wf: &str, n: usize) -> (Load, usize) {
-    let lists = open_lists(&rig.http, base, wf, READERS, n).await;
+    let lists = open_lists(&rig.http, base, wf, (READERS, n), None).await;
     let before = rig.load_before("workflows").await;
     let expect: Vec<String> = (0..n).map(|i| format!("{wf}-{i:03}")).collect();
     for id in &expect {
@@ -74,8 +83,20 @@ async fn list_phase(rig: &Rig, base: &str, wf: &str, n: usize) -> (Load, usize) 
             .unwrap();
         assert_eq!(r.status(), 201);
     }
+    let mut last = Seen::new();
     for l in lists {
-        assert_eq!(l.await.unwrap(), expect, "every run once, in order");
+        last = l.await.unwrap();
+        assert_eq!(ids(&last), expect, "every run once, in order");
+    }
+    // Resuming after the middle run continues with the next one, nothing repeated.
+    let half = n / 2;
+    let resumed = open_lists(&rig.http, base, wf, (1, n - half), Some(&last[half - 1].1)).await;
+    for l in resumed {
+        assert_eq!(
+            ids(&l.await.unwrap()),
+            expect[half..],
+            "resumed once, in order"
+        );
     }
     (
         rig.load_after("workflows").await.since(&before),
