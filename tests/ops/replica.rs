@@ -43,7 +43,7 @@ pub(crate) struct Load {
     pub xacts: f64,
     /// Rows read from tables (`tup_returned + tup_fetched`).
     pub rows: f64,
-    /// Rows read from one table (`seq_tup_read + idx_tup_fetch`), see [`Rig::load_before`].
+    /// Rows read from one table (`seq_tup_read + idx_tup_fetch`), see [`Rig::settled_load`].
     pub table_rows: f64,
     /// The reading gateway's primary reads.
     pub primary_reads: f64,
@@ -193,19 +193,12 @@ impl Rig {
         panic!("{key} never became {value} (last {last:?})");
     }
 
-    /// The load before a phase: the reader's counters, then (after a pause: backends report
-    /// their statistics within a second of going idle) the primary's statistics with rows
-    /// read from `flowgate.{table}`. Scraping `/metrics` reads `flowgate.workflows`, so it
-    /// stays outside the window between [`Rig::load_before`] and [`Rig::load_after`].
-    pub(crate) async fn load_before(&self, table: &str) -> Load {
-        let m = self.metrics().await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        self.primary_load(table, m).await
-    }
-
-    /// The load after a phase: the primary's statistics, then the reader's counters.
-    pub(crate) async fn load_after(&self, table: &str) -> Load {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+    /// The primary's statistics with rows read from `flowgate.{table}`, then the reader's
+    /// counters. Statistics are read after 11 s of quiet: an idle backend that reported less
+    /// than a second ago reports again only 10 s later. Scraping `/metrics` reads
+    /// `flowgate.workflows`, so it comes after: in the next window, not this one.
+    pub(crate) async fn settled_load(&self, table: &str) -> Load {
+        tokio::time::sleep(Duration::from_secs(11)).await;
         let mut load = self.primary_load(table, HashMap::new()).await;
         let m = self.metrics().await;
         load.primary_reads = count(&m, PRIMARY_READS);
