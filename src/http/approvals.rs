@@ -4,13 +4,16 @@
 //! GET only describes a link (mail scanners prefetch GETs); POST uses it. Who may mint
 //! which links is decided in [`super::grant`].
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::access::grant::{self, GrantBody};
 use super::access::{AdminKey, Approve, RunAccess};
@@ -27,23 +30,29 @@ const MAX_TTL: i64 = 30 * 86400;
 const MAX_COMMENT: usize = 2000;
 
 /// Routes for minting, describing and using links, and minting run tokens.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workflows/{id}/approval-links", post(mint))
-        .route("/v1/workflows/{id}/tokens", post(mint_token))
-        .route("/v1/approvals/{token}", get(describe).post(use_link))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(mint))
+        .routes(routes!(mint_token))
+        .routes(routes!(describe, use_link))
 }
 
 /// `{topic?, ttl_secs?, approvers?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MintBody {
-    topic: Option<String>,
-    ttl_secs: Option<i64>,
-    approvers: Option<Vec<String>>,
+    #[schema(value_type = Option<Name>)]
+    pub(crate) topic: Option<String>,
+    #[schema(value_type = Option<TtlSecs>)]
+    pub(crate) ttl_secs: Option<i64>,
+    #[schema(value_type = Option<Approvers>)]
+    pub(crate) approvers: Option<Vec<String>>,
 }
 
 /// `POST /v1/workflows/{id}/approval-links`: one approve/reject pair per approver, within
 /// the caller's approval authority.
+#[utoipa::path(post, path = "/v1/workflows/{id}/approval-links", summary = "Mint approve/reject links per approver",
+    params(("id" = Name, Path, description = "Run id")), request_body = MintBody,
+    responses((status = 201, description = "Links", body = Links), E400_404_413_415Auth))]
 async fn mint(
     State(app): State<AppState>,
     access: RunAccess<Approve>,
@@ -89,15 +98,20 @@ async fn mint(
 }
 
 /// `{scopes?, ttl_secs?, approval?: {topic?, approvers}}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenBody {
-    scopes: Option<Vec<Scope>>,
-    ttl_secs: Option<i64>,
-    approval: Option<GrantBody>,
+    #[schema(value_type = Option<Vec<ScopeName>>)]
+    pub(crate) scopes: Option<Vec<Scope>>,
+    #[schema(value_type = Option<TtlSecs>)]
+    pub(crate) ttl_secs: Option<i64>,
+    pub(crate) approval: Option<GrantBody>,
 }
 
 /// `POST /v1/workflows/{id}/tokens` (API key): a run token for a browser; with `approval`,
 /// it may mint links for those approvers on that topic (and `approve` is added to its scopes).
+#[utoipa::path(post, path = "/v1/workflows/{id}/tokens", summary = "Mint a run token",
+    params(("id" = Name, Path, description = "Run id")), request_body = TokenBody,
+    responses((status = 201, description = "Token", body = Minted), E400_404_413_415Auth))]
 async fn mint_token(
     State(app): State<AppState>,
     _admin: AdminKey,
@@ -175,6 +189,8 @@ async fn first_use(
 }
 
 /// `GET /v1/approvals/{token}`: what the link does and whether it was used. No side effect.
+#[utoipa::path(get, path = "/v1/approvals/{token}", summary = "Describe an approval link (no side effect)",
+    params(("token" = Opaque, Path, description = "The link's token")), responses((status = 200, description = "The link", body = LinkInfo), LinkDescribe))]
 async fn describe(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -194,6 +210,9 @@ pub struct UseBody {
 }
 
 /// `POST /v1/approvals/{token}`: records the decision and sends it once.
+#[utoipa::path(post, path = "/v1/approvals/{token}", summary = "Use an approval link: the decision is sent once",
+    params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<Comment>, description = "An optional comment"),
+    responses((status = 200, description = "Recorded, or already decided", body = LinkUsed), LinkUse))]
 async fn use_link(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,

@@ -7,6 +7,9 @@
 //! the id `flowgate-approval:<nonce>`, so whichever is used first is the decision and the
 //! other becomes a no-op that reports it. No flowgate table is involved.
 
+use crate::http::approvals::{MintBody, TokenBody};
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -30,15 +33,22 @@ const MAX_TTL: i64 = 30 * 86400;
 const MAX_COMMENT: usize = 2000;
 
 /// `{topic, body, idempotency_key?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DbosSendBody)]
 pub struct SendBody {
+    #[schema(value_type = DbosName)]
     topic: String,
     body: Value,
+    #[schema(value_type = Option<DbosName>)]
     idempotency_key: Option<String>,
 }
 
 /// `POST /v1/dbos/workflows/{id}/messages`: 202 `{message_id, duplicate}`; 404 if the
 /// workflow does not exist.
+#[utoipa::path(post, path = "/v1/dbos/workflows/{id}/messages",
+    summary = "DBOS: send a message (through dbos.send_message; idempotent by key)",
+    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = SendBody,
+    responses((status = 202, description = "Sent", body = DbosQueued), E400_404_413_415Auth))]
 pub async fn message(
     State(app): State<AppState>,
     _admin: AdminKey,
@@ -75,14 +85,6 @@ pub async fn message(
         .into_response())
 }
 
-/// `{scopes?, ttl_secs?, approval?}`
-#[derive(Debug, Deserialize)]
-pub struct TokenBody {
-    scopes: Option<Vec<Scope>>,
-    ttl_secs: Option<i64>,
-    approval: Option<GrantBody>,
-}
-
 fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
     let ttl = value.unwrap_or(default);
     if !(1..=MAX_TTL).contains(&ttl) {
@@ -95,6 +97,9 @@ fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
 }
 
 /// `POST /v1/dbos/workflows/{id}/tokens` (API key): a run token for this DBOS run only.
+#[utoipa::path(post, path = "/v1/dbos/workflows/{id}/tokens", summary = "DBOS: mint a run token",
+    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = TokenBody,
+    responses((status = 201, description = "Token", body = Minted), E400_404_413_415Auth))]
 pub async fn token(
     State(app): State<AppState>,
     _admin: AdminKey,
@@ -123,15 +128,10 @@ pub async fn token(
         .into_response())
 }
 
-/// `{topic?, ttl_secs?, approvers?}`
-#[derive(Debug, Deserialize)]
-pub struct MintBody {
-    topic: Option<String>,
-    ttl_secs: Option<i64>,
-    approvers: Option<Vec<String>>,
-}
-
 /// `POST /v1/dbos/workflows/{id}/approval-links`: one approve/reject pair per approver.
+#[utoipa::path(post, path = "/v1/dbos/workflows/{id}/approval-links", summary = "DBOS: mint approve/reject links per approver",
+    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = MintBody,
+    responses((status = 201, description = "Links", body = Links), E400_404_413_415Auth))]
 pub async fn mint(
     State(app): State<AppState>,
     caller: Caller,
@@ -224,6 +224,8 @@ fn decision_of(message: &Value) -> &'static str {
 }
 
 /// `GET /v1/dbos/approvals/{token}`: what the link does and whether it was used.
+#[utoipa::path(get, path = "/v1/dbos/approvals/{token}", summary = "DBOS: describe an approval link (no side effect)",
+    params(("token" = Opaque, Path, description = "The link's token")), responses((status = 200, description = "The link", body = AnyObject), DbosLinkDescribe))]
 pub async fn describe(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -243,6 +245,9 @@ pub struct UseBody {
 }
 
 /// `POST /v1/dbos/approvals/{token}`: sends the decision to the DBOS workflow once.
+#[utoipa::path(post, path = "/v1/dbos/approvals/{token}", summary = "DBOS: use an approval link (sent to the workflow once)",
+    params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<Comment>, description = "An optional comment"),
+    responses((status = 200, description = "Recorded, or already decided", body = DbosLinkUsed), DbosLinkUse))]
 pub async fn use_link(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
