@@ -109,7 +109,7 @@ async fn forward(req: StreamRequest) -> Response {
         ("If-None-Match" = Option<String>, Header, description = "ETag of a previous read")),
     responses(
         (status = 200, description = "Data from the offset (SSE with live=sse)",
-            content((String = "*/*"), (String = "text/event-stream"))),
+            content((serde_json::Value = "*/*"), (String = "text/event-stream"))),
         (status = 204, description = "Long-poll timed out with no new data"),
         (status = 304, description = "Unchanged since If-None-Match"),
         StreamRead))]

@@ -18,6 +18,7 @@ pub fn text(code: u16) -> &'static str {
         409 => "Conflicts with the resource's state",
         410 => "Expired",
         413 => "Body or value too large",
+        414 => "Request URI too long",
         415 => "Body is not JSON",
         422 => "Input does not match the workflow's schema",
         429 => "Rate or stream limit reached (see Retry-After)",
@@ -86,9 +87,9 @@ sets! {
     /// Using a DBOS approval link.
     DbosLinkUse = [400, 403, 404, 410, 413, 415, 429];
     /// A Durable Streams read.
-    StreamRead = [400, 404, 405, 410, 401, 403, 429, 503];
+    StreamRead = [400, 404, 405, 410, 414, 401, 403, 429, 503];
     /// A Durable Streams write.
-    StreamWrite = [400, 404, 405, 409, 410, 413, 415, 401, 403, 429, 503];
+    StreamWrite = [400, 404, 405, 409, 410, 413, 414, 415, 401, 403, 429, 503];
     /// A subscription call.
-    SubCall = [400, 404, 405, 409, 413, 401, 403, 429, 503];
+    SubCall = [400, 404, 405, 409, 413, 414, 401, 403, 429, 503];
 }
