@@ -74,27 +74,52 @@ async fn mint(
     grant::check_approvers(&m.approvers)?;
     app.store.require_run(&run).await?;
     let exp = m.exp_cap.map_or(now() + ttl, |cap| (now() + ttl).min(cap));
-    let links: Vec<Value> = m
-        .approvers
-        .iter()
-        .map(|approver| {
-            let nonce = uuid::Uuid::new_v4().simple().to_string();
-            let link = |decision: &str| {
-                let claims = ApprovalClaims {
-                    run: run.to_string(),
-                    topic: topic.to_string(),
-                    decision: decision.into(),
-                    approver: approver.clone(),
-                    nonce: nonce.clone(),
-                    exp,
-                    key: m.key.clone(),
+    let links = LinkMint {
+        kind: "approval",
+        prefix: "/v1/approvals/",
+        run: run.to_string(),
+        topic: topic.to_string(),
+        exp,
+        key: m.key.clone(),
+    };
+    Ok(links.mint(&app.auth, &m.approvers))
+}
+
+/// Approval links for one run and topic, signed as `kind` and served under `prefix`.
+pub(crate) struct LinkMint {
+    pub(crate) kind: &'static str,
+    pub(crate) prefix: &'static str,
+    pub(crate) run: String,
+    pub(crate) topic: String,
+    pub(crate) exp: i64,
+    pub(crate) key: Option<String>,
+}
+
+impl LinkMint {
+    /// 201 `{links: [{approver, approve_url, reject_url, expires_at}]}`: a single-use pair
+    /// (one nonce) per approver.
+    pub(crate) fn mint(self, auth: &crate::auth::Auth, approvers: &[String]) -> Response {
+        let links: Vec<Value> = approvers
+            .iter()
+            .map(|approver| {
+                let nonce = uuid::Uuid::new_v4().simple().to_string();
+                let link = |decision: &str| {
+                    let claims = ApprovalClaims {
+                        run: self.run.clone(),
+                        topic: self.topic.clone(),
+                        decision: decision.into(),
+                        approver: approver.clone(),
+                        nonce: nonce.clone(),
+                        exp: self.exp,
+                        key: self.key.clone(),
+                    };
+                    format!("{}{}", self.prefix, auth.signer.sign(self.kind, &claims))
                 };
-                format!("/v1/approvals/{}", app.auth.signer.sign("approval", &claims))
-            };
-            json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": exp})
-        })
-        .collect();
-    Ok((StatusCode::CREATED, Json(json!({ "links": links }))).into_response())
+                json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": self.exp})
+            })
+            .collect();
+        (StatusCode::CREATED, Json(json!({ "links": links }))).into_response()
+    }
 }
 
 /// `{scopes?, ttl_secs?, approval?: {topic?, approvers}}`

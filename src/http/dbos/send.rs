@@ -174,29 +174,15 @@ pub async fn mint(
     check_approvers(&approvers)?;
     require(&app, &id).await?;
     let exp = cap.map_or(now() + ttl, |c| c.min(now() + ttl));
-    let links: Vec<Value> = approvers
-        .iter()
-        .map(|approver| {
-            let nonce = uuid::Uuid::new_v4().simple().to_string();
-            let link = |decision: &str| {
-                let claims = ApprovalClaims {
-                    run: id.clone(),
-                    topic: topic.clone(),
-                    decision: decision.into(),
-                    approver: approver.clone(),
-                    nonce: nonce.clone(),
-                    exp,
-                    key: None,
-                };
-                format!(
-                    "/v1/dbos/approvals/{}",
-                    app.auth.signer.sign(APPROVAL_KIND, &claims)
-                )
-            };
-            json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": exp})
-        })
-        .collect();
-    Ok((StatusCode::CREATED, Json(json!({ "links": links }))).into_response())
+    let links = crate::http::approvals::LinkMint {
+        kind: APPROVAL_KIND,
+        prefix: "/v1/dbos/approvals/",
+        run: id,
+        topic,
+        exp,
+        key: None,
+    };
+    Ok(links.mint(&app.auth, &approvers))
 }
 
 fn verify(app: &AppState, token: &str) -> Result<ApprovalClaims, ApiError> {

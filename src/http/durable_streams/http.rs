@@ -17,6 +17,7 @@ use super::{closed_flag, fail, header, hub_key, HUB_NAMESPACE, MAX_BODY, MAX_PAT
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::note::{Note, NoteKind};
+use crate::store::ds_batch::DsOutcome;
 
 /// Routes every method on a stream URL.
 pub async fn dispatch(req: StreamRequest) -> Response {
@@ -227,14 +228,17 @@ async fn append_request(path: &str, h: &HeaderMap, body: Body) -> Result<Append,
 async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let req = append_request(path, h, body).await?;
     let (producer, close) = (req.producer.clone(), req.close);
-    let mut r = match req.run(app.notifier.group()).await? {
-        Appended::Done {
+    let Appended {
+        outcome,
+        new_data,
+        invalid,
+    } = req.run(app.notifier.group()).await?;
+    let mut r = match outcome {
+        DsOutcome::Done {
             id,
             tail,
             closed,
-            new_data,
             subscribed,
-            ..
         } => {
             // Readers in this process were woken by the commit. A close also announces the
             // close flag, so a standby reader waits for the marker itself.
@@ -258,7 +262,7 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
             let seqs = producer.map(|p| (p.epoch.to_string(), p.seq.to_string()));
             appended(status, tail, closed, seqs)
         }
-        Appended::Duplicate {
+        DsOutcome::Duplicate {
             tail,
             closed,
             epoch,
@@ -267,7 +271,7 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
             let seqs = Some((epoch.to_string(), seq.to_string()));
             appended(StatusCode::NO_CONTENT, tail, closed, seqs)
         }
-        refused => return Err(refusal(refused)),
+        refused => return Err(refusal(&refused, invalid)),
     };
     r.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-store"));
@@ -295,21 +299,19 @@ fn appended(
 }
 
 /// The error for an append that was not made.
-fn refusal(outcome: Appended) -> ApiError {
+fn refusal(outcome: &DsOutcome, invalid: Option<String>) -> ApiError {
     let conflict = |msg: &str| fail(StatusCode::CONFLICT, "conflict", msg);
-    match outcome {
-        Appended::Missing => missing(),
-        Appended::Gone => gone(),
-        Appended::Closed { tail } => conflict("the stream is closed")
+    match *outcome {
+        DsOutcome::Missing => missing(),
+        DsOutcome::Gone => gone(),
+        DsOutcome::Closed { tail } => conflict("the stream is closed")
             .with_header("stream-closed", "true")
             .with_header("stream-next-offset", offsets::format(tail)),
-        Appended::TypeMismatch => conflict("content type differs from the stream's"),
-        Appended::SeqConflict => conflict("Stream-Seq must be greater than the last one"),
-        Appended::Invalid(msg) => ApiError::invalid("body", msg),
-        Appended::Producer(v) => v.into_error(),
-        Appended::Done { .. } | Appended::Duplicate { .. } => {
-            ApiError::internal("an append that was made is not an error")
-        }
+        DsOutcome::TypeMismatch => conflict("content type differs from the stream's"),
+        DsOutcome::SeqConflict => conflict("Stream-Seq must be greater than the last one"),
+        DsOutcome::Invalid => ApiError::invalid("body", invalid.unwrap_or_default()),
+        _ => super::producer::refusal(outcome)
+            .unwrap_or_else(|| ApiError::internal("an append that was made is not an error")),
     }
 }
 
