@@ -228,15 +228,42 @@ async fn describe(
         .into_response())
 }
 
-/// `{comment?}`
-#[derive(Debug, Default, Deserialize)]
+/// `{comment?}`, the optional body of a decision.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = Comment)]
 pub struct UseBody {
+    #[schema(max_length = 2000)]
     comment: Option<String>,
+}
+
+impl UseBody {
+    /// The comment sent with a decision (empty without a body); with `headers`, a body
+    /// must say it is JSON.
+    pub(crate) fn comment(
+        body: &[u8],
+        headers: Option<&axum::http::HeaderMap>,
+    ) -> Result<String, ApiError> {
+        if body.is_empty() {
+            return Ok(String::new());
+        }
+        if let Some(h) = headers {
+            extract::require_json(h)?;
+        }
+        let body: UseBody = extract::parse_json(body)?;
+        let comment = body.comment.unwrap_or_default();
+        if comment.len() > MAX_COMMENT {
+            return Err(ApiError::invalid(
+                "comment",
+                format!("must be at most {MAX_COMMENT} bytes"),
+            ));
+        }
+        Ok(comment)
+    }
 }
 
 /// `POST /v1/approvals/{token}`: records the decision and sends it once.
 #[utoipa::path(post, path = "/v1/approvals/{token}", summary = "Use an approval link: the decision is sent once",
-    params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<Comment>, description = "An optional comment"),
+    params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<UseBody>, description = "An optional comment"),
     responses((status = 200, description = "Recorded, or already decided", body = LinkUsed), LinkUse))]
 async fn use_link(
     State(app): State<AppState>,
@@ -245,19 +272,7 @@ async fn use_link(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let c = verify(&app, &token)?;
-    let body: UseBody = if body.is_empty() {
-        UseBody::default()
-    } else {
-        extract::require_json(&headers)?;
-        extract::parse_json(&body)?
-    };
-    let comment = body.comment.unwrap_or_default();
-    if comment.len() > MAX_COMMENT {
-        return Err(ApiError::invalid(
-            "comment",
-            format!("must be at most {MAX_COMMENT} bytes"),
-        ));
-    }
+    let comment = UseBody::comment(&body, Some(&headers))?;
     let approved = c.decision == "approve";
     let message = json!({"approved": approved, "comment": comment, "approver": c.approver});
     let mut tx = app

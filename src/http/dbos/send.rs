@@ -7,7 +7,7 @@
 //! the id `flowgate-approval:<nonce>`, so whichever is used first is the decision and the
 //! other becomes a no-op that reports it. No flowgate table is involved.
 
-use crate::http::approvals::{MintBody, TokenBody};
+use crate::http::approvals::{MintBody, TokenBody, UseBody};
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use axum::extract::State;
@@ -23,14 +23,11 @@ use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope};
 use crate::error::ApiError;
 use crate::http::access::grant::{check_approvers, GrantBody};
 use crate::http::access::{forbidden, AdminKey, Caller};
-use crate::http::extract::{self, ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::AppState;
 
 /// Longest link or token lifetime: 30 days.
 const MAX_TTL: i64 = 30 * 86400;
-/// Most approvers per request.
-/// Longest approval comment.
-const MAX_COMMENT: usize = 2000;
 
 /// `{topic, body, idempotency_key?}`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -224,15 +221,9 @@ pub async fn describe(
         .into_response())
 }
 
-/// `{comment?}`
-#[derive(Debug, Default, Deserialize)]
-pub struct UseBody {
-    comment: Option<String>,
-}
-
 /// `POST /v1/dbos/approvals/{token}`: sends the decision to the DBOS workflow once.
 #[utoipa::path(post, path = "/v1/dbos/approvals/{token}", summary = "DBOS: use an approval link (sent to the workflow once)",
-    params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<Comment>, description = "An optional comment"),
+    params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<UseBody>, description = "An optional comment"),
     responses((status = 200, description = "Recorded, or already decided", body = DbosLinkUsed), DbosLinkUse))]
 pub async fn use_link(
     State(app): State<AppState>,
@@ -240,18 +231,7 @@ pub async fn use_link(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let c = verify(&app, &token)?;
-    let body: UseBody = if body.is_empty() {
-        UseBody::default()
-    } else {
-        extract::parse_json(&body)?
-    };
-    let comment = body.comment.unwrap_or_default();
-    if comment.len() > MAX_COMMENT {
-        return Err(ApiError::invalid(
-            "comment",
-            format!("must be at most {MAX_COMMENT} bytes"),
-        ));
-    }
+    let comment = UseBody::comment(&body, None)?;
     let dbos = source(&app)?;
     let before = sent(&app, &c).await?;
     if before.is_none() {

@@ -324,13 +324,6 @@ pub struct LinkUsed {
     pub used_at: Option<String>,
 }
 
-/// `{comment?}` sent with a decision.
-#[derive(ToSchema)]
-pub struct Comment {
-    #[schema(max_length = 2000)]
-    pub comment: Option<String>,
-}
-
 /// Liveness.
 #[derive(ToSchema)]
 pub struct Health {
