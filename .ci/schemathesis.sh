@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the real binary against its own /openapi.json with schemathesis: a fresh database,
 # a random port, waits capped at half a second; the two SSE-only endpoints are left out (they
-# stream until the client leaves). Fails on any 5xx or response that does not match the schema.
+# stream until the client leaves). Durable Streams reads stay in: their SSE mode (live=sse) needs
+# an existing stream and ends after a minute. Fails on any 5xx or response that does not match
+# the schema.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=4.32.5

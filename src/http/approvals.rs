@@ -4,13 +4,16 @@
 //! GET only describes a link (mail scanners prefetch GETs); POST uses it. Who may mint
 //! which links is decided in [`super::grant`].
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::access::grant::{self, GrantBody};
 use super::access::{AdminKey, Approve, RunAccess};
@@ -27,23 +30,29 @@ const MAX_TTL: i64 = 30 * 86400;
 const MAX_COMMENT: usize = 2000;
 
 /// Routes for minting, describing and using links, and minting run tokens.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workflows/{id}/approval-links", post(mint))
-        .route("/v1/workflows/{id}/tokens", post(mint_token))
-        .route("/v1/approvals/{token}", get(describe).post(use_link))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(mint))
+        .routes(routes!(mint_token))
+        .routes(routes!(describe, use_link))
 }
 
 /// `{topic?, ttl_secs?, approvers?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MintBody {
-    topic: Option<String>,
-    ttl_secs: Option<i64>,
-    approvers: Option<Vec<String>>,
+    #[schema(value_type = Option<Name>)]
+    pub(crate) topic: Option<String>,
+    #[schema(value_type = Option<TtlSecs>)]
+    pub(crate) ttl_secs: Option<i64>,
+    #[schema(value_type = Option<Approvers>)]
+    pub(crate) approvers: Option<Vec<String>>,
 }
 
 /// `POST /v1/workflows/{id}/approval-links`: one approve/reject pair per approver, within
 /// the caller's approval authority.
+#[utoipa::path(post, path = "/v1/workflows/{id}/approval-links", summary = "Mint approve/reject links per approver",
+    params(("id" = Name, Path, description = "Run id")), request_body = MintBody,
+    responses((status = 201, description = "Links", body = Links), E400_404_413_415Auth))]
 async fn mint(
     State(app): State<AppState>,
     access: RunAccess<Approve>,
@@ -65,39 +74,69 @@ async fn mint(
     grant::check_approvers(&m.approvers)?;
     app.store.require_run(&run).await?;
     let exp = m.exp_cap.map_or(now() + ttl, |cap| (now() + ttl).min(cap));
-    let links: Vec<Value> = m
-        .approvers
-        .iter()
-        .map(|approver| {
-            let nonce = uuid::Uuid::new_v4().simple().to_string();
-            let link = |decision: &str| {
-                let claims = ApprovalClaims {
-                    run: run.to_string(),
-                    topic: topic.to_string(),
-                    decision: decision.into(),
-                    approver: approver.clone(),
-                    nonce: nonce.clone(),
-                    exp,
-                    key: m.key.clone(),
+    let links = LinkMint {
+        kind: "approval",
+        prefix: "/v1/approvals/",
+        run: run.to_string(),
+        topic: topic.to_string(),
+        exp,
+        key: m.key.clone(),
+    };
+    Ok(links.mint(&app.auth, &m.approvers))
+}
+
+/// Approval links for one run and topic, signed as `kind` and served under `prefix`.
+pub(crate) struct LinkMint {
+    pub(crate) kind: &'static str,
+    pub(crate) prefix: &'static str,
+    pub(crate) run: String,
+    pub(crate) topic: String,
+    pub(crate) exp: i64,
+    pub(crate) key: Option<String>,
+}
+
+impl LinkMint {
+    /// 201 `{links: [{approver, approve_url, reject_url, expires_at}]}`: a single-use pair
+    /// (one nonce) per approver.
+    pub(crate) fn mint(self, auth: &crate::auth::Auth, approvers: &[String]) -> Response {
+        let links: Vec<Value> = approvers
+            .iter()
+            .map(|approver| {
+                let nonce = uuid::Uuid::new_v4().simple().to_string();
+                let link = |decision: &str| {
+                    let claims = ApprovalClaims {
+                        run: self.run.clone(),
+                        topic: self.topic.clone(),
+                        decision: decision.into(),
+                        approver: approver.clone(),
+                        nonce: nonce.clone(),
+                        exp: self.exp,
+                        key: self.key.clone(),
+                    };
+                    format!("{}{}", self.prefix, auth.signer.sign(self.kind, &claims))
                 };
-                format!("/v1/approvals/{}", app.auth.signer.sign("approval", &claims))
-            };
-            json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": exp})
-        })
-        .collect();
-    Ok((StatusCode::CREATED, Json(json!({ "links": links }))).into_response())
+                json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": self.exp})
+            })
+            .collect();
+        (StatusCode::CREATED, Json(json!({ "links": links }))).into_response()
+    }
 }
 
 /// `{scopes?, ttl_secs?, approval?: {topic?, approvers}}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenBody {
-    scopes: Option<Vec<Scope>>,
-    ttl_secs: Option<i64>,
-    approval: Option<GrantBody>,
+    #[schema(value_type = Option<Vec<ScopeName>>)]
+    pub(crate) scopes: Option<Vec<Scope>>,
+    #[schema(value_type = Option<TtlSecs>)]
+    pub(crate) ttl_secs: Option<i64>,
+    pub(crate) approval: Option<GrantBody>,
 }
 
 /// `POST /v1/workflows/{id}/tokens` (API key): a run token for a browser; with `approval`,
 /// it may mint links for those approvers on that topic (and `approve` is added to its scopes).
+#[utoipa::path(post, path = "/v1/workflows/{id}/tokens", summary = "Mint a run token",
+    params(("id" = Name, Path, description = "Run id")), request_body = TokenBody,
+    responses((status = 201, description = "Token", body = Minted), E400_404_413_415Auth))]
 async fn mint_token(
     State(app): State<AppState>,
     _admin: AdminKey,
@@ -175,6 +214,8 @@ async fn first_use(
 }
 
 /// `GET /v1/approvals/{token}`: what the link does and whether it was used. No side effect.
+#[utoipa::path(get, path = "/v1/approvals/{token}", summary = "Describe an approval link (no side effect)",
+    params(("token" = Opaque, Path, description = "The link's token")), responses((status = 200, description = "The link", body = LinkInfo), LinkDescribe))]
 async fn describe(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -187,13 +228,43 @@ async fn describe(
         .into_response())
 }
 
-/// `{comment?}`
-#[derive(Debug, Default, Deserialize)]
+/// `{comment?}`, the optional body of a decision.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = Comment)]
 pub struct UseBody {
+    #[schema(max_length = 2000)]
     comment: Option<String>,
 }
 
+impl UseBody {
+    /// The comment sent with a decision (empty without a body); with `headers`, a body
+    /// must say it is JSON.
+    pub(crate) fn comment(
+        body: &[u8],
+        headers: Option<&axum::http::HeaderMap>,
+    ) -> Result<String, ApiError> {
+        if body.is_empty() {
+            return Ok(String::new());
+        }
+        if let Some(h) = headers {
+            extract::require_json(h)?;
+        }
+        let body: UseBody = extract::parse_json(body)?;
+        let comment = body.comment.unwrap_or_default();
+        if comment.len() > MAX_COMMENT {
+            return Err(ApiError::invalid(
+                "comment",
+                format!("must be at most {MAX_COMMENT} bytes"),
+            ));
+        }
+        Ok(comment)
+    }
+}
+
 /// `POST /v1/approvals/{token}`: records the decision and sends it once.
+#[utoipa::path(post, path = "/v1/approvals/{token}", summary = "Use an approval link: the decision is sent once",
+    params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<UseBody>, description = "An optional comment"),
+    responses((status = 200, description = "Recorded, or already decided", body = LinkUsed), LinkUse))]
 async fn use_link(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -201,19 +272,7 @@ async fn use_link(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let c = verify(&app, &token)?;
-    let body: UseBody = if body.is_empty() {
-        UseBody::default()
-    } else {
-        extract::require_json(&headers)?;
-        extract::parse_json(&body)?
-    };
-    let comment = body.comment.unwrap_or_default();
-    if comment.len() > MAX_COMMENT {
-        return Err(ApiError::invalid(
-            "comment",
-            format!("must be at most {MAX_COMMENT} bytes"),
-        ));
-    }
+    let comment = UseBody::comment(&body, Some(&headers))?;
     let approved = c.decision == "approve";
     let message = json!({"approved": approved, "comment": comment, "approver": c.approver});
     let mut tx = app

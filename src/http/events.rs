@@ -1,13 +1,16 @@
 //! Event endpoints: all events of a run (JSON, or SSE of changes), the long-poll on one key,
 //! and the producer's set.
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -21,10 +24,10 @@ use crate::hub::Hub;
 use crate::ids::{Key, RunId};
 
 /// Routes under `/v1/workflows/{id}/events`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workflows/{id}/events", get(list))
-        .route("/v1/workflows/{id}/events/{key}", get(wait).put(set))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(wait, set))
 }
 
 /// `?after=&timeout=`
@@ -37,6 +40,12 @@ pub struct WaitQuery {
 /// `GET …/events`: `{key: {value, version}}`, or with `Accept: text/event-stream` an SSE of
 /// changes (`event: event`, `id: <version>`, data `{key, value, version}`), resumable with
 /// `Last-Event-ID` or `?after=`.
+#[utoipa::path(get, path = "/v1/workflows/{id}/events",
+    summary = "All events, or with Accept: text/event-stream an SSE of changes",
+    params(("id" = Name, Path, description = "Run id"), ("after" = Option<Offset>, Query, description = "Version to resume after (SSE)"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    responses((status = 200, description = "Events by key, or an SSE of `event` frames",
+        content((std::collections::BTreeMap<String, Event> = "application/json"), (String = "text/event-stream"))),
+        E400_404Auth))]
 async fn list(
     State(app): State<AppState>,
     access: RunAccess<Read>,
@@ -97,6 +106,10 @@ pub(crate) async fn list_on(
 
 /// `GET …/events/{key}?after=V&timeout=S`: `{value, version}` once version > V; 204 at the
 /// timeout.
+#[utoipa::path(get, path = "/v1/workflows/{id}/events/{key}", summary = "An event once its version passes ?after",
+    params(("id" = Name, Path, description = "Run id"), ("key" = Name, Path, description = "Event or stream key"), ("after" = Option<Offset>, Query, description = "Version already seen"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)")),
+    responses((status = 200, description = "The event", body = Event), (status = 204, description = "Timed out"),
+        E400_404Auth))]
 async fn wait(
     State(app): State<AppState>,
     access: RunAccess<Read>,
@@ -151,6 +164,9 @@ fn json_response(body: Vec<u8>) -> Response {
 }
 
 /// `PUT …/events/{key}`: the body is the new value; returns `{version}`.
+#[utoipa::path(put, path = "/v1/workflows/{id}/events/{key}", summary = "Set an event (the body is its JSON value)",
+    params(("id" = Name, Path, description = "Run id"), ("key" = Name, Path, description = "Event or stream key")), request_body = serde_json::Value,
+    responses((status = 200, description = "Stored", body = Version), E400_404_409_413_415Auth))]
 async fn set(
     State(app): State<AppState>,
     _admin: AdminKey,

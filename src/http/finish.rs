@@ -3,13 +3,16 @@
 //! waiters see the outcome and retention starts counting. Runs of the
 //! workflow runtime finish themselves (409 here).
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
@@ -23,17 +26,19 @@ use crate::store::RunStatus;
 pub const MAX_RETENTION_SECS: i64 = 10 * 365 * 86400;
 
 /// Route for finishing an external run.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/workflows/{id}/finish", post(finish))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(finish))
 }
 
 /// `{status, output?, error?, outcome?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct FinishBody {
+    #[schema(value_type = FinishStatus)]
     status: String,
     /// How the run ended, beside its status (e.g. `rejected`); by default `succeeded`,
     /// `failed` or `cancelled` from the status.
     #[serde(default)]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,63}$")]
     outcome: Option<String>,
     #[serde(default)]
     output: Option<Value>,
@@ -55,6 +60,11 @@ pub fn retention_field(v: Option<&Value>) -> Result<Option<i64>, ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/v1/workflows/{id}/finish",
+    summary = "Mark an external run finished (pages and ?wait waiters see it)",
+    params(("id" = Name, Path, description = "Run id")), request_body = FinishBody,
+    responses((status = 200, description = "Finished (or already finished with this status)", body = IdStatus),
+        E400_404_409_413_415Auth))]
 async fn finish(
     State(app): State<AppState>,
     _admin: AdminKey,

@@ -7,18 +7,21 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::errors::Auth;
+use super::openapi::schema;
 use super::AppState;
 
 /// `/healthz`, `/readyz` and `/metrics`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
 /// Resident memory of this process in bytes (Linux; 0 elsewhere).
@@ -35,6 +38,9 @@ pub fn rss_of(pid: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", summary = "Liveness",
+    responses((status = 200, description = "Alive", body = schema::Health)))]
 async fn healthz(State(app): State<AppState>) -> Response {
     let rss = rss_bytes();
     Json(json!({
@@ -45,6 +51,10 @@ async fn healthz(State(app): State<AppState>) -> Response {
     .into_response()
 }
 
+/// Readiness.
+#[utoipa::path(get, path = "/readyz", summary = "Readiness", responses(
+    (status = 200, description = "Ready", body = schema::Ready),
+    (status = 503, description = "Not ready", body = schema::Ready)))]
 async fn readyz(State(app): State<AppState>) -> Response {
     let db = tokio::time::timeout(Duration::from_secs(2), app.store.ping())
         .await
@@ -79,6 +89,9 @@ async fn readyz(State(app): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics", responses(
+    (status = 200, description = "Metrics", content_type = "text/plain", body = String), Auth))]
 async fn metrics(State(app): State<AppState>, _admin: crate::http::access::AdminKey) -> Response {
     let m = &app.metrics;
     m.listener_connected

@@ -12,14 +12,16 @@
 
 pub mod cursor;
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use std::collections::HashSet;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::{BoxStream, SelectAll};
@@ -38,8 +40,8 @@ use crate::store::{EventRow, RunRow, StepRow, StreamInfo};
 pub use cursor::{Cursor, MAX_LIVE_STREAMS};
 
 /// Route for `/v1/workflows/{id}/live`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/workflows/{id}/live", get(live))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(live))
 }
 
 /// `?cursor=`: a resume position for clients that cannot set `Last-Event-ID`.
@@ -107,6 +109,11 @@ fn start_cursor(headers: &HeaderMap, q: &LiveQuery) -> Result<(Cursor, &'static 
 }
 
 /// `GET …/live`: the run's status, events and streams on one SSE connection.
+#[utoipa::path(get, path = "/v1/workflows/{id}/live",
+    summary = "Status, events and every stream of a run on one SSE connection",
+    params(("id" = Name, Path, description = "Run id"), ("cursor" = Option<String>, Query, description = "Resume position (the last SSE id)"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    responses((status = 200, description = "`status`, `event`, `record`, `close`, `step` and `limit` frames",
+        content_type = "text/event-stream", body = String), E400_404Auth))]
 async fn live(
     State(app): State<AppState>,
     access: RunAccess<Read>,

@@ -1,12 +1,15 @@
 //! Message endpoint: send to a run's topic, deduplicated by an optional idempotency key.
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
@@ -15,19 +18,23 @@ use crate::http::access::AdminKey;
 use crate::ids::{RunId, Topic, MAX_NAME_LEN};
 
 /// Routes under `/v1/workflows/{id}/messages`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/workflows/{id}/messages", post(send))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(send))
 }
 
 /// `{topic, body, idempotency_key?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SendBody {
+    #[schema(value_type = Name)]
     topic: String,
     body: Value,
     idempotency_key: Option<String>,
 }
 
 /// `POST …/messages`: 202 `{message_id, duplicate}`.
+#[utoipa::path(post, path = "/v1/workflows/{id}/messages", summary = "Send a message to a run",
+    params(("id" = Name, Path, description = "Run id")), request_body = SendBody,
+    responses((status = 202, description = "Queued", body = Queued), E400_404_409_413_415Auth))]
 async fn send(
     State(app): State<AppState>,
     _admin: AdminKey,

@@ -85,6 +85,8 @@ pub struct AppState {
 /// deployment, so its callers may read everything it serves).
 pub fn admin_router(state: AppState) -> Router {
     health::router()
+        .split_for_parts()
+        .0
         .layer(axum::Extension(crate::http::access::Caller::local("admin")))
         .with_state(state)
 }
@@ -92,22 +94,8 @@ pub fn admin_router(state: AppState) -> Router {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body;
-    let router = Router::new()
-        .merge(streams::router())
-        .merge(events::router())
-        .merge(messages::router())
-        .merge(runs::router())
-        .merge(finish::router())
-        .merge(workflows::router())
-        .merge(tokens::router())
-        .merge(share::router())
-        .merge(health::router())
-        .merge(page::router())
-        .merge(crate::http::approvals::router())
-        .merge(live::router())
-        .merge(crate::http::durable_streams::router())
-        .merge(dbos::router())
-        .merge(openapi::router())
+    let (router, _) = openapi::api().split_for_parts();
+    let router = router
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

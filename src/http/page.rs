@@ -5,10 +5,12 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::ApiPath;
+use super::openapi::errors::NotFound;
+use super::openapi::schema::{DbosName, Opaque};
 use super::AppState;
 use crate::error::ApiError;
 
@@ -53,13 +55,13 @@ const ASSETS: [(&str, &str, &str); 7] = [
     ),
 ];
 
-/// `/`, `/runs/{id}` and `/static/{file}`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(index))
-        .route("/runs/{id}", get(index))
-        .route("/dbos/runs/{id}", get(index))
-        .route("/static/{file}", get(asset))
+/// `/`, `/runs/{id}`, `/dbos/runs/{id}` and `/static/{file}`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(run_page))
+        .routes(routes!(dbos_run_page))
+        .routes(routes!(asset))
 }
 
 fn reply(content_type: &'static str, body: &'static str) -> Response {
@@ -74,10 +76,34 @@ fn reply(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// The page.
+#[utoipa::path(get, path = "/", summary = "The page",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 async fn index() -> Response {
     reply("text/html; charset=utf-8", INDEX)
 }
 
+/// The page, showing one run.
+#[utoipa::path(get, path = "/runs/{id}", summary = "The page, showing one run",
+    params(("id" = Opaque, Path, description = "Run id")),
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
+async fn run_page() -> Response {
+    index().await
+}
+
+/// The page, showing one DBOS workflow.
+#[utoipa::path(get, path = "/dbos/runs/{id}", summary = "The page, showing one DBOS workflow",
+    params(("id" = DbosName, Path, description = "DBOS workflow id")),
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
+async fn dbos_run_page() -> Response {
+    index().await
+}
+
+/// A page asset.
+#[utoipa::path(get, path = "/static/{file}", summary = "A page asset",
+    params(("file" = Opaque, Path, description = "File name")),
+    responses((status = 200, description = "The asset", content(
+        (String = "text/css"), (String = "text/javascript"))), NotFound))]
 async fn asset(ApiPath(file): ApiPath<String>) -> Result<Response, ApiError> {
     ASSETS
         .iter()

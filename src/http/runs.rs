@@ -1,12 +1,15 @@
 //! Run records: read one, and create one for an externally-run workflow.
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{self, ApiJson, ApiPath};
 use super::AppState;
@@ -16,17 +19,20 @@ use crate::ids::{RunId, WorkflowName};
 use crate::note::{Note, NoteKind};
 
 /// Routes for `/v1/workflows/{id}`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/workflows/{id}", get(get_run).put(put_run))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_run, put_run))
 }
 
 /// `{workflow, approval?: {topic?, approvers}}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PutBody {
+    #[schema(value_type = Name)]
     workflow: String,
     #[serde(default)]
+    #[schema(value_type = Option<Retention>)]
     retention_secs: Option<serde_json::Value>,
     #[serde(default)]
+    #[schema(value_type = Option<Tags>)]
     tags: Vec<String>,
     /// Who may approve this run: the token handed back mints links for exactly these.
     approval: Option<crate::http::access::grant::GrantBody>,
@@ -34,6 +40,9 @@ pub struct PutBody {
 
 /// `GET /v1/workflows/{id}`: the run's status (and output or error once finished);
 /// `?wait=S` waits up to S seconds for it to finish first.
+#[utoipa::path(get, path = "/v1/workflows/{id}", summary = "A run's status, output or error",
+    params(("id" = Name, Path, description = "Run id"), ("wait" = Option<Seconds>, Query, description = "Seconds to wait for the run to finish")),
+    responses((status = 200, description = "The run", body = Run), E400_404Auth))]
 async fn get_run(
     State(app): State<AppState>,
     access: RunAccess<Read>,
@@ -56,6 +65,10 @@ async fn get_run(
 
 /// `PUT /v1/workflows/{id}`: 201 if created, 200 if it exists with the same workflow name,
 /// 409 if it exists with another.
+#[utoipa::path(put, path = "/v1/workflows/{id}", summary = "Create a run for an external producer",
+    params(("id" = Name, Path, description = "Run id")), request_body = PutBody,
+    responses((status = 200, description = "Exists", body = PutRun),
+        (status = 201, description = "Created", body = PutRun), E400_409_413_415Auth))]
 async fn put_run(
     State(app): State<AppState>,
     _admin: AdminKey,

@@ -8,11 +8,14 @@
 //!   (loopback) server needs no token, so its link is the bare `/runs/{id}`; otherwise the
 //!   token reads this run only and expires no later than the caller's own credential.
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::auth::token::{now, ApprovalGrant, Scope};
@@ -20,10 +23,10 @@ use crate::error::ApiError;
 use crate::http::access::{Read, RunAccess, Who};
 
 /// Routes for `/access` and `/share`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workflows/{id}/access", get(access))
-        .route("/v1/workflows/{id}/share", post(share))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(access))
+        .routes(routes!(share))
 }
 
 /// Scopes, grant and expiry of the caller's credential (`None` scopes: an administrator).
@@ -35,6 +38,9 @@ fn reach(who: &Who) -> (Option<&[Scope]>, Option<&ApprovalGrant>, Option<i64>) {
     }
 }
 
+#[utoipa::path(get, path = "/v1/workflows/{id}/access",
+    summary = "What the caller may do with this run (for showing buttons)",
+    params(("id" = Name, Path, description = "Run id")), responses((status = 200, description = "Allowed actions", body = Access), E400_404Auth))]
 async fn access(
     State(app): State<AppState>,
     access: RunAccess<Read>,
@@ -56,6 +62,8 @@ async fn access(
     Ok(Json(body).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/workflows/{id}/share", summary = "A read-only link to this run",
+    params(("id" = Name, Path, description = "Run id")), responses((status = 200, description = "The link", body = Share), E400_404Auth))]
 async fn share(State(app): State<AppState>, access: RunAccess<Read>) -> Result<Response, ApiError> {
     let run = access.run;
     app.store.require_run(&run).await?;

@@ -1,14 +1,17 @@
 //! Stream endpoints: SSE follow, long-poll, and the producer's append and close.
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::sse::GaugeGuard;
@@ -21,11 +24,11 @@ use crate::ids::{Key, RunId};
 use crate::note::{Note, NoteKind};
 
 /// Routes under `/v1/workflows/{id}/streams`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workflows/{id}/streams/{key}", get(follow).post(append))
-        .route("/v1/workflows/{id}/streams/{key}/poll", get(poll))
-        .route("/v1/workflows/{id}/streams/{key}/close", post(close))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(follow, append))
+        .routes(routes!(poll))
+        .routes(routes!(close))
 }
 
 /// `?from=&timeout=`
@@ -78,6 +81,11 @@ async fn check_start(
 }
 
 /// `GET …/streams/{key}`: SSE, `id: <offset>`, `data: <json>`, then `event: end`.
+#[utoipa::path(get, path = "/v1/workflows/{id}/streams/{key}",
+    summary = "Follow a stream (SSE: records, then `end`; `end` with `expired: true` if the run is removed by retention meanwhile)",
+    params(("id" = Name, Path, description = "Run id"), ("key" = Name, Path, description = "Event or stream key"), ("from" = Option<Offset>, Query, description = "First offset to read"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    responses((status = 200, description = "Records as `id: offset`, `data: value`", content_type = "text/event-stream", body = String),
+        E400_404_410Auth))]
 async fn follow(
     State(app): State<AppState>,
     access: RunAccess<Read>,
@@ -143,6 +151,10 @@ pub(crate) async fn follow_on(
 
 /// `GET …/streams/{key}/poll`: records from `from` at once, or the first to commit, or none
 /// at the timeout.
+#[utoipa::path(get, path = "/v1/workflows/{id}/streams/{key}/poll",
+    summary = "Records from ?from, waiting up to ?timeout for the first",
+    params(("id" = Name, Path, description = "Run id"), ("key" = Name, Path, description = "Event or stream key"), ("from" = Option<Offset>, Query, description = "First offset to read"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)")),
+    responses((status = 200, description = "Records", body = Records), E400_404_410Auth))]
 async fn poll(
     State(app): State<AppState>,
     access: RunAccess<Read>,
@@ -241,6 +253,9 @@ struct Polled {
 }
 
 /// `POST …/streams/{key}`: a JSON array appended in order; each element stored byte-exact.
+#[utoipa::path(post, path = "/v1/workflows/{id}/streams/{key}", summary = "Append a JSON array of records",
+    params(("id" = Name, Path, description = "Run id"), ("key" = Name, Path, description = "Event or stream key")), request_body = Vec<serde_json::Value>,
+    responses((status = 200, description = "Appended", body = Appended), E400_404_409_413_415Auth))]
 async fn append(
     State(app): State<AppState>,
     _admin: AdminKey,
@@ -285,6 +300,8 @@ async fn append(
 }
 
 /// `POST …/streams/{key}/close`: sets the close marker (idempotent).
+#[utoipa::path(post, path = "/v1/workflows/{id}/streams/{key}/close", summary = "Close a stream (idempotent)",
+    params(("id" = Name, Path, description = "Run id"), ("key" = Name, Path, description = "Event or stream key")), responses((status = 200, description = "Closed", body = Closed), E400_404Auth))]
 async fn close(
     State(app): State<AppState>,
     _admin: AdminKey,

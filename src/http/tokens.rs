@@ -3,13 +3,16 @@
 //! included, and nothing else. A client refreshes one by asking its own backend for a new
 //! token when the server answers 401 `token_expired`.
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{self, ApiJson};
 use super::AppState;
@@ -22,19 +25,26 @@ use crate::http::access::AdminKey;
 pub const MAX_TTL: i64 = 30 * 86400;
 
 /// The route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/tokens", post(mint))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(mint))
 }
 
 /// `{tags, scopes?, ttl_secs?, approval?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TagTokenBody {
+    #[schema(value_type = Vec<Tag>, min_items = 1, max_items = 10)]
     tags: Vec<String>,
+    #[schema(value_type = Option<Vec<ScopeName>>, min_items = 1)]
     scopes: Option<Vec<Scope>>,
+    #[schema(value_type = Option<TtlSecs>)]
     ttl_secs: Option<i64>,
     approval: Option<GrantBody>,
 }
 
+#[utoipa::path(post, path = "/v1/tokens",
+    summary = "Mint a tag token (reads, and with a grant approves, every run carrying one of its tags)",
+    request_body = TagTokenBody,
+    responses((status = 201, description = "Token", body = TagToken), E400_413_415Auth))]
 async fn mint(
     State(app): State<AppState>,
     _admin: AdminKey,

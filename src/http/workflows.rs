@@ -6,13 +6,19 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{self, ApiJson, ApiQuery};
+use super::openapi::errors::{E400_404Auth, E400_404_409Auth, E404Auth, StartErrors};
+use super::openapi::schema::{
+    IdStatus, Limit, Name, Retention, RunPage, Seconds, Started, StartedOrRun, Tags, WorkflowTypes,
+};
 use super::AppState;
 use crate::auth::token::Scope;
 use crate::error::ApiError;
@@ -24,27 +30,32 @@ use crate::runtime::{Runtime, StartRequest};
 use crate::store::{RunRow, RunStatus};
 
 /// Routes for starting, listing and cancelling workflows.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/workflows", post(start).get(list))
-        .route("/v1/workflows/{id}/cancel", post(cancel))
-        .route("/v1/workflow-types", get(types))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start, list))
+        .routes(routes!(cancel))
+        .routes(routes!(types))
 }
 
 /// Largest page of `GET /v1/workflows`.
 pub const MAX_PAGE: i64 = 500;
 
 /// `{workflow, input, id?, queue?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct StartBody {
+    #[schema(value_type = Name)]
     workflow: String,
     #[serde(default)]
     input: Option<Value>,
+    #[schema(value_type = Option<Name>)]
     id: Option<String>,
+    #[schema(value_type = Option<Name>)]
     queue: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Retention>)]
     retention_secs: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<Tags>)]
     tags: Vec<String>,
     /// Who may approve this run and on which topic: the token handed back may mint approval
     /// links for exactly these (without it, the token only reads).
@@ -113,6 +124,14 @@ fn start_error(e: StartError) -> Response {
 
 /// `POST /v1/workflows`: 201 `{id, status}` (200 if the same id and input exist); with
 /// `?wait=S`, 200 with the output if it finishes in time, else 202 with `Location`.
+#[utoipa::path(post, path = "/v1/workflows", summary = "Start a workflow",
+    params(("wait" = Option<Seconds>, Query, description = "Seconds to wait for the run to finish")),
+    request_body = StartBody,
+    responses(
+        (status = 200, description = "Already started with this input, or finished within ?wait", body = StartedOrRun),
+        (status = 201, description = "Started", body = Started),
+        (status = 202, description = "Still running after ?wait", body = Started),
+        StartErrors))]
 async fn start(
     State(app): State<AppState>,
     AdminKey(caller): AdminKey,
@@ -275,6 +294,18 @@ impl ListParams {
 
 /// `GET /v1/workflows`: newest first, `{workflows, next_cursor}`; with
 /// `Accept: text/event-stream`, the live list (see [`super::run_list`]).
+#[utoipa::path(get, path = "/v1/workflows",
+    summary = "List runs, newest first; with Accept: text/event-stream the live list (`runs`, then a `run` per change)",
+    params(
+        ("status" = Option<String>, Query, description = "Filter by status"),
+        ("workflow" = Option<String>, Query, description = "Filter by workflow"),
+        ("tag" = Option<String>, Query, description = "Only runs with this tag"),
+        ("limit" = Option<Limit>, Query, description = "Page size"),
+        ("cursor" = Option<String>, Query, description = "Next page"),
+        ("since" = Option<String>, Query, description = "Live list position to resume after (SSE)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    responses((status = 200, description = "A page of runs, or the live list as SSE",
+        content((RunPage = "application/json"), (String = "text/event-stream"))), E400_404Auth))]
 async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -322,6 +353,9 @@ fn narrow_to_token(caller: &Caller, q: &mut ListQuery) -> Result<(), ApiError> {
 
 /// `POST /v1/workflows/{id}/cancel` (API key, or a run token with the `cancel` scope):
 /// `{id, status}`; 409 for an externally-run workflow.
+#[utoipa::path(post, path = "/v1/workflows/{id}/cancel", summary = "Cancel a run",
+    params(("id" = Name, Path, description = "Run id")),
+    responses((status = 200, description = "Cancelled (or already finished)", body = IdStatus), E400_404_409Auth))]
 async fn cancel(
     State(app): State<AppState>,
     access: RunAccess<Cancel>,
@@ -340,6 +374,8 @@ async fn cancel(
 }
 
 /// `GET /v1/workflow-types`: `{workflows: [{name, input_schema}]}`.
+#[utoipa::path(get, path = "/v1/workflow-types", summary = "Registered workflows and their input schemas",
+    responses((status = 200, description = "Workflow types", body = WorkflowTypes), E404Auth))]
 async fn types(State(app): State<AppState>, _admin: AdminKey) -> Response {
     let list: Vec<Value> = app
         .runtime

@@ -23,9 +23,12 @@ pub const MAX_APPROVERS: usize = 50;
 pub const DEFAULT_TOPIC: &str = "approval";
 
 /// `{topic?, approvers}` as given at start or to the token endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = ApprovalGrant)]
 pub struct GrantBody {
+    #[schema(value_type = Option<crate::http::openapi::schema::Name>)]
     topic: Option<String>,
+    #[schema(value_type = crate::http::openapi::schema::Approvers)]
     approvers: Vec<String>,
 }
 

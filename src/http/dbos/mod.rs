@@ -6,18 +6,17 @@
 //! [`MAX_DBOS_NAME`] bytes, percent-encoded in paths. Every route answers 404
 //! `dbos_not_configured` when `FLOWGATE_DBOS_URL` is unset.
 
-pub mod openapi;
 pub mod reads;
 pub mod send;
 pub mod start;
 
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
 
 use super::AppState;
 use crate::dbos::Dbos;
 use crate::error::ApiError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest DBOS workflow id, key or topic accepted.
 pub const MAX_DBOS_NAME: usize = 512;
@@ -29,25 +28,19 @@ pub const RUN_TOKEN_KIND: &str = "dbos-run";
 pub const APPROVAL_KIND: &str = "dbos-approval";
 
 /// Every `/v1/dbos` route.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/dbos/workflows", get(reads::list).post(start::start))
-        .route("/v1/dbos/workflows/{id}", get(reads::status))
-        .route("/v1/dbos/workflows/{id}/events", get(reads::events))
-        .route("/v1/dbos/workflows/{id}/events/{key}", get(reads::wait))
-        .route("/v1/dbos/workflows/{id}/streams/{key}", get(reads::follow))
-        .route(
-            "/v1/dbos/workflows/{id}/streams/{key}/poll",
-            get(reads::poll),
-        )
-        .route("/v1/dbos/workflows/{id}/live", get(reads::live))
-        .route("/v1/dbos/workflows/{id}/messages", post(send::message))
-        .route("/v1/dbos/workflows/{id}/tokens", post(send::token))
-        .route("/v1/dbos/workflows/{id}/approval-links", post(send::mint))
-        .route(
-            "/v1/dbos/approvals/{token}",
-            get(send::describe).post(send::use_link),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(reads::list, start::start))
+        .routes(routes!(reads::status))
+        .routes(routes!(reads::events))
+        .routes(routes!(reads::wait))
+        .routes(routes!(reads::follow))
+        .routes(routes!(reads::poll))
+        .routes(routes!(reads::live))
+        .routes(routes!(send::message))
+        .routes(routes!(send::token))
+        .routes(routes!(send::mint))
+        .routes(routes!(send::describe, send::use_link))
 }
 
 /// The DBOS source, or 404 when none is configured.

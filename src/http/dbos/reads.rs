@@ -2,6 +2,8 @@
 //! long-poll) and the page's live view. Each one is flowgate's own handler run against the
 //! DBOS hub, so framing, resumption and limits are identical.
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +25,8 @@ use crate::http::AppState;
 const MAX_LIST: i64 = 1000;
 
 /// `GET /v1/dbos/workflows/{id}`: id, workflow name, status, output, error, timestamps.
+#[utoipa::path(get, path = "/v1/dbos/workflows/{id}", summary = "DBOS: a workflow's status, output or error",
+    params(("id" = DbosName, Path, description = "DBOS workflow id")), responses((status = 200, description = "The run", body = Run), E400_404Auth))]
 pub async fn status(
     State(app): State<AppState>,
     caller: Caller,
@@ -48,6 +52,11 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/dbos/workflows`: newest first.
+#[utoipa::path(get, path = "/v1/dbos/workflows", summary = "DBOS: list workflows, newest first",
+    params(("status" = Option<String>, Query, description = "Filter by DBOS status"),
+        ("workflow" = Option<String>, Query, description = "Filter by workflow name"),
+        ("limit" = Option<DbosLimit>, Query, description = "At most this many (1-1000)")),
+    responses((status = 200, description = "Workflows", body = DbosRuns), E400_404_413_415Auth))]
 pub async fn list(
     State(app): State<AppState>,
     _admin: AdminKey,
@@ -76,6 +85,12 @@ pub async fn list(
 }
 
 /// `GET …/events`: `{key: {value, version}}`, or SSE of changes.
+#[utoipa::path(get, path = "/v1/dbos/workflows/{id}/events",
+    summary = "DBOS: all events, or with Accept: text/event-stream an SSE of changes",
+    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("after" = Option<Offset>, Query, description = "Version to resume after (SSE)"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    responses((status = 200, description = "Events by key, or an SSE of `event` frames",
+        content((std::collections::BTreeMap<String, Event> = "application/json"), (String = "text/event-stream"))),
+        E400_404Auth))]
 pub async fn events(
     State(app): State<AppState>,
     caller: Caller,
@@ -90,6 +105,10 @@ pub async fn events(
 }
 
 /// `GET …/events/{key}?after=&timeout=`: long-poll on one event.
+#[utoipa::path(get, path = "/v1/dbos/workflows/{id}/events/{key}", summary = "DBOS: an event once its version passes ?after",
+    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("key" = DbosName, Path, description = "Event or stream key"), ("after" = Option<Offset>, Query, description = "Version already seen"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)")),
+    responses((status = 200, description = "The event", body = Event), (status = 204, description = "Timed out"),
+        E400_404Auth))]
 pub async fn wait(
     State(app): State<AppState>,
     caller: Caller,
@@ -102,6 +121,11 @@ pub async fn wait(
 }
 
 /// `GET …/streams/{key}`: SSE, `id:` = DBOS offset, `event: end` at the close.
+#[utoipa::path(get, path = "/v1/dbos/workflows/{id}/streams/{key}",
+    summary = "DBOS: follow a stream (SSE: records, then `end`)",
+    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("key" = DbosName, Path, description = "Event or stream key"), ("from" = Option<Offset>, Query, description = "First offset to read"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    responses((status = 200, description = "Records as `id: offset`, `data: value`", content_type = "text/event-stream", body = String),
+        E400_404_410Auth))]
 pub async fn follow(
     State(app): State<AppState>,
     caller: Caller,
@@ -115,6 +139,10 @@ pub async fn follow(
 }
 
 /// `GET …/streams/{key}/poll?from=&timeout=`.
+#[utoipa::path(get, path = "/v1/dbos/workflows/{id}/streams/{key}/poll",
+    summary = "DBOS: records from ?from, waiting up to ?timeout for the first",
+    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("key" = DbosName, Path, description = "Event or stream key"), ("from" = Option<Offset>, Query, description = "First offset to read"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)")),
+    responses((status = 200, description = "Records", body = Records), E400_404_410Auth))]
 pub async fn poll(
     State(app): State<AppState>,
     caller: Caller,
@@ -127,6 +155,11 @@ pub async fn poll(
 }
 
 /// `GET …/live`: status, events and every stream on one SSE connection.
+#[utoipa::path(get, path = "/v1/dbos/workflows/{id}/live",
+    summary = "DBOS: status, events and every stream of a workflow on one SSE connection",
+    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("cursor" = Option<String>, Query, description = "Resume position (the last SSE id)"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    responses((status = 200, description = "`status`, `event`, `record`, `close`, `step` and `limit` frames",
+        content_type = "text/event-stream", body = String), E400_404Auth))]
 pub async fn live(
     State(app): State<AppState>,
     caller: Caller,

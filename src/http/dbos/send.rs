@@ -7,6 +7,9 @@
 //! the id `flowgate-approval:<nonce>`, so whichever is used first is the decision and the
 //! other becomes a no-op that reports it. No flowgate table is involved.
 
+use crate::http::approvals::{MintBody, TokenBody, UseBody};
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,25 +23,29 @@ use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope};
 use crate::error::ApiError;
 use crate::http::access::grant::{check_approvers, GrantBody};
 use crate::http::access::{forbidden, AdminKey, Caller};
-use crate::http::extract::{self, ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::http::AppState;
 
 /// Longest link or token lifetime: 30 days.
 const MAX_TTL: i64 = 30 * 86400;
-/// Most approvers per request.
-/// Longest approval comment.
-const MAX_COMMENT: usize = 2000;
 
 /// `{topic, body, idempotency_key?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DbosSendBody)]
 pub struct SendBody {
+    #[schema(value_type = DbosName)]
     topic: String,
     body: Value,
+    #[schema(value_type = Option<DbosName>)]
     idempotency_key: Option<String>,
 }
 
 /// `POST /v1/dbos/workflows/{id}/messages`: 202 `{message_id, duplicate}`; 404 if the
 /// workflow does not exist.
+#[utoipa::path(post, path = "/v1/dbos/workflows/{id}/messages",
+    summary = "DBOS: send a message (through dbos.send_message; idempotent by key)",
+    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = SendBody,
+    responses((status = 202, description = "Sent", body = DbosQueued), E400_404_413_415Auth))]
 pub async fn message(
     State(app): State<AppState>,
     _admin: AdminKey,
@@ -75,14 +82,6 @@ pub async fn message(
         .into_response())
 }
 
-/// `{scopes?, ttl_secs?, approval?}`
-#[derive(Debug, Deserialize)]
-pub struct TokenBody {
-    scopes: Option<Vec<Scope>>,
-    ttl_secs: Option<i64>,
-    approval: Option<GrantBody>,
-}
-
 fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
     let ttl = value.unwrap_or(default);
     if !(1..=MAX_TTL).contains(&ttl) {
@@ -95,6 +94,9 @@ fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
 }
 
 /// `POST /v1/dbos/workflows/{id}/tokens` (API key): a run token for this DBOS run only.
+#[utoipa::path(post, path = "/v1/dbos/workflows/{id}/tokens", summary = "DBOS: mint a run token",
+    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = TokenBody,
+    responses((status = 201, description = "Token", body = Minted), E400_404_413_415Auth))]
 pub async fn token(
     State(app): State<AppState>,
     _admin: AdminKey,
@@ -123,15 +125,10 @@ pub async fn token(
         .into_response())
 }
 
-/// `{topic?, ttl_secs?, approvers?}`
-#[derive(Debug, Deserialize)]
-pub struct MintBody {
-    topic: Option<String>,
-    ttl_secs: Option<i64>,
-    approvers: Option<Vec<String>>,
-}
-
 /// `POST /v1/dbos/workflows/{id}/approval-links`: one approve/reject pair per approver.
+#[utoipa::path(post, path = "/v1/dbos/workflows/{id}/approval-links", summary = "DBOS: mint approve/reject links per approver",
+    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = MintBody,
+    responses((status = 201, description = "Links", body = Links), E400_404_413_415Auth))]
 pub async fn mint(
     State(app): State<AppState>,
     caller: Caller,
@@ -174,29 +171,15 @@ pub async fn mint(
     check_approvers(&approvers)?;
     require(&app, &id).await?;
     let exp = cap.map_or(now() + ttl, |c| c.min(now() + ttl));
-    let links: Vec<Value> = approvers
-        .iter()
-        .map(|approver| {
-            let nonce = uuid::Uuid::new_v4().simple().to_string();
-            let link = |decision: &str| {
-                let claims = ApprovalClaims {
-                    run: id.clone(),
-                    topic: topic.clone(),
-                    decision: decision.into(),
-                    approver: approver.clone(),
-                    nonce: nonce.clone(),
-                    exp,
-                    key: None,
-                };
-                format!(
-                    "/v1/dbos/approvals/{}",
-                    app.auth.signer.sign(APPROVAL_KIND, &claims)
-                )
-            };
-            json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": exp})
-        })
-        .collect();
-    Ok((StatusCode::CREATED, Json(json!({ "links": links }))).into_response())
+    let links = crate::http::approvals::LinkMint {
+        kind: APPROVAL_KIND,
+        prefix: "/v1/dbos/approvals/",
+        run: id,
+        topic,
+        exp,
+        key: None,
+    };
+    Ok(links.mint(&app.auth, &approvers))
 }
 
 fn verify(app: &AppState, token: &str) -> Result<ApprovalClaims, ApiError> {
@@ -224,6 +207,8 @@ fn decision_of(message: &Value) -> &'static str {
 }
 
 /// `GET /v1/dbos/approvals/{token}`: what the link does and whether it was used.
+#[utoipa::path(get, path = "/v1/dbos/approvals/{token}", summary = "DBOS: describe an approval link (no side effect)",
+    params(("token" = Opaque, Path, description = "The link's token")), responses((status = 200, description = "The link", body = AnyObject), DbosLinkDescribe))]
 pub async fn describe(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -236,31 +221,17 @@ pub async fn describe(
         .into_response())
 }
 
-/// `{comment?}`
-#[derive(Debug, Default, Deserialize)]
-pub struct UseBody {
-    comment: Option<String>,
-}
-
 /// `POST /v1/dbos/approvals/{token}`: sends the decision to the DBOS workflow once.
+#[utoipa::path(post, path = "/v1/dbos/approvals/{token}", summary = "DBOS: use an approval link (sent to the workflow once)",
+    params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<UseBody>, description = "An optional comment"),
+    responses((status = 200, description = "Recorded, or already decided", body = DbosLinkUsed), DbosLinkUse))]
 pub async fn use_link(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let c = verify(&app, &token)?;
-    let body: UseBody = if body.is_empty() {
-        UseBody::default()
-    } else {
-        extract::parse_json(&body)?
-    };
-    let comment = body.comment.unwrap_or_default();
-    if comment.len() > MAX_COMMENT {
-        return Err(ApiError::invalid(
-            "comment",
-            format!("must be at most {MAX_COMMENT} bytes"),
-        ));
-    }
+    let comment = UseBody::comment(&body, None)?;
     let dbos = source(&app)?;
     let before = sent(&app, &c).await?;
     if before.is_none() {

@@ -2,6 +2,8 @@
 //! queues through DBOS's own `enqueue_workflow` SQL function (inputs as portable JSON). The
 //! DBOS app's queue workers run it; flowgate only writes the row DBOS would.
 
+use crate::http::openapi::errors::*;
+use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,19 +22,30 @@ use crate::store::dbos::Enqueue;
 const MAX_ARGS: usize = 100;
 
 /// `{workflow, queue, args?, kwargs?, id?, app_version?}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = DbosStartBody)]
 pub struct StartBody {
+    #[schema(value_type = DbosName)]
     workflow: String,
+    #[schema(value_type = DbosName)]
     queue: String,
     #[serde(default)]
     args: Vec<Value>,
     #[serde(default)]
+    #[schema(value_type = Option<AnyObject>)]
     kwargs: Map<String, Value>,
+    #[schema(value_type = Option<DbosName>)]
     id: Option<String>,
+    #[schema(value_type = Option<DbosName>)]
     app_version: Option<String>,
 }
 
 /// 201 `{id, status}`; 200 with the current status if the id already exists.
+#[utoipa::path(post, path = "/v1/dbos/workflows",
+    summary = "DBOS: start a workflow on one of the app's queues (dbos.enqueue_workflow)",
+    request_body = StartBody,
+    responses((status = 200, description = "A workflow with this id exists", body = IdStatus),
+        (status = 201, description = "Enqueued", body = IdStatus), E400_404_413_415Auth))]
 pub async fn start(
     State(app): State<AppState>,
     _admin: AdminKey,

@@ -1,13 +1,17 @@
 //! Creation (PUT): a new stream, an idempotent re-creation, or a fork of another stream,
-//! in one transaction holding the path's row lock (and the fork source's).
+//! in one transaction holding the path's row lock (and the fork source's); and reading
+//! a PUT's lifetime and fork headers.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use axum::http::HeaderMap;
+
+use super::offsets::{self, Start};
 use super::store::{meta_by_path, read_rows, Meta};
 use super::write::{insert_rows, rows};
-use super::{media_type, DEFAULT_CONTENT_TYPE};
-use crate::error::StoreError;
+use super::{header, media_type, DEFAULT_CONTENT_TYPE};
+use crate::error::{ApiError, StoreError};
 use crate::store::Store;
 
 /// A fork request (`Stream-Forked-From` and friends).
@@ -38,6 +42,87 @@ pub struct Create {
     pub body: Bytes,
     /// Fork.
     pub fork: Option<Fork>,
+}
+
+impl Create {
+    /// `Stream-TTL` or `Stream-Expires-At` (not both).
+    pub fn lifetime(h: &HeaderMap) -> Result<(Option<i64>, Option<DateTime<Utc>>), ApiError> {
+        let ttl = header(h, "stream-ttl")
+            .map(|v| {
+                offsets::parse_ttl(v).ok_or_else(|| {
+                    ApiError::invalid("Stream-TTL", "must be a whole number of seconds")
+                })
+            })
+            .transpose()?;
+        let expires_at = header(h, "stream-expires-at")
+            .map(|v| {
+                offsets::parse_expires_at(v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok_or_else(|| {
+                        ApiError::invalid("Stream-Expires-At", "must be an RFC 3339 timestamp")
+                    })
+            })
+            .transpose()?;
+        if ttl.is_some() && expires_at.is_some() {
+            return Err(ApiError::invalid(
+                "Stream-TTL",
+                "Stream-TTL and Stream-Expires-At are mutually exclusive",
+            ));
+        }
+        Ok((ttl, expires_at))
+    }
+
+    /// The fork a PUT to `path` asks for (`Stream-Forked-From`, whose value `source`
+    /// turns into a path, and its offsets), if any.
+    pub fn fork(
+        h: &HeaderMap,
+        path: &str,
+        source: fn(&str) -> String,
+    ) -> Result<Option<Fork>, ApiError> {
+        let from = header(h, "stream-forked-from").map(source);
+        let at = header(h, "stream-fork-offset")
+            .map(|v| match offsets::parse(v.trim()) {
+                Some(Start::At(n)) => Ok(Some(n)),
+                Some(Start::Now) => Ok(None),
+                None => Err(ApiError::invalid("Stream-Fork-Offset", "malformed offset")),
+            })
+            .transpose()?
+            .flatten();
+        let sub = header(h, "stream-fork-sub-offset")
+            .map(|v| {
+                let v = v.trim();
+                (!v.is_empty() && v.len() <= 15 && v.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| v.parse::<i64>().ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "Stream-Fork-Sub-Offset",
+                            "must be a non-negative integer",
+                        )
+                    })
+            })
+            .transpose()?;
+        if sub.is_some() && from.is_none() {
+            return Err(ApiError::invalid(
+                "Stream-Fork-Sub-Offset",
+                "needs Stream-Forked-From",
+            ));
+        }
+        if sub.unwrap_or(0) > 0 && header(h, "stream-fork-offset").is_none() {
+            return Err(ApiError::invalid(
+                "Stream-Fork-Sub-Offset",
+                "needs Stream-Fork-Offset",
+            ));
+        }
+        if from.as_deref().is_some_and(|f| f.is_empty() || f == path) {
+            return Err(ApiError::invalid("Stream-Forked-From", "not a stream path"));
+        }
+        Ok(from.map(|from| Fork {
+            from,
+            at,
+            sub: sub.unwrap_or(0),
+        }))
+    }
 }
 
 /// What a PUT did.
@@ -96,125 +181,36 @@ impl Store {
 
     async fn ds_create_once(&self, c: &Create) -> Result<Created, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Some(m) = meta_by_path(&mut *tx, &c.path, true).await? {
-            if m.deleted {
-                return Ok(Created::Conflict(
-                    "the stream at this path was deleted and is still read by forks".into(),
-                ));
-            }
-            if !m.expired {
-                return Ok(if same_config(&m, c) {
-                    Created::Existing(m)
-                } else {
-                    Created::Conflict("a stream with a different configuration exists".into())
-                });
-            }
-            sqlx::query("SELECT flowgate.ds_drop($1, false)")
-                .bind(m.id)
-                .execute(&mut *tx)
-                .await?;
+        if let Some(done) = take_path(&mut tx, c).await? {
+            return Ok(done);
         }
-        let mut content_type = c
-            .content_type
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string());
-        let (mut ttl, mut expires_at) = (c.ttl, c.expires_at);
-        let mut source = None;
-        let mut fork_offset = 0;
-        let mut prefix: Option<Bytes> = None;
-        let mut fork_at = None;
+        let mut plan = Plan {
+            content_type: c
+                .content_type
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+            ttl: c.ttl,
+            expires_at: c.expires_at,
+            source: None,
+            fork_offset: 0,
+            fork_at: None,
+            prefix: None,
+        };
         if let Some(f) = &c.fork {
-            let src = match meta_by_path(&mut *tx, &f.from, true).await? {
-                Some(s) if s.deleted => {
-                    return Ok(Created::Conflict("the fork source was deleted".into()))
-                }
-                Some(s) if !s.expired => s,
-                _ => return Ok(Created::SourceMissing),
-            };
-            if let Some(ct) = &c.content_type {
-                if media_type(ct) != media_type(&src.content_type) {
-                    return Ok(Created::Conflict(
-                        "content type differs from the fork source".into(),
-                    ));
-                }
-            } else {
-                content_type = src.content_type.clone();
+            if let Err(refused) = plan_fork(&mut tx, c, f, &mut plan).await? {
+                return Ok(refused);
             }
-            let at = f.at.unwrap_or(src.tail);
-            if at > src.tail {
-                return Ok(Created::Invalid(
-                    "Stream-Fork-Offset is beyond the source's tail".into(),
-                ));
-            }
-            fork_offset = at;
-            if f.sub > 0 {
-                if src.is_json() {
-                    if at + f.sub > src.tail {
-                        return Ok(Created::Invalid(
-                            "Stream-Fork-Sub-Offset is beyond the source's messages".into(),
-                        ));
-                    }
-                    fork_offset = at + f.sub;
-                } else {
-                    let row = read_rows(&mut *tx, src.id, at, at + 1, 1).await?;
-                    let Some((_, payload)) = row.into_iter().next() else {
-                        return Ok(Created::Invalid(
-                            "Stream-Fork-Sub-Offset is past the source's data".into(),
-                        ));
-                    };
-                    let sub = usize::try_from(f.sub).unwrap_or(usize::MAX);
-                    if sub > payload.len() {
-                        return Ok(Created::Invalid(
-                            "Stream-Fork-Sub-Offset is longer than the append it cuts".into(),
-                        ));
-                    }
-                    if sub == payload.len() {
-                        fork_offset = at + 1;
-                    } else {
-                        prefix = Some(payload.slice(..sub));
-                    }
-                }
-            }
-            if ttl.is_none() && expires_at.is_none() {
-                ttl = src.ttl_seconds;
-                expires_at = src.expires_at;
-            }
-            sqlx::query("UPDATE flowgate.ds_streams SET forks = forks + 1 WHERE id = $1")
-                .bind(src.id)
-                .execute(&mut *tx)
-                .await?;
-            source = Some(src.id);
-            fork_at = Some(at);
         }
-        let json = media_type(&content_type) == "application/json";
+        let json = media_type(&plan.content_type) == "application/json";
         let mut body = match rows(json, &c.body, true) {
             Ok(r) => r,
             Err(e) => return Ok(Created::Invalid(e)),
         };
-        if let Some(p) = prefix {
+        if let Some(p) = plan.prefix.take() {
             body.insert(0, p);
         }
-        let tail = fork_offset + body.len() as i64;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO flowgate.ds_streams
-               (path, content_type, tail, closed, ttl_seconds, expires_at, source_id,
-                fork_offset, fork_from, fork_at, fork_sub)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
-        .bind(&c.path)
-        .bind(&content_type)
-        .bind(tail)
-        .bind(c.closed)
-        .bind(ttl)
-        .bind(expires_at)
-        .bind(source)
-        .bind(source.map(|_| fork_offset))
-        .bind(c.fork.as_ref().map(|f| f.from.clone()))
-        .bind(fork_at)
-        .bind(c.fork.as_ref().map(|f| f.sub))
-        .fetch_one(&mut *tx)
-        .await?;
-        insert_rows(&mut tx, id, fork_offset, &body).await?;
+        let id = insert_stream(&mut tx, c, &plan, plan.fork_offset + body.len() as i64).await?;
+        insert_rows(&mut tx, id, plan.fork_offset, &body).await?;
         let meta = meta_by_path(&mut *tx, &c.path, false).await?;
         tx.commit().await?;
         Ok(match meta {
@@ -222,4 +218,154 @@ impl Store {
             None => Created::Conflict("the stream vanished during creation".into()),
         })
     }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// How a new stream starts: its content type and lifetime, and for a fork the source, the
+/// offset it branches at, and the kept part of an append the fork cuts.
+struct Plan {
+    content_type: String,
+    ttl: Option<i64>,
+    expires_at: Option<DateTime<Utc>>,
+    source: Option<i64>,
+    fork_offset: i64,
+    fork_at: Option<i64>,
+    prefix: Option<Bytes>,
+}
+
+/// Locks the path: an answer if a live (or deleted but still forked) stream holds it; an
+/// expired one is dropped to make room.
+async fn take_path(tx: &mut Tx, c: &Create) -> Result<Option<Created>, StoreError> {
+    let Some(m) = meta_by_path(&mut **tx, &c.path, true).await? else {
+        return Ok(None);
+    };
+    if m.deleted {
+        return Ok(Some(Created::Conflict(
+            "the stream at this path was deleted and is still read by forks".into(),
+        )));
+    }
+    if !m.expired {
+        return Ok(Some(if same_config(&m, c) {
+            Created::Existing(m)
+        } else {
+            Created::Conflict("a stream with a different configuration exists".into())
+        }));
+    }
+    sqlx::query("SELECT flowgate.ds_drop($1, false)")
+        .bind(m.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(None)
+}
+
+/// Locks and checks the fork source, and fills in where the fork starts and what it
+/// inherits; `Err` is the refusal to answer with.
+async fn plan_fork(
+    tx: &mut Tx,
+    c: &Create,
+    f: &Fork,
+    plan: &mut Plan,
+) -> Result<Result<(), Created>, StoreError> {
+    let src = match meta_by_path(&mut **tx, &f.from, true).await? {
+        Some(s) if s.deleted => {
+            return Ok(Err(Created::Conflict("the fork source was deleted".into())))
+        }
+        Some(s) if !s.expired => s,
+        _ => return Ok(Err(Created::SourceMissing)),
+    };
+    match &c.content_type {
+        Some(ct) if media_type(ct) != media_type(&src.content_type) => {
+            return Ok(Err(Created::Conflict(
+                "content type differs from the fork source".into(),
+            )));
+        }
+        Some(_) => {}
+        None => plan.content_type = src.content_type.clone(),
+    }
+    let at = f.at.unwrap_or(src.tail);
+    if at > src.tail {
+        return Ok(Err(Created::Invalid(
+            "Stream-Fork-Offset is beyond the source's tail".into(),
+        )));
+    }
+    plan.fork_offset = at;
+    if f.sub > 0 {
+        if let Err(refused) = cut(tx, &src, at, f.sub, plan).await? {
+            return Ok(Err(refused));
+        }
+    }
+    if plan.ttl.is_none() && plan.expires_at.is_none() {
+        plan.ttl = src.ttl_seconds;
+        plan.expires_at = src.expires_at;
+    }
+    sqlx::query("UPDATE flowgate.ds_streams SET forks = forks + 1 WHERE id = $1")
+        .bind(src.id)
+        .execute(&mut **tx)
+        .await?;
+    plan.source = Some(src.id);
+    plan.fork_at = Some(at);
+    Ok(Ok(()))
+}
+
+/// A fork `sub` messages (JSON) or bytes past `at`: a byte fork inside an append keeps
+/// that append's first `sub` bytes as its own first append.
+async fn cut(
+    tx: &mut Tx,
+    src: &Meta,
+    at: i64,
+    sub: i64,
+    plan: &mut Plan,
+) -> Result<Result<(), Created>, StoreError> {
+    if src.is_json() {
+        if at + sub > src.tail {
+            return Ok(Err(Created::Invalid(
+                "Stream-Fork-Sub-Offset is beyond the source's messages".into(),
+            )));
+        }
+        plan.fork_offset = at + sub;
+        return Ok(Ok(()));
+    }
+    let row = read_rows(&mut **tx, src.id, at, at + 1, 1).await?;
+    let Some((_, payload)) = row.into_iter().next() else {
+        return Ok(Err(Created::Invalid(
+            "Stream-Fork-Sub-Offset is past the source's data".into(),
+        )));
+    };
+    let sub = usize::try_from(sub).unwrap_or(usize::MAX);
+    if sub > payload.len() {
+        return Ok(Err(Created::Invalid(
+            "Stream-Fork-Sub-Offset is longer than the append it cuts".into(),
+        )));
+    }
+    if sub == payload.len() {
+        plan.fork_offset = at + 1;
+    } else {
+        plan.prefix = Some(payload.slice(..sub));
+    }
+    Ok(Ok(()))
+}
+
+/// The stream's row.
+async fn insert_stream(tx: &mut Tx, c: &Create, plan: &Plan, tail: i64) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO flowgate.ds_streams
+           (path, content_type, tail, closed, ttl_seconds, expires_at, source_id,
+            fork_offset, fork_from, fork_at, fork_sub)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(&c.path)
+    .bind(&plan.content_type)
+    .bind(tail)
+    .bind(c.closed)
+    .bind(plan.ttl)
+    .bind(plan.expires_at)
+    .bind(plan.source)
+    .bind(plan.source.map(|_| plan.fork_offset))
+    .bind(c.fork.as_ref().map(|f| f.from.clone()))
+    .bind(plan.fork_at)
+    .bind(c.fork.as_ref().map(|f| f.sub))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
 }

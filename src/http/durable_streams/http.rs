@@ -2,33 +2,34 @@
 //! (append, close), HEAD (metadata), DELETE.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::create::{Create, Created, Fork};
-use super::offsets::{self, Start};
+use super::create::{Create, Created};
+use super::offsets;
 use super::producer::Producer;
 use super::read::{self, Target};
+use super::routes::StreamRequest;
 use super::store::{DeleteOutcome, Meta};
 use super::write::{Append, Appended};
 use super::{closed_flag, fail, header, hub_key, HUB_NAMESPACE, MAX_BODY, MAX_PATH};
 use crate::error::ApiError;
-use crate::http::access::Caller;
 use crate::http::AppState;
 use crate::note::{Note, NoteKind};
+use crate::store::ds_batch::DsOutcome;
 
 /// Routes every method on a stream URL.
-pub async fn dispatch(
-    State(app): State<AppState>,
-    caller: Caller,
-    method: Method,
-    uri: Uri,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+pub async fn dispatch(req: StreamRequest) -> Response {
+    let StreamRequest {
+        app,
+        caller,
+        method,
+        uri,
+        path,
+        headers,
+        body,
+    } = req;
     let query = uri.query().map(str::to_string);
     let result = async {
         if let Some(rest) = path.strip_prefix("__ds/") {
@@ -164,75 +165,15 @@ async fn put(
     h: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let ttl = header(h, "stream-ttl")
-        .map(|v| {
-            offsets::parse_ttl(v)
-                .ok_or_else(|| ApiError::invalid("Stream-TTL", "must be a whole number of seconds"))
-        })
-        .transpose()?;
-    let expires_at = header(h, "stream-expires-at")
-        .map(|v| {
-            offsets::parse_expires_at(v)
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .ok_or_else(|| {
-                    ApiError::invalid("Stream-Expires-At", "must be an RFC 3339 timestamp")
-                })
-        })
-        .transpose()?;
-    if ttl.is_some() && expires_at.is_some() {
-        return Err(ApiError::invalid(
-            "Stream-TTL",
-            "Stream-TTL and Stream-Expires-At are mutually exclusive",
-        ));
-    }
-    let from = header(h, "stream-forked-from").map(source_path);
-    let at = header(h, "stream-fork-offset")
-        .map(|v| match offsets::parse(v.trim()) {
-            Some(Start::At(n)) => Ok(Some(n)),
-            Some(Start::Now) => Ok(None),
-            None => Err(ApiError::invalid("Stream-Fork-Offset", "malformed offset")),
-        })
-        .transpose()?
-        .flatten();
-    let sub = header(h, "stream-fork-sub-offset")
-        .map(|v| {
-            let v = v.trim();
-            (!v.is_empty() && v.len() <= 15 && v.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| v.parse::<i64>().ok())
-                .flatten()
-                .ok_or_else(|| {
-                    ApiError::invalid("Stream-Fork-Sub-Offset", "must be a non-negative integer")
-                })
-        })
-        .transpose()?;
-    if sub.is_some() && from.is_none() {
-        return Err(ApiError::invalid(
-            "Stream-Fork-Sub-Offset",
-            "needs Stream-Forked-From",
-        ));
-    }
-    if sub.unwrap_or(0) > 0 && header(h, "stream-fork-offset").is_none() {
-        return Err(ApiError::invalid(
-            "Stream-Fork-Sub-Offset",
-            "needs Stream-Fork-Offset",
-        ));
-    }
-    if from.as_deref().is_some_and(|f| f.is_empty() || f == path) {
-        return Err(ApiError::invalid("Stream-Forked-From", "not a stream path"));
-    }
-    let fork = from.map(|from| Fork {
-        from,
-        at,
-        sub: sub.unwrap_or(0),
-    });
+    let (ttl, expires_at) = Create::lifetime(h)?;
     let req = Create {
         path: path.to_string(),
         content_type: content_type(h),
         ttl,
         expires_at,
         closed: closed_flag(h),
+        fork: Create::fork(h, path, source_path)?,
         body: read_body(body).await?,
-        fork,
     };
     let (status, m) = match app.store.ds_create(&req).await? {
         Created::New(m) => {
@@ -259,7 +200,8 @@ async fn put(
     Ok(r)
 }
 
-async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+/// An append's request: its producer, close flag, body and content type, checked.
+async fn append_request(path: &str, h: &HeaderMap, body: Body) -> Result<Append, ApiError> {
     let producer = Producer::from_headers(h)?;
     let close = closed_flag(h);
     let body = read_body(body).await?;
@@ -273,23 +215,30 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
             "an append with a body needs one",
         ));
     }
-    let req = Append {
+    Ok(Append {
         path: path.to_string(),
         content_type: ct,
         body,
         close,
         seq: header(h, "stream-seq").map(|s| s.as_bytes().to_vec()),
-        producer: producer.clone(),
-    };
-    let conflict = |msg: &str| fail(StatusCode::CONFLICT, "conflict", msg);
-    let mut r = match req.run(app.notifier.group()).await? {
-        Appended::Done {
+        producer,
+    })
+}
+
+async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let req = append_request(path, h, body).await?;
+    let (producer, close) = (req.producer.clone(), req.close);
+    let Appended {
+        outcome,
+        new_data,
+        invalid,
+    } = req.run(app.notifier.group()).await?;
+    let mut r = match outcome {
+        DsOutcome::Done {
             id,
             tail,
             closed,
-            new_data,
             subscribed,
-            ..
         } => {
             // Readers in this process were woken by the commit. A close also announces the
             // close flag, so a standby reader waits for the marker itself.
@@ -310,49 +259,60 @@ async fn post(app: &AppState, path: &str, h: &HeaderMap, body: Body) -> Result<R
             } else {
                 StatusCode::NO_CONTENT
             };
-            let mut r = status.into_response();
-            set(&mut r, "stream-next-offset", offsets::format(tail));
-            if closed {
-                set(&mut r, "stream-closed", "true");
-            }
-            if let Some(p) = &producer {
-                set(&mut r, "producer-epoch", p.epoch.to_string());
-                set(&mut r, "producer-seq", p.seq.to_string());
-            }
-            r
+            let seqs = producer.map(|p| (p.epoch.to_string(), p.seq.to_string()));
+            appended(status, tail, closed, seqs)
         }
-        Appended::Duplicate {
+        DsOutcome::Duplicate {
             tail,
             closed,
             epoch,
             seq,
         } => {
-            let mut r = StatusCode::NO_CONTENT.into_response();
-            set(&mut r, "stream-next-offset", offsets::format(tail));
-            if closed {
-                set(&mut r, "stream-closed", "true");
-            }
-            set(&mut r, "producer-epoch", epoch.to_string());
-            set(&mut r, "producer-seq", seq.to_string());
-            r
+            let seqs = Some((epoch.to_string(), seq.to_string()));
+            appended(StatusCode::NO_CONTENT, tail, closed, seqs)
         }
-        Appended::Missing => return Err(missing()),
-        Appended::Gone => return Err(gone()),
-        Appended::Closed { tail } => {
-            return Err(conflict("the stream is closed")
-                .with_header("stream-closed", "true")
-                .with_header("stream-next-offset", offsets::format(tail)))
-        }
-        Appended::TypeMismatch => return Err(conflict("content type differs from the stream's")),
-        Appended::SeqConflict => {
-            return Err(conflict("Stream-Seq must be greater than the last one"))
-        }
-        Appended::Invalid(msg) => return Err(ApiError::invalid("body", msg)),
-        Appended::Producer(v) => return Err(v.into_error()),
+        refused => return Err(refusal(&refused, invalid)),
     };
     r.headers_mut()
         .insert("cache-control", HeaderValue::from_static("no-store"));
     Ok(r)
+}
+
+/// An append's answer: the new tail, whether the stream is closed, and the producer's
+/// epoch and sequence.
+fn appended(
+    status: StatusCode,
+    tail: i64,
+    closed: bool,
+    producer: Option<(String, String)>,
+) -> Response {
+    let mut r = status.into_response();
+    set(&mut r, "stream-next-offset", offsets::format(tail));
+    if closed {
+        set(&mut r, "stream-closed", "true");
+    }
+    if let Some((epoch, seq)) = producer {
+        set(&mut r, "producer-epoch", epoch);
+        set(&mut r, "producer-seq", seq);
+    }
+    r
+}
+
+/// The error for an append that was not made.
+fn refusal(outcome: &DsOutcome, invalid: Option<String>) -> ApiError {
+    let conflict = |msg: &str| fail(StatusCode::CONFLICT, "conflict", msg);
+    match *outcome {
+        DsOutcome::Missing => missing(),
+        DsOutcome::Gone => gone(),
+        DsOutcome::Closed { tail } => conflict("the stream is closed")
+            .with_header("stream-closed", "true")
+            .with_header("stream-next-offset", offsets::format(tail)),
+        DsOutcome::TypeMismatch => conflict("content type differs from the stream's"),
+        DsOutcome::SeqConflict => conflict("Stream-Seq must be greater than the last one"),
+        DsOutcome::Invalid => ApiError::invalid("body", invalid.unwrap_or_default()),
+        _ => super::producer::refusal(outcome)
+            .unwrap_or_else(|| ApiError::internal("an append that was made is not an error")),
+    }
 }
 
 /// 404 for a stream that does not exist (or expired).

@@ -35,6 +35,25 @@ pub(crate) async fn lock(
         .ok_or_else(super::subs::not_found)
 }
 
+/// Locks subscription `id` if `token`, `wake_id` and `generation` are its open wake's
+/// (else 409 `FENCED`).
+async fn lock_open_wake(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: &str,
+    token: &str,
+    wake_id: &str,
+    generation: i64,
+) -> Result<SubRow, ApiError> {
+    let sub = lock(tx, id).await?;
+    if sub.token.as_deref() != Some(token)
+        || sub.wake_id.as_deref() != Some(wake_id)
+        || sub.generation != generation
+    {
+        return Err(fenced());
+    }
+    Ok(sub)
+}
+
 /// Applies acknowledgements for the open wake; with `done` the wake ends, and if work is
 /// left a new wake opens and is returned (the caller delivers it).
 pub async fn ack(
@@ -48,13 +67,7 @@ pub async fn ack(
 ) -> Result<Option<SubRow>, ApiError> {
     let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
     let mut tx = app.store.pool.begin().await.map_err(db)?;
-    let sub = lock(&mut tx, id).await?;
-    if sub.token.as_deref() != Some(token)
-        || sub.wake_id.as_deref() != Some(wake_id)
-        || sub.generation != generation
-    {
-        return Err(fenced());
-    }
+    let sub = lock_open_wake(&mut tx, id, token, wake_id, generation).await?;
     for (path, n) in acks {
         sqlx::query("UPDATE flowgate.ds_sub_streams SET acked = greatest(acked, $3) WHERE sub_id = $1 AND path = $2")
             .bind(id)
@@ -161,13 +174,7 @@ pub async fn release(
 ) -> Result<Response, ApiError> {
     let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
     let mut tx = app.store.pool.begin().await.map_err(db)?;
-    let sub = lock(&mut tx, id).await?;
-    if sub.token.as_deref() != Some(token)
-        || sub.wake_id.as_deref() != Some(wake_id)
-        || sub.generation != generation
-    {
-        return Err(fenced());
-    }
+    lock_open_wake(&mut tx, id, token, wake_id, generation).await?;
     sqlx::query("UPDATE flowgate.ds_subscriptions SET holder = NULL, token = NULL, lease_until = NULL WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)

@@ -17,7 +17,8 @@
 //! [`http`] (PUT, POST, HEAD, DELETE, OPTIONS), [`read`] (GET catch-up), [`poll`] (long-poll)
 //! and [`live`] (SSE). The reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
 //! opens wakes), [`lease`] (callbacks, claims, fencing), [`webhook`] (signing, URL policy).
-//! Who may call what: [`access`].
+//! Who may call what: [`access`]. The documented routes, each handing over to
+//! [`http::dispatch`]: [`routes`].
 
 pub mod access;
 pub mod create;
@@ -28,6 +29,7 @@ pub mod offsets;
 pub mod poll;
 pub mod producer;
 pub mod read;
+pub mod routes;
 pub mod store;
 pub mod subs;
 pub mod wake;
@@ -38,8 +40,6 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
-use axum::Router;
 
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -111,9 +111,7 @@ const EXPOSE_HEADERS: &str = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Da
      Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type";
 
 /// Routes under `/v1/stream/`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/stream/{*path}", any(http::dispatch))
-}
+pub use routes::router;
 
 /// Headers on every protocol response: browser safety always; open CORS (any origin, no
 /// credentials) only when `*` is configured as a CORS origin (then the server's CORS layer

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 
 use super::fail;
 use crate::error::ApiError;
+use crate::store::ds_batch::DsOutcome;
 
 /// The producer tuple sent with an append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,60 +63,29 @@ impl Producer {
     }
 }
 
-/// The verdict on an append from a producer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// New data: append and store (epoch, seq).
-    Accept,
-    /// Already applied: answer 204 with the highest accepted seq.
-    Duplicate {
-        /// Current epoch.
-        epoch: i64,
-        /// Highest accepted seq.
-        seq: i64,
-    },
-    /// An older epoch: 403, fenced off.
-    StaleEpoch {
-        /// Current epoch.
-        current: i64,
-    },
-    /// A new epoch must start at seq 0: 400.
-    EpochSeqNotZero,
-    /// A gap in the sequence: 409.
-    Gap {
-        /// The seq the server expects next.
-        expected: i64,
-        /// The seq received.
-        received: i64,
-    },
-}
-
-impl Verdict {
-    /// The error response for a verdict that rejects the append.
-    pub fn into_error(self) -> ApiError {
-        match self {
-            Verdict::StaleEpoch { current } => fail(
-                StatusCode::FORBIDDEN,
-                "stale_producer_epoch",
-                "a newer producer epoch exists",
-            )
-            .with_header("producer-epoch", current.to_string()),
-            Verdict::EpochSeqNotZero => ApiError::invalid(
-                "Producer-Seq",
-                "a new producer epoch must start at sequence 0",
-            ),
-            Verdict::Gap { expected, received } => fail(
-                StatusCode::CONFLICT,
-                "producer_sequence_gap",
-                format!("expected Producer-Seq {expected}, got {received}"),
-            )
-            .with_header("producer-expected-seq", expected.to_string())
-            .with_header("producer-received-seq", received.to_string()),
-            Verdict::Accept | Verdict::Duplicate { .. } => {
-                ApiError::internal("producer verdict needs no error")
-            }
-        }
-    }
+/// The error for an append the producer checks refused: an older epoch (403, fenced off),
+/// a new epoch not starting at sequence 0 (400), or a gap in the sequence (409).
+pub fn refusal(outcome: &DsOutcome) -> Option<ApiError> {
+    Some(match *outcome {
+        DsOutcome::StaleEpoch { current } => fail(
+            StatusCode::FORBIDDEN,
+            "stale_producer_epoch",
+            "a newer producer epoch exists",
+        )
+        .with_header("producer-epoch", current.to_string()),
+        DsOutcome::EpochSeqNotZero => ApiError::invalid(
+            "Producer-Seq",
+            "a new producer epoch must start at sequence 0",
+        ),
+        DsOutcome::Gap { expected, received } => fail(
+            StatusCode::CONFLICT,
+            "producer_sequence_gap",
+            format!("expected Producer-Seq {expected}, got {received}"),
+        )
+        .with_header("producer-expected-seq", expected.to_string())
+        .with_header("producer-received-seq", received.to_string()),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

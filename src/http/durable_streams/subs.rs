@@ -12,6 +12,7 @@ use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::lease;
 use super::offsets::{self, Start};
@@ -28,13 +29,15 @@ const MAX_LEASE_MS: i64 = 3_600_000;
 /// Most explicit streams in one request.
 const MAX_LINKS: usize = 1000;
 
-#[derive(Debug, Deserialize)]
-struct Webhook {
+/// Where wakes are sent.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Webhook {
     url: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct SubBody {
+/// A subscription's configuration.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SubBody {
     #[serde(rename = "type")]
     kind: String,
     pattern: Option<String>,
@@ -45,8 +48,9 @@ struct SubBody {
     description: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct AckBody {
+/// An acknowledgement, or a release, of a wake.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AckBody {
     wake_id: String,
     generation: i64,
     #[serde(default)]
@@ -55,10 +59,17 @@ struct AckBody {
     done: bool,
 }
 
-#[derive(Debug, Deserialize)]
-struct AckItem {
+/// How far one stream was processed.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AckItem {
     stream: String,
     offset: String,
+}
+
+/// Streams to link.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LinkBody {
+    streams: Vec<String>,
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
@@ -101,59 +112,20 @@ pub async fn handle(
         ("PUT", "") => put(app, id, h, &json_body(&body)?).await,
         ("GET", "") => get(app, id).await,
         ("DELETE", "") => {
-            let n = sqlx::query("DELETE FROM flowgate.ds_subscriptions WHERE id = $1")
-                .bind(id)
-                .execute(&app.store.pool)
-                .await
-                .map_err(crate::error::StoreError::from)?
-                .rows_affected();
-            if n == 0 {
-                return Err(not_found());
-            }
-            Ok(StatusCode::NO_CONTENT.into_response())
+            let sql = "DELETE FROM flowgate.ds_subscriptions WHERE id = $1";
+            delete(app, sqlx::query(sql).bind(id)).await
         }
         ("POST", "streams") => {
-            #[derive(Deserialize)]
-            struct Links {
-                streams: Vec<String>,
-            }
-            let links: Links = json_body(&body)?;
+            let links: LinkBody = json_body(&body)?;
             require(app, id).await?;
             link(app, id, &links.streams).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         ("DELETE", t) if t.starts_with("streams/") => {
-            let path = &t["streams/".len()..];
-            let n =
-                sqlx::query("DELETE FROM flowgate.ds_sub_streams WHERE sub_id = $1 AND path = $2")
-                    .bind(id)
-                    .bind(path)
-                    .execute(&app.store.pool)
-                    .await
-                    .map_err(crate::error::StoreError::from)?
-                    .rows_affected();
-            if n == 0 {
-                return Err(not_found());
-            }
-            Ok(StatusCode::NO_CONTENT.into_response())
+            let sql = "DELETE FROM flowgate.ds_sub_streams WHERE sub_id = $1 AND path = $2";
+            delete(app, sqlx::query(sql).bind(id).bind(&t["streams/".len()..])).await
         }
-        ("POST", "callback") | ("POST", "ack") => {
-            let b: AckBody = json_body(&body)?;
-            let mut acks = Vec::new();
-            for a in &b.acks {
-                match offsets::parse(&a.offset) {
-                    Some(Start::At(n)) => acks.push((a.stream.clone(), n)),
-                    _ => return Err(ApiError::invalid("acks", "malformed offset")),
-                }
-            }
-            let next =
-                lease::ack(app, id, &bearer(h), &b.wake_id, b.generation, &acks, b.done).await?;
-            let more = next.is_some();
-            if let Some(sub) = next {
-                wake::deliver(app, sub).await?;
-            }
-            Ok(Json(json!({ "ok": true, "next_wake": more })).into_response())
-        }
+        ("POST", "callback") | ("POST", "ack") => ack(app, id, h, &json_body(&body)?).await,
         ("POST", "claim") => lease::claim(app, id, &json_body::<Value>(&body)?).await,
         ("POST", "release") => {
             let b: AckBody = json_body(&body)?;
@@ -165,6 +137,40 @@ pub async fn handle(
             "not allowed on this subscription resource",
         )),
     }
+}
+
+/// Runs a `DELETE`: 204, or 404 if it removed nothing.
+async fn delete(
+    app: &AppState,
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> Result<Response, ApiError> {
+    let n = query
+        .execute(&app.store.pool)
+        .await
+        .map_err(crate::error::StoreError::from)?
+        .rows_affected();
+    if n == 0 {
+        return Err(not_found());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A callback or ack: moves the acknowledged offsets forward (fenced by the wake's token,
+/// id and generation), and delivers the next wake if there is more to do.
+async fn ack(app: &AppState, id: &str, h: &HeaderMap, b: &AckBody) -> Result<Response, ApiError> {
+    let mut acks = Vec::new();
+    for a in &b.acks {
+        match offsets::parse(&a.offset) {
+            Some(Start::At(n)) => acks.push((a.stream.clone(), n)),
+            _ => return Err(ApiError::invalid("acks", "malformed offset")),
+        }
+    }
+    let next = lease::ack(app, id, &bearer(h), &b.wake_id, b.generation, &acks, b.done).await?;
+    let more = next.is_some();
+    if let Some(sub) = next {
+        wake::deliver(app, sub).await?;
+    }
+    Ok(Json(json!({ "ok": true, "next_wake": more })).into_response())
 }
 
 async fn require(app: &AppState, id: &str) -> Result<(), ApiError> {
@@ -202,43 +208,7 @@ async fn link(app: &AppState, id: &str, streams: &[String]) -> Result<(), ApiErr
 }
 
 async fn put(app: &AppState, id: &str, h: &HeaderMap, b: &SubBody) -> Result<Response, ApiError> {
-    let lease = b.lease_ttl_ms.unwrap_or(30_000);
-    if !(100..=MAX_LEASE_MS).contains(&lease) {
-        return Err(ApiError::invalid(
-            "lease_ttl_ms",
-            format!("must be 100..={MAX_LEASE_MS}"),
-        ));
-    }
-    if b.pattern.is_none() && b.streams.is_none() {
-        return Err(ApiError::invalid(
-            "pattern",
-            "a pattern or a list of streams is required",
-        ));
-    }
-    let url = match (b.kind.as_str(), &b.webhook, &b.wake_stream) {
-        ("webhook", Some(w), _) => Some(
-            webhook::check_url(&w.url, app.config.ds_webhook_loopback)
-                .await
-                .map_err(|m| {
-                    fail(StatusCode::BAD_REQUEST, "WEBHOOK_URL_REJECTED", m)
-                        .with_field("webhook.url")
-                })?
-                .to_string(),
-        ),
-        ("pull-wake", _, Some(_)) => None,
-        _ => {
-            return Err(ApiError::invalid(
-                "type",
-                "webhook (with webhook.url) or pull-wake (with wake_stream)",
-            ))
-        }
-    };
-    let url = url.map(|_| {
-        b.webhook
-            .as_ref()
-            .map(|w| w.url.clone())
-            .unwrap_or_default()
-    });
+    let (lease, url) = check(app, b).await?;
     let base = format!("http://{}", header(h, "host").unwrap_or("localhost"));
     let created = sqlx::query(
         "INSERT INTO flowgate.ds_subscriptions
@@ -258,30 +228,12 @@ async fn put(app: &AppState, id: &str, h: &HeaderMap, b: &SubBody) -> Result<Res
     .map_err(crate::error::StoreError::from)?
     .rows_affected()
         == 1;
-    if !created {
-        let same: Option<(bool,)> = sqlx::query_as(
-            "SELECT kind = $2 AND pattern IS NOT DISTINCT FROM $3 AND webhook_url IS NOT DISTINCT FROM $4
-                    AND wake_stream IS NOT DISTINCT FROM $5 AND lease_ttl_ms = $6
-                    AND description IS NOT DISTINCT FROM $7
-             FROM flowgate.ds_subscriptions WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&b.kind)
-        .bind(&b.pattern)
-        .bind(&url)
-        .bind(&b.wake_stream)
-        .bind(lease)
-        .bind(&b.description)
-        .fetch_optional(&app.store.pool)
-        .await
-        .map_err(crate::error::StoreError::from)?;
-        if same != Some((true,)) {
-            return Err(fail(
-                StatusCode::CONFLICT,
-                "CONFLICT",
-                "a different subscription has this id",
-            ));
-        }
+    if !created && !same_as_stored(app, id, b, lease, &url).await? {
+        return Err(fail(
+            StatusCode::CONFLICT,
+            "CONFLICT",
+            "a different subscription has this id",
+        ));
     }
     if let Some(streams) = &b.streams {
         link(app, id, streams).await?;
@@ -291,6 +243,67 @@ async fn put(app: &AppState, id: &str, h: &HeaderMap, b: &SubBody) -> Result<Res
         *r.status_mut() = StatusCode::CREATED;
     }
     Ok(r)
+}
+
+/// Checks a subscription's configuration: its lease in milliseconds, and its webhook URL
+/// (allowed by the URL policy) if it is a webhook subscription.
+async fn check(app: &AppState, b: &SubBody) -> Result<(i64, Option<String>), ApiError> {
+    let lease = b.lease_ttl_ms.unwrap_or(30_000);
+    if !(100..=MAX_LEASE_MS).contains(&lease) {
+        return Err(ApiError::invalid(
+            "lease_ttl_ms",
+            format!("must be 100..={MAX_LEASE_MS}"),
+        ));
+    }
+    if b.pattern.is_none() && b.streams.is_none() {
+        return Err(ApiError::invalid(
+            "pattern",
+            "a pattern or a list of streams is required",
+        ));
+    }
+    match (b.kind.as_str(), &b.webhook, &b.wake_stream) {
+        ("webhook", Some(w), _) => {
+            webhook::check_url(&w.url, app.config.ds_webhook_loopback)
+                .await
+                .map_err(|m| {
+                    fail(StatusCode::BAD_REQUEST, "WEBHOOK_URL_REJECTED", m)
+                        .with_field("webhook.url")
+                })?;
+            Ok((lease, Some(w.url.clone())))
+        }
+        ("pull-wake", _, Some(_)) => Ok((lease, None)),
+        _ => Err(ApiError::invalid(
+            "type",
+            "webhook (with webhook.url) or pull-wake (with wake_stream)",
+        )),
+    }
+}
+
+/// True if subscription `id` exists with exactly this configuration.
+async fn same_as_stored(
+    app: &AppState,
+    id: &str,
+    b: &SubBody,
+    lease: i64,
+    url: &Option<String>,
+) -> Result<bool, ApiError> {
+    let same: Option<(bool,)> = sqlx::query_as(
+        "SELECT kind = $2 AND pattern IS NOT DISTINCT FROM $3 AND webhook_url IS NOT DISTINCT FROM $4
+                AND wake_stream IS NOT DISTINCT FROM $5 AND lease_ttl_ms = $6
+                AND description IS NOT DISTINCT FROM $7
+         FROM flowgate.ds_subscriptions WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&b.kind)
+    .bind(&b.pattern)
+    .bind(url)
+    .bind(&b.wake_stream)
+    .bind(lease)
+    .bind(&b.description)
+    .fetch_optional(&app.store.pool)
+    .await
+    .map_err(crate::error::StoreError::from)?;
+    Ok(same == Some((true,)))
 }
 
 async fn get(app: &AppState, id: &str) -> Result<Response, ApiError> {

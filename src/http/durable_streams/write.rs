@@ -9,7 +9,7 @@ use bytes::Bytes;
 use sqlx::{Postgres, Transaction};
 
 use super::media_type;
-use super::producer::{Producer, Verdict};
+use super::producer::Producer;
 use crate::error::StoreError;
 use crate::notify::GroupCommit;
 use crate::store::ds_batch::{DsAppend, DsOutcome};
@@ -31,50 +31,16 @@ pub struct Append {
     pub producer: Option<Producer>,
 }
 
-/// What a POST did.
+/// What a POST did: the group commit's outcome for it, whether it added rows, and why
+/// its body could not be split (behind [`DsOutcome::Invalid`]).
 #[derive(Debug)]
-pub enum Appended {
-    /// Applied (or a close-only on a closed stream).
-    Done {
-        /// Stream id (for the note).
-        id: i64,
-        /// New tail.
-        tail: i64,
-        /// Closed now.
-        closed: bool,
-        /// Rows were added.
-        new_data: bool,
-        /// Some subscription exists: the caller runs the wake logic for new data.
-        subscribed: bool,
-    },
-    /// A producer retry of something already applied (204).
-    Duplicate {
-        /// Tail.
-        tail: i64,
-        /// Closed.
-        closed: bool,
-        /// Current epoch.
-        epoch: i64,
-        /// Highest accepted seq.
-        seq: i64,
-    },
-    /// No such stream (404).
-    Missing,
-    /// Deleted while forks remain (410).
-    Gone,
-    /// Closed (409 with `Stream-Closed`).
-    Closed {
-        /// Tail.
-        tail: i64,
-    },
-    /// Content type differs from the stream's (409).
-    TypeMismatch,
-    /// `Stream-Seq` not above the last one (409).
-    SeqConflict,
-    /// Producer verdict other than accept.
-    Producer(Verdict),
-    /// Body rejected (400).
-    Invalid(String),
+pub struct Appended {
+    /// The outcome.
+    pub outcome: DsOutcome,
+    /// Rows were added.
+    pub new_data: bool,
+    /// The body's problem, if it had one.
+    pub invalid: Option<String>,
 }
 
 /// Splits a body into rows: JSON mode validates and flattens one array level (byte-exact
@@ -132,43 +98,10 @@ impl Append {
             invalid: invalid.is_some(),
             rows,
         };
-        Ok(match group.ds_append(write).await? {
-            DsOutcome::Done {
-                id,
-                tail,
-                closed,
-                subscribed,
-            } => Appended::Done {
-                id,
-                tail,
-                closed,
-                new_data,
-                subscribed,
-            },
-            DsOutcome::Duplicate {
-                tail,
-                closed,
-                epoch,
-                seq,
-            } => Appended::Duplicate {
-                tail,
-                closed,
-                epoch,
-                seq,
-            },
-            DsOutcome::Missing => Appended::Missing,
-            DsOutcome::Gone => Appended::Gone,
-            DsOutcome::Closed { tail } => Appended::Closed { tail },
-            DsOutcome::TypeMismatch => Appended::TypeMismatch,
-            DsOutcome::SeqConflict => Appended::SeqConflict,
-            DsOutcome::StaleEpoch { current } => {
-                Appended::Producer(Verdict::StaleEpoch { current })
-            }
-            DsOutcome::EpochSeqNotZero => Appended::Producer(Verdict::EpochSeqNotZero),
-            DsOutcome::Gap { expected, received } => {
-                Appended::Producer(Verdict::Gap { expected, received })
-            }
-            DsOutcome::Invalid => Appended::Invalid(invalid.unwrap_or_default()),
+        Ok(Appended {
+            outcome: group.ds_append(write).await?,
+            new_data,
+            invalid,
         })
     }
 }

@@ -1,0 +1,369 @@
+//! Schemas of `/openapi.json` that no request type carries: the constrained strings of
+//! paths and queries (with the same limits the handlers enforce), and the shapes of the
+//! JSON the handlers answer with.
+
+// Field names are the documentation of these response shapes.
+#![allow(missing_docs)]
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+/// A string with optional length limits and pattern.
+fn string(min: Option<usize>, max: Option<usize>, pattern: Option<&str>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(min)
+        .max_length(max)
+        .pattern(pattern)
+}
+
+/// Declares a named schema built by hand.
+macro_rules! named {
+    ($($(#[$m:meta])* $name:ident => $schema:expr;)*) => {$(
+        $(#[$m])*
+        pub struct $name;
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema.into()
+            }
+        }
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    )*
+        /// Every schema built here, by name (parameters refer to them, so the document
+        /// holds them all).
+        pub fn named() -> Vec<(String, RefOr<Schema>)> {
+            vec![$((stringify!($name).to_string(), <$name as PartialSchema>::schema())),*]
+        }
+    };
+}
+
+/// The name charset of run ids, keys, topics, workflows and queues.
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9_.:@-]+$";
+
+named! {
+    /// A run id, key, topic, workflow or queue name.
+    Name => string(Some(1), Some(crate::ids::MAX_NAME_LEN), Some(NAME_PATTERN));
+    /// A DBOS workflow id or name: any text without control characters.
+    DbosName => string(Some(1), Some(crate::http::dbos::MAX_DBOS_NAME), None)
+        .description(Some("Any text without control characters, percent-encoded in the path"));
+    /// A non-empty opaque string (a token, a file name).
+    Opaque => string(Some(1), None, None);
+    /// A run tag.
+    Tag => string(Some(1), Some(64), Some(NAME_PATTERN));
+    /// A run's tags.
+    Tags => ArrayBuilder::new().items(Tag::schema()).max_items(Some(10));
+    /// A record offset or event version in a query.
+    Offset => string(None, None, Some("^[0-9]{1,16}$"));
+    /// Seconds to wait, with up to millisecond precision.
+    Seconds => string(None, None, Some("^[0-9]{1,5}(\\.[0-9]{1,3})?$"));
+    /// A page size.
+    Limit => string(None, None, Some("^[0-9]{1,3}$"));
+    /// A DBOS page size (1-1000).
+    DbosLimit => string(None, None, Some("^(1000|[1-9][0-9]{0,2})$"));
+    /// Any JSON object.
+    AnyObject => ObjectBuilder::new().schema_type(Type::Object);
+    /// Approver names.
+    Approvers => ArrayBuilder::new()
+        .items(string(Some(1), Some(crate::ids::MAX_NAME_LEN), None))
+        .min_items(Some(1))
+        .max_items(Some(50));
+    /// Seconds a finished run is kept.
+    Retention => ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .maximum(Some(crate::http::finish::MAX_RETENTION_SECS))
+        .description(Some("Seconds the run is kept once finished (0: forever; default FLOWGATE_RETENTION)"));
+    /// A token's lifetime in seconds.
+    TtlSecs => ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(2_592_000));
+    /// What a run token may do.
+    ScopeName => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["read", "approve", "cancel"]));
+    /// Started, or already finished.
+    StartedOrRun => OneOfBuilder::new()
+        .item(Ref::from_schema_name("Started"))
+        .item(Ref::from_schema_name("Run"));
+    /// How an external run ended.
+    FinishStatus => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["SUCCESS", "ERROR", "CANCELLED"]));
+    /// A Durable Streams live mode.
+    LiveMode => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["long-poll", "sse"]));
+    /// A Durable Streams path (may contain `/`).
+    StreamPath => string(Some(1), Some(crate::http::durable_streams::MAX_PATH), None);
+}
+
+/// The error body of every 4xx and 5xx.
+#[derive(ToSchema)]
+pub struct Error {
+    #[schema(inline)]
+    pub error: ErrorDetail,
+}
+
+/// `{code, message, field}`.
+#[derive(ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// The input at fault, when there is one.
+    #[schema(required = true)]
+    pub field: Option<String>,
+}
+
+/// A run.
+#[derive(ToSchema)]
+pub struct Run {
+    pub id: String,
+    pub workflow: String,
+    pub status: String,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub tags: Option<Vec<String>>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    /// How a finished run ended: succeeded, failed, cancelled, or what the workflow
+    /// reported (e.g. rejected, timed_out).
+    pub outcome: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub parent_id: Option<String>,
+}
+
+/// A page of runs.
+#[derive(ToSchema)]
+pub struct RunPage {
+    pub workflows: Vec<Run>,
+    pub next_cursor: Option<String>,
+}
+
+/// A started run.
+#[derive(ToSchema)]
+pub struct Started {
+    pub id: String,
+    pub status: String,
+    pub token: Option<String>,
+}
+
+/// A registered workflow.
+#[derive(ToSchema)]
+pub struct WorkflowType {
+    pub name: String,
+    pub input_schema: Option<Value>,
+}
+
+/// Registered workflows.
+#[derive(ToSchema)]
+pub struct WorkflowTypes {
+    pub workflows: Vec<WorkflowType>,
+}
+
+/// A run created for an external producer.
+#[derive(ToSchema)]
+pub struct PutRun {
+    pub id: String,
+    pub workflow: String,
+    pub created: bool,
+    pub token: String,
+}
+
+/// A run's id and status.
+#[derive(ToSchema)]
+pub struct IdStatus {
+    pub id: String,
+    pub status: String,
+}
+
+/// What the caller may do with a run.
+#[derive(ToSchema)]
+pub struct Access {
+    pub read: bool,
+    pub approve: bool,
+    pub cancel: bool,
+    #[schema(required = true)]
+    pub approvers: Option<Vec<String>>,
+}
+
+/// A read-only link.
+#[derive(ToSchema)]
+pub struct Share {
+    pub path: String,
+    #[schema(required = true)]
+    pub token: Option<String>,
+    #[schema(required = true)]
+    pub expires_at: Option<i64>,
+}
+
+/// An event's value and version.
+#[derive(ToSchema)]
+pub struct Event {
+    pub value: Value,
+    pub version: i64,
+}
+
+/// A stored event's version.
+#[derive(ToSchema)]
+pub struct Version {
+    pub version: i64,
+}
+
+/// A queued message.
+#[derive(ToSchema)]
+pub struct Queued {
+    pub message_id: i64,
+    pub duplicate: bool,
+}
+
+/// Appended records.
+#[derive(ToSchema)]
+pub struct Appended {
+    pub first_offset: i64,
+    pub next: i64,
+}
+
+/// A stream record.
+#[derive(ToSchema)]
+pub struct Record {
+    pub offset: i64,
+    pub value: Value,
+}
+
+/// Records from a poll.
+#[derive(ToSchema)]
+pub struct Records {
+    pub records: Vec<Record>,
+    pub next: i64,
+    pub closed: bool,
+    pub expired: Option<bool>,
+}
+
+/// A closed stream.
+#[derive(ToSchema)]
+pub struct Closed {
+    pub next: i64,
+    pub closed: bool,
+}
+
+/// One approver's links.
+#[derive(ToSchema)]
+pub struct Link {
+    pub approver: String,
+    pub approve_url: String,
+    pub reject_url: String,
+    pub expires_at: i64,
+}
+
+/// Approval links.
+#[derive(ToSchema)]
+pub struct Links {
+    pub links: Vec<Link>,
+}
+
+/// A run token.
+#[derive(ToSchema)]
+pub struct Minted {
+    pub token: String,
+    pub expires_at: i64,
+}
+
+/// A tag token.
+#[derive(ToSchema)]
+pub struct TagToken {
+    pub token: String,
+    pub expires_at: i64,
+    pub tags: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// An approval link's decision.
+#[derive(ToSchema)]
+#[allow(non_camel_case_types)]
+pub enum Decision {
+    approve,
+    reject,
+}
+
+/// An approval link, described.
+#[derive(ToSchema)]
+pub struct LinkInfo {
+    pub run: String,
+    pub topic: String,
+    pub decision: Decision,
+    pub approver: String,
+    pub expires_at: i64,
+    #[schema(required = true, value_type = Option<Object>)]
+    pub used: Option<Value>,
+}
+
+/// Whether a decision was recorded now.
+#[derive(ToSchema)]
+#[allow(non_camel_case_types)]
+pub enum UseStatus {
+    recorded,
+    already_decided,
+}
+
+/// A used approval link.
+#[derive(ToSchema)]
+pub struct LinkUsed {
+    pub status: UseStatus,
+    pub decision: String,
+    pub message_id: Option<i64>,
+    pub comment: Option<String>,
+    pub used_at: Option<String>,
+}
+
+/// Liveness.
+#[derive(ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub uptime_s: Option<i64>,
+    pub memory_mb: Option<f64>,
+}
+
+/// Readiness.
+#[derive(ToSchema)]
+pub struct Ready {
+    pub ready: bool,
+    pub database: Option<bool>,
+    pub listener: Option<bool>,
+    pub draining: Option<bool>,
+}
+
+/// DBOS workflows.
+#[derive(ToSchema)]
+pub struct DbosRuns {
+    pub workflows: Vec<Run>,
+}
+
+/// A message sent to a DBOS workflow.
+#[derive(ToSchema)]
+pub struct DbosQueued {
+    pub message_id: String,
+    pub duplicate: bool,
+}
+
+/// A decision sent to a DBOS workflow.
+#[derive(ToSchema)]
+pub struct DbosLinkUsed {
+    pub status: UseStatus,
+    pub decision: String,
+}
+
+/// A webhook consumer's or worker's acknowledgement.
+#[derive(ToSchema)]
+pub struct AckResult {
+    pub ok: bool,
+    pub next_wake: bool,
+}
