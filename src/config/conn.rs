@@ -41,16 +41,9 @@ pub struct ConnConfig {
 }
 
 impl Default for ConnConfig {
+    /// The flags' defaults, as `flowgate serve` has them with nothing set.
     fn default() -> Self {
-        ConnConfig {
-            header_timeout: 10.0,
-            idle_timeout: 60.0,
-            max_connections: 25_000,
-            max_connections_per_ip: 10_000,
-            max_header_bytes: 16 * 1024,
-            max_uri_bytes: 8 * 1024,
-            max_headers: 64,
-        }
+        super::clap_defaults()
     }
 }
 

@@ -52,12 +52,8 @@ impl std::fmt::Debug for DbosSettings {
 }
 
 impl Default for DbosSettings {
+    /// The flags' defaults, as `flowgate serve` has them with nothing set.
     fn default() -> Self {
-        DbosSettings {
-            url: None,
-            schema: "dbos".into(),
-            status_interval_ms: 200,
-            recheck: None,
-        }
+        super::clap_defaults()
     }
 }

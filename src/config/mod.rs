@@ -139,39 +139,23 @@ pub struct Config {
     pub read: read::ReadSettings,
 }
 
+/// Settings `T` at the defaults its flags declare, whatever the environment holds: the
+/// flags are the one place a default is written.
+pub(crate) fn clap_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let cmd = T::augment_args(clap::Command::new("defaults")).mut_args(|a| a.env(None));
+    let matches = cmd
+        .try_get_matches_from(["defaults"])
+        .unwrap_or_else(|e| panic!("the flags' defaults do not parse: {e}"));
+    T::from_arg_matches(&matches).unwrap_or_else(|e| panic!("the flags' defaults are invalid: {e}"))
+}
+
 impl Config {
     /// Defaults with the given database and address (handy for tests and embedding).
     pub fn new(database_url: impl Into<String>, addr: SocketAddr) -> Self {
         Config {
             database_url: Some(database_url.into()),
-            data_dir: ".flowgate/pg".into(),
             addr,
-            heartbeat: 15.0,
-            max_body: 1 << 20,
-            max_value: 256 * 1024,
-            max_batch: 1000,
-            max_wait: 120.0,
-            pool_size: 16,
-            recheck: 30.0,
-            shutdown_delay: 5.0,
-            drain_timeout: 30.0,
-            max_sse: 10_000,
-            admin_addr: None,
-            api_keys: Vec::new(),
-            secret: None,
-            allow_insecure: false,
-            cors_origins: Vec::new(),
-            rate_limit: 1000,
-            max_sse_per_client: 100,
-            token_ttl: 86400,
-            runtime: Default::default(),
-            retention: Default::default(),
-            conn: Default::default(),
-            ds_long_poll: 30.0,
-            ds_webhook_loopback: false,
-            dbos: Default::default(),
-            security: Default::default(),
-            read: Default::default(),
+            ..clap_defaults()
         }
     }
 
@@ -222,5 +206,29 @@ impl Config {
             0.0
         };
         Duration::from_secs_f64(secs.clamp(0.0, 1e9))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_flags() {
+        let c = Config::new("postgres://x/y", "127.0.0.1:9".parse().unwrap());
+        assert_eq!(c.database_url.as_deref(), Some("postgres://x/y"));
+        assert_eq!(c.addr.port(), 9);
+        assert_eq!(c.data_dir, std::path::Path::new(".flowgate/pg"));
+        assert_eq!(
+            (c.heartbeat, c.max_body, c.max_sse),
+            (15.0, 1 << 20, 10_000)
+        );
+        assert_eq!((c.conn.header_timeout, c.conn.max_headers), (10.0, 64));
+        assert_eq!(c.retention.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(c.retention.gc_pause, Duration::from_millis(100));
+        assert_eq!(c.dbos.schema, "dbos");
+        assert_eq!(c.read.read_lag_bound_ms, 500);
+        assert_eq!(c.runtime.max_attempts, 10);
+        assert!(c.api_keys.is_empty() && c.read.read_url.is_empty());
     }
 }

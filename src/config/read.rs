@@ -30,12 +30,9 @@ pub struct ReadSettings {
 }
 
 impl Default for ReadSettings {
+    /// The flags' defaults, as `flowgate serve` has them with nothing set.
     fn default() -> Self {
-        ReadSettings {
-            read_url: Vec::new(),
-            read_lag_bound_ms: 500,
-            read_probe_ms: 1000,
-        }
+        super::clap_defaults()
     }
 }
 

@@ -37,15 +37,9 @@ pub struct RetentionConfig {
 }
 
 impl Default for RetentionConfig {
+    /// The flags' defaults, as `flowgate serve` has them with nothing set.
     fn default() -> Self {
-        RetentionConfig {
-            retention: Duration::from_secs(7 * 86400),
-            idle: Duration::from_secs(30 * 86400),
-            gc_interval: Duration::from_secs(300),
-            gc_batch: 2000,
-            gc_pause: Duration::from_millis(100),
-            gc_duty: 0.2,
-        }
+        super::clap_defaults()
     }
 }
 

@@ -42,16 +42,8 @@ pub struct RuntimeConfig {
 }
 
 impl Default for RuntimeConfig {
+    /// The flags' defaults, as `flowgate serve` has them with nothing set.
     fn default() -> Self {
-        RuntimeConfig {
-            executor_id: None,
-            executor_heartbeat: 5.0,
-            executor_dead_after: 30.0,
-            max_attempts: 10,
-            queue_recheck: 30.0,
-            blocking_threads: None,
-            queues: Vec::new(),
-            test_workflows: false,
-        }
+        super::clap_defaults()
     }
 }
