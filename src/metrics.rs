@@ -28,6 +28,8 @@ pub struct Metrics {
     pub notes_published: IntCounterVec,
     /// Time from a wake-up reaching the hub to a record reaching a subscriber's response.
     pub delivery_seconds: Histogram,
+    /// Writes per group commit (one statement, one transaction).
+    pub commit_batch_writes: Histogram,
     /// Durations of workflow steps (`step`, `step_blocking`), including retries.
     pub step_seconds: Histogram,
     /// Broadcast lag events (a slow subscriber fell back to the database).
@@ -71,6 +73,7 @@ const STEP_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0,
 ];
 /// Buckets of `gc_sweep_seconds`: ten milliseconds to half an hour.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0];
 const SWEEP_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 1800.0];
 
 /// Registers metrics built from constant definitions (which cannot fail; a name already
@@ -130,6 +133,11 @@ impl Metrics {
                 "delivery_seconds",
                 "Wake-up reaching the hub to record reaching a subscriber",
                 DELIVERY_BUCKETS,
+            ),
+            commit_batch_writes: r.histogram(
+                "commit_batch_writes",
+                "Writes committed together by the group committer, per batch",
+                BATCH_BUCKETS,
             ),
             step_seconds: r.histogram("step_seconds", "Durations of workflow steps", STEP_BUCKETS),
             lagged: r.counter(

@@ -85,6 +85,7 @@ pub async fn run(hub: Hub, origin: String, mut rx: mpsc::Receiver<Job>) {
         };
         let jobs = gather(first, &mut rx, &mut carry, &pace).await;
         let n = jobs.len();
+        hub.metrics().commit_batch_writes.observe(n as f64);
         let started = Instant::now();
         let (mut flow, mut durable) = (Vec::new(), Vec::new());
         for j in jobs {

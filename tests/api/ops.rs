@@ -62,6 +62,15 @@ async fn metrics_count_the_push_path() {
     assert_eq!(value("flowgate_listener_connected"), 1.0);
     // Exported (its count depends on whether records came by broadcast or by catch-up).
     value("flowgate_delivery_seconds_count");
+    // The append went through the group committer: at least one batch, holding it.
+    let (batches, writes) = (
+        value("flowgate_commit_batch_writes_count"),
+        value("flowgate_commit_batch_writes_sum"),
+    );
+    assert!(
+        batches >= 1.0 && writes >= batches,
+        "{batches} batches, {writes} writes"
+    );
     assert!(text.contains("flowgate_workflows{status=\"PENDING\"} 1"));
     assert!(
         text.contains("flowgate_notes_published_total{kind=\"stream\"}"),
