@@ -142,9 +142,6 @@ async fn probe(r: &Replicas, sb: &Standby, primary: i64) {
         m.serving.with_label_values(&[&sb.label]).set(0);
         return;
     };
-    if !recovering && sb.state().state != Health::Promoted {
-        tracing::warn!(standby = %sb.label, "read URL left recovery (promoted): not used");
-    }
     let lag_seconds = {
         let mut samples = lock(&sb.samples);
         samples.push_back((now, primary));

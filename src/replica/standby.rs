@@ -54,8 +54,15 @@ impl Standby {
         lock(&self.state).clone()
     }
 
+    /// Changes the state under its lock; says once when the standby is found promoted,
+    /// whichever path (the probe or a read) finds it.
     pub(super) fn set(&self, f: impl FnOnce(&mut StandbyState)) {
-        f(&mut lock(&self.state))
+        let mut s = lock(&self.state);
+        let was = s.state;
+        f(&mut s);
+        if s.state == Health::Promoted && was != Health::Promoted {
+            tracing::warn!(standby = %self.label, "read URL left recovery (promoted): not used");
+        }
     }
 
     pub(super) fn mark(&self, h: Health) {

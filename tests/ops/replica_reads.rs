@@ -70,17 +70,26 @@ fn ids(seen: &Seen) -> Vec<String> {
 /// `READERS` live lists on `base` while `n` runs of workflow `wf` start one after another,
 /// and one list resuming halfway; returns the items delivered.
 async fn list_phase(rig: &Rig, base: &str, wf: &str, n: usize) -> usize {
-    let lists = open_lists(&rig.http, base, wf, (READERS, n), None).await;
-    let expect: Vec<String> = (0..n).map(|i| format!("{wf}-{i:03}")).collect();
-    for id in &expect {
+    // A run of another workflow before the lists open and one among the matching runs:
+    // the filter must leave both out, of the first list and of the feed.
+    let put = |id: String, workflow: String| async move {
         let r = rig
             .http
             .put(format!("{}/v1/workflows/{id}", rig.writer.base))
-            .json(&json!({"workflow": wf}))
+            .json(&json!({ "workflow": workflow }))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 201);
+    };
+    put(format!("{wf}-other-a"), format!("{wf}-other")).await;
+    let lists = open_lists(&rig.http, base, wf, (READERS, n), None).await;
+    let expect: Vec<String> = (0..n).map(|i| format!("{wf}-{i:03}")).collect();
+    for (i, id) in expect.iter().enumerate() {
+        if i == n / 2 {
+            put(format!("{wf}-other-b"), format!("{wf}-other")).await;
+        }
+        put(id.clone(), wf.to_string()).await;
     }
     let mut last = Seen::new();
     for l in lists {

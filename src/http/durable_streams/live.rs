@@ -16,13 +16,14 @@ use futures::{FutureExt, StreamExt};
 use serde_json::json;
 
 use super::offsets::{self, Start};
-use super::read::{body, cursor, resolve, start_at, Target};
+use super::read::{body, cursor, resolve, resolve_at, start_at, Target};
 use super::{is_text, SSE_MAX_AGE};
 use crate::error::ApiError;
 use crate::http::access::StreamPermit;
 use crate::http::sse::{split_lines, stream_response, Slot};
 use crate::http::AppState;
 use crate::hub::StreamItem;
+use crate::replica::Want;
 
 /// Bytes gathered into one data event before it is sent.
 const EVENT_BYTES: usize = 256 << 10;
@@ -123,7 +124,10 @@ pub async fn sse(
     let slot = Slot::acquire(app)?;
     let (run, key) = target.topic();
     let sub = app.hub.subscribe_stream(&run, &key);
-    let target = resolve(app, path).await?;
+    // Read again after subscribing so nothing falls between the two; what the caller
+    // already saw is enough (the follower reads anything newer itself), so a standby is
+    // not made to replay everything committed since.
+    let target = resolve_at(app, path, Want::AtLeast(target.tail())).await?;
     let from = start_at(start, target.tail())?;
     let enc = Encoding::of(&target);
     let keepalive = super::long_poll(app);
