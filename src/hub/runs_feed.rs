@@ -18,27 +18,6 @@ use super::{lock, retry, Hub, Source, TOPIC_CAPACITY};
 use crate::error::StoreError;
 use crate::store::run_changes::{RunChange, Snapshot};
 use crate::store::runs::{ListQuery, RunSummary};
-use crate::store::Store;
-
-/// Where the feed reads: flowgate's tables, through the standbys when reads are replicated.
-#[derive(Clone)]
-struct FeedReads {
-    store: Store,
-    source: Source,
-}
-
-impl FeedReads {
-    async fn changes(
-        &self,
-        since: &Snapshot,
-        f: &ListQuery,
-    ) -> Result<(Vec<RunChange>, Snapshot), StoreError> {
-        match &self.source {
-            Source::Replicated(r) => r.run_changes(since, f).await,
-            _ => self.store.run_changes(since, f).await,
-        }
-    }
-}
 
 /// Changes read in one snapshot.
 #[derive(Debug)]
@@ -92,10 +71,16 @@ impl Hub {
         }
     }
 
-    fn feed_reads(&self) -> FeedReads {
-        FeedReads {
-            store: self.inner.store.clone(),
-            source: self.inner.source.clone(),
+    /// Changes matching `f` after `since` and the position they reach: through the
+    /// standbys when reads are replicated.
+    async fn run_changes(
+        &self,
+        since: &Snapshot,
+        f: &ListQuery,
+    ) -> Result<(Vec<RunChange>, Snapshot), StoreError> {
+        match &self.inner.source {
+            Source::Replicated(r) => r.run_changes(since, f).await,
+            _ => self.inner.store.run_changes(since, f).await,
         }
     }
 
@@ -121,7 +106,7 @@ impl Hub {
                     stop: self.inner.cancel.child_token(),
                 });
                 let reads = self.inner.metrics.run_feed_reads.clone();
-                tokio::spawn(fetch_loop(self.feed_reads(), feed.clone(), reads));
+                tokio::spawn(fetch_loop(self.clone(), feed.clone(), reads));
                 feed
             })
             .clone();
@@ -147,10 +132,10 @@ impl Drop for FeedSubscription {
     }
 }
 
-async fn fetch_loop(db: FeedReads, feed: Arc<RunsFeed>, reads: prometheus::IntCounter) {
+async fn fetch_loop(hub: Hub, feed: Arc<RunsFeed>, reads: prometheus::IntCounter) {
     let all = ListQuery::default();
     let read = async {
-        let mut at = retry("run feed", || db.store.feed_position()).await;
+        let mut at = retry("run feed", || hub.inner.store.feed_position()).await;
         // Announce where the fetcher starts: a list whose own read predates it re-reads.
         let marker = FeedBatch {
             from: at.clone(),
@@ -164,7 +149,7 @@ async fn fetch_loop(db: FeedReads, feed: Arc<RunsFeed>, reads: prometheus::IntCo
                 continue;
             }
             reads.inc();
-            let (changes, to) = retry("run feed", || db.changes(&at, &all)).await;
+            let (changes, to) = retry("run feed", || hub.run_changes(&at, &all)).await;
             let from = std::mem::replace(&mut at, to.clone());
             let _ = feed.tx.send(Arc::new(FeedBatch { from, to, changes }));
         }
@@ -202,12 +187,11 @@ impl FeedSubscription {
         filter: ListQuery,
     ) -> impl Stream<Item = FeedItem> + Send + 'static {
         async_stream::stream! {
-            let db = self.hub.feed_reads();
             let reads = self.hub.metrics().run_feed_reads.clone();
             let mut pos = since;
             'catch_up: loop {
                 reads.inc();
-                let (changes, to) = retry("run list", || db.changes(&pos, &filter)).await;
+                let (changes, to) = retry("run list", || self.hub.run_changes(&pos, &filter)).await;
                 for item in items(changes, &to) {
                     yield item;
                 }

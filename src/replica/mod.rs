@@ -211,7 +211,7 @@ impl Replicas {
             return self.on_primary(&f, "unavailable").await;
         };
         if mode == Mode::Fenced {
-            return self.fenced(sb, &f, deadline).await;
+            return self.fenced(sb, &|s, _| f(s), deadline).await;
         }
         let Some(v) = self.on_standby(sb, &f).await else {
             return self.on_primary(&f, "error").await;
@@ -220,7 +220,7 @@ impl Replicas {
             return Ok(v);
         }
         if mode == Mode::Confirm {
-            return self.fenced(sb, &f, deadline).await;
+            return self.fenced(sb, &|s, _| f(s), deadline).await;
         }
         let mut pause = Duration::from_millis(1);
         while Instant::now() + pause < deadline {
@@ -237,6 +237,9 @@ impl Replicas {
         self.on_primary(&f, "lag").await
     }
 
+    /// Fences, waits (until `deadline`) for `sb` to replay past the fence, then reads with
+    /// `f` given the fence's snapshot: on `sb`, or on the primary if it did not replay in
+    /// time (or, without a snapshot, if the fence itself failed).
     async fn fenced<T, F, Fut>(
         &self,
         sb: &Standby,
@@ -244,33 +247,31 @@ impl Replicas {
         deadline: Instant,
     ) -> Result<T, StoreError>
     where
-        F: Fn(Store) -> Fut,
+        F: Fn(Store, Option<String>) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        let waited = self.wait_replay(sb, deadline).await;
-        self.after_wait(sb, waited, f).await
+        let point = match self.fence().await {
+            Ok(p) => p,
+            Err(_) => return self.on_primary(&|s| f(s, None), "error").await,
+        };
+        let at = |s: Store| f(s, Some(point.snapshot.clone()));
+        let waited = self.wait_lsn(sb, point.lsn, deadline).await;
+        self.after_wait(sb, waited, &at).await
     }
 
     /// Reads with `f` as of one primary fence point: `f` gets the point's snapshot, and
     /// runs on a standby once it has replayed past the point, else on the primary past the
     /// bound (with no standby at all, on the primary without a fence: `None`).
-    pub async fn read_at_fence<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn read_at_fence<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
         F: Fn(Store, Option<String>) -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
         let deadline = Instant::now() + self.inner.bound;
-        let now = |s: Store| f(s, None);
         let Some(sb) = self.pick() else {
-            return self.on_primary(&now, "unavailable").await;
+            return self.on_primary(&|s| f(s, None), "unavailable").await;
         };
-        let point = match self.fence().await {
-            Ok(p) => p,
-            Err(_) => return self.on_primary(&now, "error").await,
-        };
-        let at = |s: Store| f(s, Some(point.snapshot.clone()));
-        let waited = self.wait_lsn(sb, point.lsn, deadline).await;
-        self.after_wait(sb, waited, &at).await
+        self.fenced(sb, &f, deadline).await
     }
 
     /// Reads from `sb` if it replayed in time (`Ok(true)`), else from the primary.

@@ -54,16 +54,6 @@ impl Replicas {
         Ok(point)
     }
 
-    /// Fences, then waits until `sb` has replayed past the fence; false at `deadline`.
-    pub(super) async fn wait_replay(
-        &self,
-        sb: &Standby,
-        deadline: Instant,
-    ) -> Result<bool, StoreError> {
-        let lsn = self.fence().await?.lsn;
-        self.wait_lsn(sb, lsn, deadline).await
-    }
-
     /// Waits until `sb` has replayed past primary position `lsn`; false at `deadline` or
     /// if it left recovery (then it is marked promoted).
     pub(super) async fn wait_lsn(
