@@ -122,52 +122,52 @@ pub async fn write_one(
             key,
             payloads,
             fence: None,
-        } => {
-            sqlx::query_as(
-                "SELECT f, false FROM flowgate.append_quiet($2, $3, $4) AS f,
-                 pg_notify('flowgate', $1 || '|s|' || $2 || '|' || $3 || '|' || (f + $5))",
-            )
-            .bind(origin)
-            .bind(run)
-            .bind(key)
-            .bind(payloads)
-            .bind(payloads.len() as i64)
-            .fetch_one(conn)
-            .await
-        }
-        Write::Event { run, key, value } => {
-            sqlx::query_as(
-                "SELECT v, false FROM flowgate.set_event_quiet($2, $3, $4::jsonb) AS v,
-                 pg_notify('flowgate', $1 || '|e|' || $2 || '|' || $3 || '|' || v)",
-            )
-            .bind(origin)
-            .bind(run)
-            .bind(key)
-            .bind(value.get())
-            .fetch_one(conn)
-            .await
-        }
+        } => sqlx::query!(
+            r#"SELECT f AS "pos!", false AS "duplicate!"
+                   FROM flowgate.append_quiet($2, $3, $4) AS f,
+                   pg_notify('flowgate', $1 || '|s|' || $2 || '|' || $3 || '|' || (f + $5))"#,
+            origin,
+            run,
+            key,
+            payloads,
+            payloads.len() as i64
+        )
+        .fetch_one(conn)
+        .await
+        .map(|r| (r.pos, r.duplicate)),
+        Write::Event { run, key, value } => sqlx::query!(
+            r#"SELECT v AS "pos!", false AS "duplicate!"
+                   FROM flowgate.set_event_quiet($2, $3, $4::text::jsonb) AS v,
+                   pg_notify('flowgate', $1 || '|e|' || $2 || '|' || $3 || '|' || v)"#,
+            origin,
+            run,
+            key,
+            value.get()
+        )
+        .fetch_one(conn)
+        .await
+        .map(|r| (r.pos, r.duplicate)),
         Write::Send {
             run,
             topic,
             body,
             idempotency_key,
-        } => {
-            sqlx::query_as(
-                "SELECT s.message_id, s.duplicate
-             FROM flowgate.send_quiet($2, $3, $4, $5) AS s
-             LEFT JOIN LATERAL (
-                 SELECT pg_notify('flowgate', $1 || '|m|' || $2 || '|' || $3 || '|' || s.message_id)
-                 WHERE NOT s.duplicate) AS n ON true",
-            )
-            .bind(origin)
-            .bind(run)
-            .bind(topic)
-            .bind(body)
-            .bind(idempotency_key)
-            .fetch_one(conn)
-            .await
-        }
+        } => sqlx::query!(
+            r#"SELECT s.message_id AS "pos!", s.duplicate AS "duplicate!"
+                   FROM flowgate.send_quiet($2, $3, $4, $5) AS s
+                   LEFT JOIN LATERAL (
+                       SELECT pg_notify('flowgate',
+                                        $1 || '|m|' || $2 || '|' || $3 || '|' || s.message_id)
+                       WHERE NOT s.duplicate) AS n ON true"#,
+            origin,
+            run,
+            topic,
+            body,
+            idempotency_key.as_deref()
+        )
+        .fetch_one(conn)
+        .await
+        .map(|r| (r.pos, r.duplicate)),
         fenced => return Ok(write_batch(conn, origin, &[fenced]).await?.remove(0)),
     };
     match r.map_err(StoreError::from) {
@@ -177,8 +177,6 @@ pub async fn write_one(
         Err(e) => Err(e),
     }
 }
-
-type BatchRow = (Vec<Option<i64>>, Vec<Option<bool>>, Vec<Option<String>>);
 
 /// Runs `writes` in one statement (one transaction unless `conn` is inside one) and sends
 /// their notes, tagged with `origin`, in it. Outcomes are in the order of `writes`.
@@ -240,23 +238,25 @@ pub async fn write_batch(
         steps.push(fence.map(|f| f.step));
         names.push(fence.map(|f| f.name.as_str()));
     }
-    let (positions, flags, errors): BatchRow = sqlx::query_as(
-        "SELECT positions, flags, errors FROM flowgate.write_batch(
-             $1, $2, $3, $4, $5, $6::text[]::jsonb[], $7, $8, $9, $10, $11)",
+    let row = sqlx::query!(
+        r#"SELECT positions AS "positions!: Vec<Option<i64>>", flags AS "flags!: Vec<Option<bool>>",
+                  errors AS "errors!: Vec<Option<String>>"
+           FROM flowgate.write_batch($1, $2, $3, $4, $5, $6::text[]::jsonb[], $7, $8, $9, $10, $11)"#,
+        origin,
+        &kinds as &[&str],
+        &runs as &[&str],
+        &keys as &[&str],
+        &counts as &[i32],
+        &values as &[Option<String>],
+        &extra as &[Option<&str>],
+        &steps as &[Option<i32>],
+        &names as &[Option<&str>],
+        &payloads as &[&[u8]],
+        &rec_op as &[i32]
     )
-    .bind(origin)
-    .bind(&kinds)
-    .bind(&runs)
-    .bind(&keys)
-    .bind(&counts)
-    .bind(&values)
-    .bind(&extra)
-    .bind(&steps)
-    .bind(&names)
-    .bind(&payloads)
-    .bind(&rec_op)
     .fetch_one(conn)
     .await?;
+    let (positions, flags, errors) = (row.positions, row.flags, row.errors);
     Ok(outcomes(n, positions, flags, errors))
 }
 

@@ -10,9 +10,6 @@ use serde_json::value::RawValue;
 use super::Store;
 use crate::error::StoreError;
 
-/// A run row left-joined with its events: (key, value text, version, run's event clock).
-type EventJoin = (Option<String>, Option<String>, Option<i64>, i64);
-
 /// One event's current value.
 #[derive(Debug, Clone, Serialize)]
 pub struct EventRow {
@@ -36,17 +33,18 @@ pub fn raw_json(text: String) -> Box<RawValue> {
 impl Store {
     /// One event, if set.
     pub async fn get_event(&self, run: &str, key: &str) -> Result<Option<EventRow>, StoreError> {
-        let row: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT key, value::text, version FROM flowgate.events WHERE workflow_id = $1 AND key = $2",
+        let row = sqlx::query!(
+            r#"SELECT key, value::text AS "value!", version
+               FROM flowgate.events WHERE workflow_id = $1 AND key = $2"#,
+            run,
+            key
         )
-        .bind(run)
-        .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(key, v, version)| EventRow {
-            key,
-            value: raw_json(v),
-            version,
+        Ok(row.map(|r| EventRow {
+            key: r.key,
+            value: raw_json(r.value),
+            version: r.version,
         }))
     }
 
@@ -57,24 +55,27 @@ impl Store {
         run: &str,
         after: i64,
     ) -> Result<(Vec<EventRow>, Option<i64>), StoreError> {
-        let rows: Vec<EventJoin> = sqlx::query_as(
-            "SELECT e.key, e.value::text, e.version, w.event_version
-             FROM flowgate.workflows w
-             LEFT JOIN flowgate.events e ON e.workflow_id = w.id AND e.version > $2
-             WHERE w.id = $1 ORDER BY e.version",
+        // The run row left-joined with its events: a run without new events is one row of
+        // NULLs, which still carries the run's event clock.
+        let rows = sqlx::query!(
+            r#"SELECT e.key AS "key?", e.value::text AS "value?", e.version AS "version?",
+                      w.event_version
+               FROM flowgate.workflows w
+               LEFT JOIN flowgate.events e ON e.workflow_id = w.id AND e.version > $2
+               WHERE w.id = $1 ORDER BY e.version"#,
+            run,
+            after
         )
-        .bind(run)
-        .bind(after)
         .fetch_all(&self.pool)
         .await?;
-        let clock = rows.first().map(|r| r.3);
+        let clock = rows.first().map(|r| r.event_version);
         let events = rows
             .into_iter()
-            .filter_map(|(k, v, ver, _)| {
+            .filter_map(|r| {
                 Some(EventRow {
-                    key: k?,
-                    value: raw_json(v?),
-                    version: ver?,
+                    key: r.key?,
+                    value: raw_json(r.value?),
+                    version: r.version?,
                 })
             })
             .collect();

@@ -15,14 +15,16 @@ impl Store {
         body: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<(i64, bool), StoreError> {
-        Ok(
-            sqlx::query_as("SELECT message_id, duplicate FROM flowgate.send_quiet($1, $2, $3, $4)")
-                .bind(run.as_str())
-                .bind(topic.as_str())
-                .bind(body)
-                .bind(idempotency_key)
-                .fetch_one(&self.pool)
-                .await?,
+        let row = sqlx::query!(
+            r#"SELECT message_id AS "message_id!", duplicate AS "duplicate!"
+               FROM flowgate.send_quiet($1, $2, $3, $4)"#,
+            run.as_str(),
+            topic.as_str(),
+            body,
+            idempotency_key
         )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.message_id, row.duplicate))
     }
 }

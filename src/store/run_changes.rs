@@ -9,7 +9,7 @@
 use std::fmt;
 
 use super::runs::{ListQuery, RunSummary};
-use super::Store;
+use super::{RunStatus, Store};
 use crate::error::StoreError;
 
 /// Longest snapshot text accepted from a client.
@@ -96,13 +96,12 @@ pub struct RunChange {
     pub run: RunSummary,
 }
 
-#[derive(sqlx::FromRow)]
 struct ChangeRow {
     snap: String,
     xid: Option<String>,
     id: Option<String>,
     workflow: Option<String>,
-    status: Option<crate::store::RunStatus>,
+    status: Option<RunStatus>,
     outcome: Option<String>,
     queue: Option<String>,
     parent_id: Option<String>,
@@ -143,7 +142,7 @@ fn snapshot_of(text: &str) -> Result<Snapshot, StoreError> {
 impl Store {
     /// The current position (nothing before it is new).
     pub async fn feed_position(&self) -> Result<Snapshot, StoreError> {
-        let s: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        let s = sqlx::query_scalar!(r#"SELECT pg_current_snapshot()::text AS "snap!""#)
             .fetch_one(&self.pool)
             .await?;
         snapshot_of(&s)
@@ -167,10 +166,14 @@ impl Store {
         upto: Option<&str>,
         f: &ListQuery,
     ) -> Result<(Vec<RunChange>, Snapshot), StoreError> {
-        let rows: Vec<ChangeRow> = sqlx::query_as(
-            "WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
-             SELECT s.snap::text AS snap, w.change_xid::text AS xid, w.id, w.workflow, w.status,
-                    w.outcome, w.queue, w.parent_id, w.tags, w.attempts, w.created_at, w.updated_at
+        let rows = sqlx::query_as!(
+            ChangeRow,
+            r#"WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
+             SELECT s.snap::text AS "snap!", w.change_xid::text AS "xid?", w.id AS "id?",
+                    w.workflow AS "workflow?", w.status AS "status?: RunStatus",
+                    w.outcome AS "outcome?", w.queue AS "queue?", w.parent_id AS "parent_id?",
+                    w.tags AS "tags?", w.attempts AS "attempts?", w.created_at AS "created_at?",
+                    w.updated_at AS "updated_at?"
              FROM s LEFT JOIN flowgate.workflows w
                ON w.change_xid >= pg_snapshot_xmin($1::text::pg_snapshot)
               AND NOT pg_visible_in_snapshot(w.change_xid, $1::text::pg_snapshot)
@@ -179,14 +182,14 @@ impl Store {
               AND ($3::text IS NULL OR w.workflow = $3)
               AND ($4::text IS NULL OR w.tags @> ARRAY[$4])
               AND ($5::text[] IS NULL OR w.tags && $5)
-             ORDER BY w.change_xid, w.id",
+             ORDER BY w.change_xid, w.id"#,
+            since.to_string(),
+            f.status as Option<RunStatus>,
+            f.workflow,
+            f.tag,
+            f.any_tag.as_deref(),
+            upto
         )
-        .bind(since.to_string())
-        .bind(f.status)
-        .bind(&f.workflow)
-        .bind(&f.tag)
-        .bind(&f.any_tag)
-        .bind(upto)
         .fetch_all(&self.pool)
         .await?;
         let Some(first) = rows.first() else {
@@ -208,10 +211,14 @@ impl Store {
         f: &ListQuery,
         upto: Option<&str>,
     ) -> Result<(Vec<RunSummary>, Snapshot), StoreError> {
-        let rows: Vec<ChangeRow> = sqlx::query_as(
-            "WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
-             SELECT s.snap::text AS snap, w.change_xid::text AS xid, w.id, w.workflow, w.status,
-                    w.outcome, w.queue, w.parent_id, w.tags, w.attempts, w.created_at, w.updated_at
+        let rows = sqlx::query_as!(
+            ChangeRow,
+            r#"WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
+             SELECT s.snap::text AS "snap!", w.change_xid::text AS "xid?", w.id AS "id?",
+                    w.workflow AS "workflow?", w.status AS "status?: RunStatus",
+                    w.outcome AS "outcome?", w.queue AS "queue?", w.parent_id AS "parent_id?",
+                    w.tags AS "tags?", w.attempts AS "attempts?", w.created_at AS "created_at?",
+                    w.updated_at AS "updated_at?"
              FROM s LEFT JOIN LATERAL (
                  SELECT * FROM flowgate.workflows
                  WHERE ($1::text IS NULL OR status = $1)
@@ -221,14 +228,14 @@ impl Store {
                    AND ($6::text IS NULL OR change_xid IS NULL
                         OR pg_visible_in_snapshot(change_xid, s.snap))
                  ORDER BY created_at DESC, id DESC LIMIT $5
-             ) w ON true ORDER BY w.created_at DESC, w.id DESC",
+             ) w ON true ORDER BY w.created_at DESC, w.id DESC"#,
+            f.status as Option<RunStatus>,
+            f.workflow,
+            f.tag,
+            f.any_tag.as_deref(),
+            f.limit,
+            upto
         )
-        .bind(f.status)
-        .bind(&f.workflow)
-        .bind(&f.tag)
-        .bind(&f.any_tag)
-        .bind(f.limit)
-        .bind(upto)
         .fetch_all(&self.pool)
         .await?;
         let Some(first) = rows.first() else {

@@ -62,11 +62,17 @@ pub fn check_outcome(outcome: &str) -> Result<(), String> {
 impl Store {
     /// True if the run exists.
     pub async fn run_exists(&self, id: &RunId) -> Result<bool, StoreError> {
-        let found: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM flowgate.workflows WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
+        self.run_exists_str(id.as_str()).await
+    }
+
+    /// True if a run of this id (unchecked) exists.
+    pub async fn run_exists_str(&self, id: &str) -> Result<bool, StoreError> {
+        let found = sqlx::query_scalar!(
+            r#"SELECT 1 AS "one!" FROM flowgate.workflows WHERE id = $1"#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(found.is_some())
     }
 
@@ -82,8 +88,7 @@ impl Store {
     /// The run's tags (`None` if it does not exist).
     pub async fn run_tags(&self, id: &str) -> Result<Option<Vec<String>>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT tags FROM flowgate.workflows WHERE id = $1")
-                .bind(id)
+            sqlx::query_scalar!("SELECT tags FROM flowgate.workflows WHERE id = $1", id)
                 .fetch_optional(&self.pool)
                 .await?,
         )
@@ -91,12 +96,13 @@ impl Store {
 
     /// The run's public state.
     pub async fn get_run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, workflow, status, output, error, tags, created_at, updated_at,
-                    outcome, started_at, finished_at, parent_id
-             FROM flowgate.workflows WHERE id = $1",
+        Ok(sqlx::query_as!(
+            RunRow,
+            r#"SELECT id, workflow, status AS "status: RunStatus", output, error, tags,
+                    created_at, updated_at, outcome, started_at, finished_at, parent_id
+             FROM flowgate.workflows WHERE id = $1"#,
+            id
         )
-        .bind(id)
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -111,15 +117,15 @@ impl Store {
         tags: &Tags,
         retention_secs: Option<i64>,
     ) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT flowgate.ensure_run($1, $2, $3, $4)")
-                .bind(id.as_str())
-                .bind(workflow.as_str())
-                .bind(tags.as_slice())
-                .bind(retention_secs)
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar!(
+            r#"SELECT flowgate.ensure_run($1, $2, $3, $4) AS "created!""#,
+            id.as_str(),
+            workflow.as_str(),
+            tags.as_slice(),
+            retention_secs
         )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Marks an external run finished without notifying; returns its status. Conflict for
@@ -132,16 +138,16 @@ impl Store {
         error: Option<&Value>,
         outcome: Option<&str>,
     ) -> Result<RunStatus, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT flowgate.finish_run_quiet($1, $2, $3, $4, $5)")
-                .bind(id.as_str())
-                .bind(status)
-                .bind(output)
-                .bind(error)
-                .bind(outcome)
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar!(
+            r#"SELECT flowgate.finish_run_quiet($1, $2, $3, $4, $5) AS "status!: RunStatus""#,
+            id.as_str(),
+            status as RunStatus,
+            output,
+            error,
+            outcome
         )
+        .fetch_one(&self.pool)
+        .await?)
     }
 }
 

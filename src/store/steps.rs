@@ -30,15 +30,16 @@ pub struct StepRow {
 impl Store {
     /// Timeline steps of `run` numbered above `after`, in order, at most [`STEP_PAGE`].
     pub async fn steps_after(&self, run: &str, after: i32) -> Result<Vec<StepRow>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as!(
+            StepRow,
             "SELECT step, name, started_at, finished_at, error FROM flowgate.steps
              WHERE workflow_id = $1 AND step > $2
                AND name !~ '^(set_event|write_stream|close_stream|send|recv_deadline):'
              ORDER BY step LIMIT $3",
+            run,
+            after,
+            STEP_PAGE
         )
-        .bind(run)
-        .bind(after)
-        .bind(STEP_PAGE)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -6,9 +6,6 @@ use super::Store;
 use crate::error::StoreError;
 use crate::ids::{Key, RunId};
 
-/// A stream row left-joined with its records: (next, closed, offset, payload).
-type TailJoin = (i64, bool, Option<i64>, Option<Vec<u8>>);
-
 /// Which page of which stream a read asks for: up to `limit` records from offset `from`.
 #[derive(Debug, Clone, Copy)]
 pub struct PageAt<'a> {
@@ -62,25 +59,25 @@ impl Store {
         key: &Key,
         payloads: &[Vec<u8>],
     ) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT flowgate.append_quiet($1, $2, $3)")
-                .bind(run.as_str())
-                .bind(key.as_str())
-                .bind(payloads)
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar!(
+            r#"SELECT flowgate.append_quiet($1, $2, $3) AS "first!""#,
+            run.as_str(),
+            key.as_str(),
+            payloads
         )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Sets the close marker (idempotent) without notifying; returns the final next offset.
     pub async fn close_stream(&self, run: &RunId, key: &Key) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT flowgate.close_stream_quiet($1, $2)")
-                .bind(run.as_str())
-                .bind(key.as_str())
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar!(
+            r#"SELECT flowgate.close_stream_quiet($1, $2) AS "next!""#,
+            run.as_str(),
+            key.as_str()
         )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Reads up to `limit` records from offset `from`, with the stream's tail, in one snapshot.
@@ -91,35 +88,32 @@ impl Store {
         from: i64,
         limit: i64,
     ) -> Result<StreamPage, StoreError> {
-        let rows: Vec<TailJoin> = sqlx::query_as(
-            r#"SELECT s.next_offset, s.closed, r."offset", r.payload
+        // The stream row left-joined with its records in the window: a stream with none
+        // there is one row of NULLs, which still carries its tail.
+        let rows = sqlx::query!(
+            r#"SELECT s.next_offset, s.closed, r."offset" AS "offset?", r.payload AS "payload?"
                FROM flowgate.streams s
                LEFT JOIN flowgate.stream_records r
                  ON r.workflow_id = s.workflow_id AND r.key = s.key
                 AND r."offset" >= $3 AND r."offset" < $3 + $4
                WHERE s.workflow_id = $1 AND s.key = $2
                ORDER BY r."offset""#,
+            run,
+            key,
+            from,
+            limit
         )
-        .bind(run)
-        .bind(key)
-        .bind(from)
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         let mut page = StreamPage::default();
         if rows.is_empty() {
             // No stream row: not created yet, or the run was removed.
-            let run_row: Option<i32> =
-                sqlx::query_scalar("SELECT 1 FROM flowgate.workflows WHERE id = $1")
-                    .bind(run)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            page.gone = run_row.is_none();
+            page.gone = !self.run_exists_str(run).await?;
         }
-        for (next, closed, offset, payload) in rows {
-            page.next = next;
-            page.closed = closed;
-            if let (Some(o), Some(p)) = (offset, payload) {
+        for row in rows {
+            page.next = row.next_offset;
+            page.closed = row.closed;
+            if let (Some(o), Some(p)) = (row.offset, row.payload) {
                 page.records.push((o, Bytes::from(p)));
             }
         }
@@ -141,12 +135,13 @@ pub struct StreamInfo {
 impl Store {
     /// The streams of run `run`, oldest first, at most `limit` of them.
     pub async fn list_streams(&self, run: &str, limit: i64) -> Result<Vec<StreamInfo>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as!(
+            StreamInfo,
             "SELECT key, next_offset AS next, closed FROM flowgate.streams
              WHERE workflow_id = $1 ORDER BY created_at, key LIMIT $2",
+            run,
+            limit
         )
-        .bind(run)
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?)
     }
