@@ -228,7 +228,7 @@ fn start_wakeups(
         state: listener_state.clone(),
     };
     tracker.spawn(listener.run(shutdown.clone()));
-    tracker.spawn(notifier.clone().run(store.pool.clone(), shutdown.clone()));
+    tracker.spawn(notifier.clone().run(store.clone(), shutdown.clone()));
     Ok(Wakeups {
         hub,
         notifier,

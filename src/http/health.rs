@@ -1,5 +1,6 @@
 //! Liveness, readiness and metrics. Liveness never touches the database; all three stay
-//! fast because CPU-heavy work runs off the async executor.
+//! fast because CPU-heavy work runs off the async executor. The workflow counts in
+//! `/metrics` are read through [`crate::store::probe`].
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -104,17 +105,8 @@ async fn metrics(State(app): State<AppState>, _admin: crate::http::access::Admin
     m.hub_topics.set((streams + runs) as i64);
     let mut text = m.render();
     // Workflow counts come from the database at scrape time (not from a loop of ours).
-    let counts: Result<Vec<(String, i64)>, _> = sqlx::query_as(
-        "SELECT status, count(*) FROM flowgate.workflows GROUP BY status ORDER BY status",
-    )
-    .fetch_all(&app.store.pool)
-    .await;
-    let depth: Result<Vec<(String, i64)>, _> = sqlx::query_as(
-        "SELECT coalesce(queue, ''), count(*) FROM flowgate.workflows
-         WHERE status = 'ENQUEUED' GROUP BY 1 ORDER BY 1",
-    )
-    .fetch_all(&app.store.pool)
-    .await;
+    let counts = app.store.status_counts().await;
+    let depth = app.store.queue_depths().await;
     if let Ok(depth) = depth {
         text.push_str("# HELP flowgate_queue_depth Workflows waiting in each queue\n# TYPE flowgate_queue_depth gauge\n");
         for (queue, n) in depth {

@@ -85,14 +85,7 @@ impl Source {
     /// Fails with [`StoreError::RunNotFound`] unless the run exists.
     pub async fn require_run(&self, run: &str) -> Result<(), StoreError> {
         let exists = match self {
-            Source::Flowgate(store) => {
-                let found: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM flowgate.workflows WHERE id = $1")
-                        .bind(run)
-                        .fetch_optional(&store.pool)
-                        .await?;
-                found.is_some()
-            }
+            Source::Flowgate(store) => store.run_exists_str(run).await?,
             Source::Dbos(d) => d.run_exists(run).await?,
             Source::Replicated(r) => r.run_exists(run).await?,
         };

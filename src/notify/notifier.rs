@@ -5,7 +5,8 @@
 //! [`Notifier::publish`]: local subscribers are woken at once through the hub, and a single
 //! background task sends every pending note to other processes in one `pg_notify` statement,
 //! deduplicated per (kind, run, key). While one flush is in flight the next batch builds up,
-//! so the number of NOTIFY transactions adapts to the write rate.
+//! so the number of NOTIFY transactions adapts to the write rate (the statement is in
+//! [`crate::store::notes`]).
 //!
 //! At start it announces a resync note, so that subscriptions in other processes re-read
 //! anything a crashed predecessor committed but never announced.
@@ -14,12 +15,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{GroupCommit, Note, NoteKind, CHANNEL};
 use crate::hub::Hub;
+use crate::store::Store;
 
 type Pending = HashMap<(NoteKind, String, String), i64>;
 
@@ -83,21 +84,21 @@ impl Notifier {
     }
 
     /// Sends pending notes until `cancel` fires, then flushes once more.
-    pub async fn run(self, pool: PgPool, cancel: CancellationToken) {
+    pub async fn run(self, store: Store, cancel: CancellationToken) {
         self.queue(Note::new(NoteKind::Resync, "", "", 0));
         loop {
             tokio::select! {
                 _ = self.inner.wake.notified() => {}
                 _ = cancel.cancelled() => {
-                    self.flush(&pool).await;
+                    self.flush(&store).await;
                     return;
                 }
             }
-            self.flush(&pool).await;
+            self.flush(&store).await;
         }
     }
 
-    async fn flush(&self, pool: &PgPool) {
+    async fn flush(&self, store: &Store) {
         let batch =
             std::mem::take(&mut *self.inner.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if batch.is_empty() {
@@ -117,11 +118,7 @@ impl Notifier {
             .collect();
         let mut delay = Duration::from_millis(20);
         for attempt in 0..8 {
-            let r = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
-                .bind(CHANNEL)
-                .bind(&payloads)
-                .execute(pool)
-                .await;
+            let r = store.notify_all(CHANNEL, &payloads).await;
             match r {
                 Ok(_) => return,
                 Err(e) => {

@@ -1,5 +1,6 @@
 //! The primary's WAL position (the fence, shared by every read waiting at one moment), the
-//! wait for a standby's replay, and the probe loop behind lag metrics and readiness.
+//! wait for a standby's replay, and the probe loop behind lag metrics and readiness. The
+//! statements are in [`crate::store::probe`].
 
 use std::time::{Duration, Instant};
 
@@ -7,14 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{lock, Health, Replicas, Standby};
 use crate::error::StoreError;
-
-const PRIMARY_LSN: &str = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint";
-/// The snapshot is taken before the WAL position is read, so every transaction it sees
-/// committed below that position.
-const PRIMARY_FENCE: &str = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint,
-    pg_current_snapshot()::text";
-const STANDBY_LSN: &str = "SELECT pg_is_in_recovery(),
-    coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0)";
+use crate::store::probe::WalFence;
 
 /// One primary WAL query at a time; a reader that asked while one was running waits for the
 /// next and shares it with everyone else waiting.
@@ -46,9 +40,7 @@ impl Replicas {
         }
         let started = Instant::now();
         self.inner.metrics.fences.inc();
-        let (lsn, snapshot): (i64, String) = sqlx::query_as(PRIMARY_FENCE)
-            .fetch_one(&self.inner.primary.pool)
-            .await?;
+        let WalFence { lsn, snapshot } = self.inner.primary.wal_fence().await?;
         let point = FencePoint { lsn, snapshot };
         *lock(&fence.last) = Some((started, point.clone()));
         Ok(point)
@@ -87,9 +79,7 @@ impl Replicas {
 }
 
 async fn standby_lsn(sb: &Standby) -> Result<(bool, i64), StoreError> {
-    Ok(sqlx::query_as(STANDBY_LSN)
-        .fetch_one(&sb.store.pool)
-        .await?)
+    sb.store.replay_position().await
 }
 
 /// Probes every standby each period: replay position against the primary's, recovery, and
@@ -105,7 +95,7 @@ pub async fn run(r: Replicas, cancel: CancellationToken) {
         }
         let primary: Option<i64> = tokio::time::timeout(
             r.inner.bound.max(Duration::from_millis(200)),
-            sqlx::query_scalar(PRIMARY_LSN).fetch_one(&r.inner.primary.pool),
+            r.inner.primary.wal_position(),
         )
         .await
         .ok()

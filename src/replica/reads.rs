@@ -106,14 +106,7 @@ impl Replicas {
     /// True if the run exists (an absence is confirmed).
     pub async fn run_exists(&self, run: &str) -> Result<bool, StoreError> {
         self.read(
-            |s| async move {
-                let found: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM flowgate.workflows WHERE id = $1")
-                        .bind(run)
-                        .fetch_optional(&s.pool)
-                        .await?;
-                Ok(found.is_some())
-            },
+            |s| async move { s.run_exists_str(run).await },
             |found| *found,
             Mode::Confirm,
         )

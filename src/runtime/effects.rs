@@ -1,7 +1,8 @@
 //! Effects of a workflow on the outside: setting events, appending and closing streams,
 //! sending messages. Each is a step recorded in the same transaction as the effect itself
 //! (stream appends through the group commit), so a replay returns the recorded result and
-//! does nothing again; the wake-up note is published after the commit.
+//! does nothing again; the wake-up note is published after the commit. The statements are
+//! in [`crate::store::events`], [`crate::store::streams`] and [`crate::store::messages`].
 
 use serde::Serialize;
 use serde_json::json;
@@ -13,6 +14,7 @@ use crate::error::StoreError;
 use crate::ids::{Key, RunId, Topic};
 use crate::note::{Note, NoteKind};
 use crate::store::batch::{Outcome, StepFence};
+use crate::store::{events, messages, streams};
 
 impl WorkflowContext {
     /// Sets event `key` of this run; returns its version.
@@ -25,12 +27,7 @@ impl WorkflowContext {
         }
         let value = serde_json::to_value(value)?;
         let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let version: i64 = sqlx::query_scalar("SELECT flowgate.set_event_quiet($1, $2, $3)")
-            .bind(self.id.as_ref())
-            .bind(key.as_str())
-            .bind(&value)
-            .fetch_one(&mut *tx)
-            .await?;
+        let version = events::set_event_in(&mut tx, &self.id, key.as_str(), &value).await?;
         let sid = self.step_id(n, &name);
         steps::record(&mut tx, &self.id, sid, Some(&json!(version)), None).await?;
         tx.commit().await?;
@@ -95,11 +92,7 @@ impl WorkflowContext {
             return decode(&name, r);
         }
         let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let next: i64 = sqlx::query_scalar("SELECT flowgate.close_stream_quiet($1, $2)")
-            .bind(self.id.as_ref())
-            .bind(key.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
+        let next = streams::close_stream_in(&mut tx, &self.id, key.as_str()).await?;
         let sid = self.step_id(n, &name);
         steps::record(&mut tx, &self.id, sid, Some(&json!(next)), None).await?;
         tx.commit().await?;
@@ -123,15 +116,9 @@ impl WorkflowContext {
         }
         let body = serde_json::to_value(body)?;
         let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let (id, duplicate): (i64, bool) =
-            sqlx::query_as("SELECT message_id, duplicate FROM flowgate.send_quiet($1, $2, $3, $4)")
-                .bind(to.as_str())
-                .bind(topic.as_str())
-                .bind(&body)
-                .bind(format!("{}#{n}", self.id))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::from)?;
+        let dedup = format!("{}#{n}", self.id);
+        let (id, duplicate) =
+            messages::send_in(&mut tx, to.as_str(), topic.as_str(), &body, &dedup).await?;
         let sid = self.step_id(n, &name);
         steps::record(&mut tx, &self.id, sid, Some(&json!(id)), None).await?;
         tx.commit().await?;

@@ -1,5 +1,6 @@
 //! Run lifecycle in the database: start (direct or enqueued, idempotent by id), cancel,
-//! finish, and listing. Every status change publishes a status note after it commits; a
+//! finish, and listing (the statements are in [`crate::store::run_writes`] and
+//! [`crate::store::runs`]). Every status change publishes a status note after it commits; a
 //! change that frees or fills a queue slot also publishes a queue note.
 
 use serde::Serialize;
@@ -10,6 +11,7 @@ use super::{Runtime, WorkflowError};
 use crate::error::StoreError;
 use crate::ids::RunId;
 use crate::note::{Note, NoteKind};
+use crate::store::run_writes::NewRun;
 use crate::store::RunStatus;
 use crate::tags::Tags;
 
@@ -90,39 +92,31 @@ impl Runtime {
             Some(_) => (RunStatus::Enqueued, None, 0),
             None => (RunStatus::Pending, Some(self.executor_id()), 1),
         };
-        let inserted: Option<RunStatus> = sqlx::query_scalar(
-            "INSERT INTO flowgate.workflows
-                 (id, workflow, status, input, queue, executor_id, attempts, retention_secs, tags)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING status",
-        )
-        .bind(id.as_str())
-        .bind(&req.workflow)
-        .bind(status)
-        .bind(&req.input)
-        .bind(&req.queue)
-        .bind(executor)
-        .bind(attempts)
-        .bind(req.retention_secs)
-        .bind(req.tags.as_slice())
-        .fetch_optional(&self.inner.store.pool)
-        .await?;
-        if inserted.is_none() {
-            type Existing = (String, Option<Value>, RunStatus, Vec<String>);
-            let existing: Option<Existing> = sqlx::query_as(
-                "SELECT workflow, input, status, tags FROM flowgate.workflows WHERE id = $1",
-            )
-            .bind(id.as_str())
-            .fetch_optional(&self.inner.store.pool)
+        let store = &self.inner.store;
+        let inserted = store
+            .insert_run(&NewRun {
+                id: id.as_str(),
+                workflow: &req.workflow,
+                status,
+                input: &req.input,
+                queue: req.queue.as_deref(),
+                executor,
+                attempts,
+                retention_secs: req.retention_secs,
+                tags: req.tags.as_slice(),
+            })
             .await?;
+        if inserted.is_none() {
+            let existing = store.run_identity(id.as_str()).await?;
             return match existing {
-                Some((wf, input, status, tags))
-                    if wf == req.workflow
-                        && input.as_ref() == Some(&req.input)
-                        && tags == req.tags.as_slice() =>
+                Some(e)
+                    if e.workflow == req.workflow
+                        && e.input.as_ref() == Some(&req.input)
+                        && e.tags == req.tags.as_slice() =>
                 {
                     Ok(StartOutcome {
                         id: id.to_string(),
-                        status,
+                        status: e.status,
                         created: false,
                     })
                 }
@@ -157,14 +151,7 @@ impl Runtime {
     /// Cancels a run that has not finished; it stops before its next step. Returns the
     /// status afterwards, `None` if the run does not exist.
     pub async fn cancel(&self, id: &RunId) -> Result<Option<RunStatus>, StoreError> {
-        let cancelled: Option<Option<String>> = sqlx::query_scalar(
-            "UPDATE flowgate.workflows SET status = 'CANCELLED', updated_at = now()
-             WHERE id = $1 AND status IN ('ENQUEUED', 'PENDING') AND NOT external
-             RETURNING queue",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.inner.store.pool)
-        .await?;
+        let cancelled = self.inner.store.cancel_run(id.as_str()).await?;
         if let Some(queue) = cancelled {
             self.publish_status(id.as_str(), queue.as_deref());
             return Ok(Some(RunStatus::Cancelled));
@@ -203,20 +190,18 @@ impl Runtime {
                 None,
             ),
         };
-        let queue: Option<Option<String>> = sqlx::query_scalar(
-            "UPDATE flowgate.workflows
-             SET status = $2, output = $3, error = $4, outcome = $6, updated_at = now()
-             WHERE id = $1 AND status = 'PENDING' AND executor_id = $5
-             RETURNING queue",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(output)
-        .bind(error)
-        .bind(self.executor_id())
-        .bind(outcome)
-        .fetch_optional(&self.inner.store.pool)
-        .await?;
+        let queue = self
+            .inner
+            .store
+            .finish_owned_run(
+                id,
+                self.executor_id(),
+                status,
+                output.as_ref(),
+                error.as_ref(),
+                outcome.as_deref(),
+            )
+            .await?;
         if let Some(q) = queue {
             self.publish_status(id, q.as_deref());
         }
@@ -229,26 +214,5 @@ pub async fn list(
     store: &crate::store::Store,
     q: &ListQuery,
 ) -> Result<Vec<RunSummary>, StoreError> {
-    let (ts, id) = match &q.after {
-        Some((ts, id)) => (Some(*ts), Some(id.clone())),
-        None => (None, None),
-    };
-    Ok(sqlx::query_as(
-        "SELECT id, workflow, status, outcome, queue, parent_id, tags, attempts, created_at, updated_at
-         FROM flowgate.workflows
-         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR workflow = $2)
-           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-           AND ($6::text IS NULL OR tags @> ARRAY[$6])
-           AND ($7::text[] IS NULL OR tags && $7)
-         ORDER BY created_at DESC, id DESC LIMIT $5",
-    )
-    .bind(q.status)
-    .bind(&q.workflow)
-    .bind(ts)
-    .bind(id)
-    .bind(q.limit)
-    .bind(&q.tag)
-    .bind(&q.any_tag)
-    .fetch_all(&store.pool)
-    .await?)
+    store.list_runs(q).await
 }

@@ -1,5 +1,5 @@
 //! Step records: what a replay reads back, and the fenced transaction every recorded
-//! operation commits in.
+//! operation commits in (the statements are in [`crate::store::steps`]).
 //!
 //! A fenced transaction first locks the run row (`FOR NO KEY UPDATE`: it serialises the
 //! recording transactions of one run, which also update that row's event clock, so two
@@ -17,7 +17,8 @@ use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 
 use super::{WorkflowError, WorkflowResult};
-use crate::store::{RunStatus, Store};
+use crate::store::steps::RunOwner;
+use crate::store::{self, RunStatus, Store};
 
 /// A recorded step outcome.
 #[derive(Debug, Clone)]
@@ -32,21 +33,17 @@ pub struct Recorded {
 
 /// Every recorded step of `run`.
 pub async fn load(store: &Store, run: &str) -> Result<HashMap<i32, Recorded>, WorkflowError> {
-    let rows: Vec<(i32, String, Option<Value>, Option<Value>)> = sqlx::query_as(
-        "SELECT step, name, output, error FROM flowgate.steps WHERE workflow_id = $1",
-    )
-    .bind(run)
-    .fetch_all(&store.pool)
-    .await?;
-    Ok(rows
+    Ok(store
+        .step_records(run)
+        .await?
         .into_iter()
-        .map(|(step, name, output, error)| {
+        .map(|r| {
             (
-                step,
+                r.step,
                 Recorded {
-                    name,
-                    output,
-                    error,
+                    name: r.name,
+                    output: r.output,
+                    error: r.error,
                 },
             )
         })
@@ -55,18 +52,10 @@ pub async fn load(store: &Store, run: &str) -> Result<HashMap<i32, Recorded>, Wo
 
 /// Fails unless `run` is PENDING and owned by `executor` (a cheap read, no lock).
 pub async fn check_owned(store: &Store, run: &str, executor: &str) -> Result<(), WorkflowError> {
-    let row: Option<(RunStatus, Option<String>)> =
-        sqlx::query_as("SELECT status, executor_id FROM flowgate.workflows WHERE id = $1")
-            .bind(run)
-            .fetch_optional(&store.pool)
-            .await?;
-    ownership(row, executor)
+    ownership(store.run_owner(run).await?, executor)
 }
 
-fn ownership(
-    row: Option<(RunStatus, Option<String>)>,
-    executor: &str,
-) -> Result<(), WorkflowError> {
+fn ownership(row: RunOwner, executor: &str) -> Result<(), WorkflowError> {
     match row {
         Some((RunStatus::Cancelled, _)) => Err(WorkflowError::Cancelled),
         Some((RunStatus::Pending, Some(owner))) if owner == executor => Ok(()),
@@ -81,12 +70,7 @@ pub async fn begin(
     executor: &str,
 ) -> Result<Transaction<'static, Postgres>, WorkflowError> {
     let mut tx = store.pool.begin().await?;
-    let row: Option<(RunStatus, Option<String>)> = sqlx::query_as(
-        "SELECT status, executor_id FROM flowgate.workflows WHERE id = $1 FOR NO KEY UPDATE",
-    )
-    .bind(run)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row = store::steps::lock_run_owner(&mut tx, run).await?;
     ownership(row, executor)?;
     Ok(tx)
 }
@@ -110,19 +94,7 @@ pub async fn record(
     output: Option<&Value>,
     error: Option<&Value>,
 ) -> Result<(), WorkflowError> {
-    sqlx::query(
-        "INSERT INTO flowgate.steps (workflow_id, step, name, output, error, started_at)
-         VALUES ($1, $2, $3, $4, $5, least($6, now()))
-         ON CONFLICT (workflow_id, step) DO NOTHING",
-    )
-    .bind(run)
-    .bind(id.step)
-    .bind(id.name)
-    .bind(output)
-    .bind(error)
-    .bind(id.started)
-    .execute(&mut **tx)
-    .await?;
+    store::steps::record_step(tx, run, id.step, id.name, id.started, output, error).await?;
     Ok(())
 }
 

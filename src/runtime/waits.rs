@@ -2,7 +2,8 @@
 //! *before* reading the database, then sleeps until a note says something changed — there
 //! is no polling loop. A deadline is recorded as a step first, so after a crash the wait
 //! ends when it would have, not a full timeout later. A cancel (a status note on the run)
-//! interrupts the wait.
+//! interrupts the wait. The statements are in [`crate::store::messages`] and
+//! [`crate::store::run_writes`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +18,8 @@ use super::{WorkflowError, WorkflowResult, DEFAULT_QUEUE};
 use crate::hub::{RunSubscription, RunUpdate};
 use crate::ids::{RunId, Topic, WorkflowName};
 use crate::note::NoteKind;
-use crate::store::RunStatus;
+use crate::store::run_writes::{self, NewChild};
+use crate::store::{messages, RunStatus};
 use crate::tags::Tags;
 
 fn now_ms() -> i64 {
@@ -100,17 +102,7 @@ impl WorkflowContext {
         let mut sub = self.rt.inner.hub.subscribe_run(&self.id);
         loop {
             let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-            let body: Option<Value> = sqlx::query_scalar(
-                "UPDATE flowgate.messages SET consumed_at = now()
-                 WHERE id = (SELECT id FROM flowgate.messages
-                             WHERE workflow_id = $1 AND topic = $2 AND consumed_at IS NULL
-                             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING body",
-            )
-            .bind(self.id.as_ref())
-            .bind(topic)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let body = messages::consume_next(&mut tx, &self.id, topic).await?;
             if body.is_some() || now_ms() >= at {
                 let out = json!({ "message": body });
                 steps::record(&mut tx, &self.id, self.step_id(n, name), Some(&out), None).await?;
@@ -187,23 +179,15 @@ impl WorkflowContext {
         let candidate = format!("{}-c{n}", self.id);
         let child = RunId::parse(candidate).unwrap_or_else(|_| RunId::random());
         let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        sqlx::query(
-            "INSERT INTO flowgate.workflows
-                 (id, workflow, status, input, queue, parent_id, retention_secs, tags)
-             SELECT $1, $2, 'ENQUEUED', $3, $4, $5, p.retention_secs, ARRAY(
-                 SELECT t FROM unnest($6::text[] || p.tags) WITH ORDINALITY AS u(t, i)
-                 GROUP BY t ORDER BY min(i) LIMIT 10)
-             FROM flowgate.workflows p WHERE p.id = $5
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(child.as_str())
-        .bind(wf.as_str())
-        .bind(&input)
-        .bind(queue)
-        .bind(self.id.as_ref())
-        .bind(own.as_slice())
-        .execute(&mut *tx)
-        .await?;
+        let new = NewChild {
+            id: child.as_str(),
+            workflow: wf.as_str(),
+            input: &input,
+            queue,
+            parent: &self.id,
+            tags: own.as_slice(),
+        };
+        run_writes::insert_child(&mut tx, &new).await?;
         let handle = ChildHandle {
             id: child.to_string(),
         };

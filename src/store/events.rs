@@ -1,4 +1,5 @@
-//! Events: latest value per (run, key), versioned by the run's event clock.
+//! Events: latest value per (run, key), versioned by the run's event clock. A workflow sets
+//! one inside its step's recording transaction.
 //!
 //! Values are read back as the JSON text Postgres stores (`value::text`) and handed on as
 //! raw JSON, never re-parsed: a value written from SQL that serde_json could not hold (a
@@ -6,6 +7,8 @@
 
 use serde::Serialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
+use sqlx::PgConnection;
 
 use super::Store;
 use crate::error::StoreError;
@@ -81,4 +84,22 @@ impl Store {
             .collect();
         Ok((events, clock))
     }
+}
+
+/// Sets event `key` of `run` without notifying, inside the caller's transaction; returns
+/// its version.
+pub async fn set_event_in(
+    conn: &mut PgConnection,
+    run: &str,
+    key: &str,
+    value: &Value,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT flowgate.set_event_quiet($1, $2, $3) AS "version!""#,
+        run,
+        key,
+        value
+    )
+    .fetch_one(conn)
+    .await?)
 }

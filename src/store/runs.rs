@@ -192,3 +192,33 @@ pub struct ListQuery {
     /// Continue after this (created_at, id), newest first.
     pub after: Option<(DateTime<Utc>, String)>,
 }
+
+impl Store {
+    /// Lists runs newest first.
+    pub async fn list_runs(&self, q: &ListQuery) -> Result<Vec<RunSummary>, StoreError> {
+        let (ts, id) = match &q.after {
+            Some((ts, id)) => (Some(*ts), Some(id.as_str())),
+            None => (None, None),
+        };
+        Ok(sqlx::query_as!(
+            RunSummary,
+            r#"SELECT id, workflow, status AS "status: RunStatus", outcome, queue, parent_id, tags,
+                      attempts, created_at, updated_at
+             FROM flowgate.workflows
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR workflow = $2)
+               AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+               AND ($6::text IS NULL OR tags @> ARRAY[$6])
+               AND ($7::text[] IS NULL OR tags && $7)
+             ORDER BY created_at DESC, id DESC LIMIT $5"#,
+            q.status as Option<RunStatus>,
+            q.workflow.as_deref(),
+            ts,
+            id,
+            q.limit,
+            q.tag.as_deref(),
+            q.any_tag.as_deref()
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,6 +1,8 @@
 //! Streams: ordered, gapless records per (run, key), appended under the stream row's lock.
+//! A workflow closes one inside its step's recording transaction.
 
 use bytes::Bytes;
+use sqlx::PgConnection;
 
 use super::Store;
 use crate::error::StoreError;
@@ -145,4 +147,20 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Closes stream `key` of `run` without notifying, inside the caller's transaction
+/// (idempotent); returns its final length.
+pub async fn close_stream_in(
+    conn: &mut PgConnection,
+    run: &str,
+    key: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT flowgate.close_stream_quiet($1, $2) AS "next!""#,
+        run,
+        key
+    )
+    .fetch_one(conn)
+    .await?)
 }
