@@ -3,11 +3,13 @@
 //! The store only reads and writes; it never notifies. Callers publish a [`crate::note::Note`]
 //! after a write commits (or use the `flowgate.*` SQL functions, which notify themselves).
 
+pub mod approvals;
 pub mod batch;
 pub mod dbos;
 pub mod ds_batch;
 pub mod events;
 pub mod messages;
+pub mod retention;
 pub mod run_changes;
 pub mod run_status;
 pub mod runs;
