@@ -3,6 +3,9 @@
 
 use sqlx::PgPool;
 
+use crate::error::StoreError;
+use crate::store::dbos::schema as dbos_schema;
+
 /// Oldest `dbos_migrations.version` served: the one that moved outputs to `workflow_output`.
 pub const MIN_VERSION: i64 = 109;
 
@@ -69,8 +72,12 @@ pub fn valid_name(name: &str) -> bool {
         && name.len() <= 63
 }
 
-fn db(e: sqlx::Error) -> SchemaError {
-    SchemaError::Db(super::redacted(&e))
+/// A store error as a schema error, its message free of the connection URL.
+pub(super) fn db(e: StoreError) -> SchemaError {
+    match e {
+        StoreError::Db(e) => SchemaError::Db(super::redacted(&e)),
+        other => SchemaError::Db(other.to_string()),
+    }
 }
 
 /// Checks schema `schema` and reports what it supports.
@@ -78,25 +85,15 @@ pub async fn check(pool: &PgPool, schema: &str) -> Result<SchemaInfo, SchemaErro
     if !valid_name(schema) {
         return Err(SchemaError::BadName(schema.to_string()));
     }
-    let cols: Vec<(String, String)> = sqlx::query_as(
-        "SELECT table_name::text, column_name::text FROM information_schema.columns
-         WHERE table_schema = $1",
-    )
-    .bind(schema)
-    .fetch_all(pool)
-    .await
-    .map_err(db)?;
+    let cols = dbos_schema::columns(pool, schema).await.map_err(db)?;
     let has = |t: &str, c: &str| cols.iter().any(|(tt, cc)| tt == t && cc == c);
     if !has("dbos_migrations", "version") {
         return Err(SchemaError::Missing(schema.to_string()));
     }
-    let version: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT max(version) FROM \"{schema}\".dbos_migrations"
-    ))
-    .fetch_one(pool)
-    .await
-    .map_err(db)?;
-    let version = version.unwrap_or(0);
+    let version = dbos_schema::max_version(pool, schema)
+        .await
+        .map_err(db)?
+        .unwrap_or(0);
     if version < MIN_VERSION {
         return Err(SchemaError::TooOld(version));
     }
@@ -113,26 +110,12 @@ pub async fn check(pool: &PgPool, schema: &str) -> Result<SchemaInfo, SchemaErro
             "DBOS schema is newer than the version flowgate was checked against"
         );
     }
-    let (listen_notify, status_trigger, has_enqueue): (bool, bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-                        JOIN pg_namespace n ON n.oid = c.relnamespace
-                        WHERE n.nspname = $1 AND t.tgname = 'dbos_notifications_trigger'),
-                EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-                        JOIN pg_namespace n ON n.oid = c.relnamespace
-                        WHERE n.nspname = $1 AND t.tgname = $2),
-                EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                        WHERE n.nspname = $1 AND p.proname = 'enqueue_workflow')",
-    )
-    .bind(schema)
-    .bind(super::trigger::TRIGGER)
-    .fetch_one(pool)
-    .await
-    .map_err(db)?;
+    let f = dbos_schema::features(pool, schema).await.map_err(db)?;
     Ok(SchemaInfo {
         version,
-        listen_notify,
-        has_enqueue,
-        status_trigger,
+        listen_notify: f.listen_notify,
+        has_enqueue: f.has_enqueue,
+        status_trigger: f.status_trigger,
     })
 }
 

@@ -8,41 +8,16 @@
 
 use sqlx::PgPool;
 
-use super::schema::{valid_name, SchemaError};
-
-/// The channel the trigger notifies (payload: the workflow id).
-pub const STATUS_CHANNEL: &str = "flowgate_dbos_status";
-
-/// The trigger's name on `workflow_status`.
-pub const TRIGGER: &str = "flowgate_status_trigger";
+use super::schema::{db, valid_name, SchemaError};
+use crate::store::dbos::trigger as store_trigger;
+pub use crate::store::dbos::trigger::{STATUS_CHANNEL, TRIGGER};
 
 /// Installs (or replaces) the trigger in schema `schema`.
 pub async fn install(pool: &PgPool, schema: &str) -> Result<(), SchemaError> {
     if !valid_name(schema) {
         return Err(SchemaError::BadName(schema.to_string()));
     }
-    let sql = format!(
-        r#"CREATE OR REPLACE FUNCTION "{schema}".flowgate_status_notify() RETURNS trigger AS $$
-BEGIN
-    IF octet_length(NEW.workflow_uuid) < 7900 THEN
-        BEGIN
-            PERFORM pg_notify('{STATUS_CHANNEL}', NEW.workflow_uuid);
-        EXCEPTION WHEN OTHERS THEN NULL;
-        END;
-    END IF;
-    RETURN NEW;
-END;
-$$ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp;
-DROP TRIGGER IF EXISTS {TRIGGER} ON "{schema}".workflow_status;
-CREATE TRIGGER {TRIGGER} AFTER UPDATE OF status ON "{schema}".workflow_status
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION "{schema}".flowgate_status_notify();"#
-    );
-    sqlx::raw_sql(&sql)
-        .execute(pool)
-        .await
-        .map_err(|e| SchemaError::Db(super::redacted(&e)))?;
-    Ok(())
+    store_trigger::install(pool, schema).await.map_err(db)
 }
 
 /// Removes the trigger and its function.
@@ -50,13 +25,5 @@ pub async fn remove(pool: &PgPool, schema: &str) -> Result<(), SchemaError> {
     if !valid_name(schema) {
         return Err(SchemaError::BadName(schema.to_string()));
     }
-    let sql = format!(
-        r#"DROP TRIGGER IF EXISTS {TRIGGER} ON "{schema}".workflow_status;
-DROP FUNCTION IF EXISTS "{schema}".flowgate_status_notify();"#
-    );
-    sqlx::raw_sql(&sql)
-        .execute(pool)
-        .await
-        .map_err(|e| SchemaError::Db(super::redacted(&e)))?;
-    Ok(())
+    store_trigger::remove(pool, schema).await.map_err(db)
 }

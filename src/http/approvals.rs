@@ -23,6 +23,7 @@ use crate::auth::token::{now, ApprovalClaims, Scope, TokenError};
 use crate::error::ApiError;
 use crate::ids::{RunId, Topic};
 use crate::note::{Note, NoteKind};
+use crate::store::approvals::{ApprovalUse, Decision};
 
 /// Longest link lifetime: 30 days.
 const MAX_TTL: i64 = 30 * 86400;
@@ -199,18 +200,9 @@ fn verify(app: &AppState, token: &str) -> Result<ApprovalClaims, ApiError> {
     Ok(claims)
 }
 
-/// The first use of this approver's links, if any: `(decision, comment, used_at)`.
-async fn first_use(
-    app: &AppState,
-    nonce: &str,
-) -> Result<Option<(String, Option<String>, String)>, ApiError> {
-    Ok(sqlx::query_as(
-        "SELECT decision, comment, used_at::text FROM flowgate.approval_uses WHERE nonce = $1",
-    )
-    .bind(nonce)
-    .fetch_optional(&app.store.pool)
-    .await
-    .map_err(crate::error::StoreError::from)?)
+/// The first use of this approver's links, if any.
+async fn first_use(app: &AppState, nonce: &str) -> Result<Option<ApprovalUse>, ApiError> {
+    Ok(app.store.approval_use(nonce).await?)
 }
 
 /// `GET /v1/approvals/{token}`: what the link does and whether it was used. No side effect.
@@ -223,7 +215,7 @@ async fn describe(
     let c = verify(&app, &token)?;
     let used = first_use(&app, &c.nonce)
         .await?
-        .map(|(d, comment, at)| json!({"decision": d, "comment": comment, "used_at": at}));
+        .map(|u| json!({"decision": u.decision, "comment": u.comment, "used_at": u.used_at}));
     Ok(Json(json!({"run": c.run, "topic": c.topic, "decision": c.decision, "approver": c.approver, "expires_at": c.exp, "used": used}))
         .into_response())
 }
@@ -275,46 +267,19 @@ async fn use_link(
     let comment = UseBody::comment(&body, Some(&headers))?;
     let approved = c.decision == "approve";
     let message = json!({"approved": approved, "comment": comment, "approver": c.approver});
-    let mut tx = app
-        .store
-        .pool
-        .begin()
-        .await
-        .map_err(crate::error::StoreError::from)?;
-    let inserted: Option<String> = sqlx::query_scalar(
-        "INSERT INTO flowgate.approval_uses (nonce, workflow_id, topic, approver, decision, comment)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
-    )
-    .bind(&c.nonce)
-    .bind(&c.run)
-    .bind(&c.topic)
-    .bind(&c.approver)
-    .bind(&c.decision)
-    .bind(&comment)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(crate::error::StoreError::from)?;
-    if inserted.is_none() {
-        drop(tx);
-        let (decision, comment, at) = first_use(&app, &c.nonce).await?.unwrap_or_default();
-        return Ok(Json(json!({"status": "already_decided", "decision": decision, "comment": comment, "used_at": at})).into_response());
-    }
-    let (message_id, _dup): (i64, bool) =
-        sqlx::query_as("SELECT message_id, duplicate FROM flowgate.send_quiet($1, $2, $3, $4)")
-            .bind(&c.run)
-            .bind(&c.topic)
-            .bind(&message)
-            .bind(format!("approval:{}", c.nonce))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(crate::error::StoreError::from)?;
-    sqlx::query("UPDATE flowgate.approval_uses SET message_id = $2 WHERE nonce = $1")
-        .bind(&c.nonce)
-        .bind(message_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(crate::error::StoreError::from)?;
-    tx.commit().await.map_err(crate::error::StoreError::from)?;
+    let decision = Decision {
+        nonce: &c.nonce,
+        run: &c.run,
+        topic: &c.topic,
+        approver: &c.approver,
+        decision: &c.decision,
+        comment: &comment,
+        message: &message,
+    };
+    let Some(message_id) = app.store.record_decision(&decision).await? else {
+        let first = first_use(&app, &c.nonce).await?.unwrap_or_default();
+        return Ok(Json(json!({"status": "already_decided", "decision": first.decision, "comment": first.comment, "used_at": first.used_at})).into_response());
+    };
     app.notifier.publish(Note::new(
         NoteKind::Message,
         c.run.as_str(),

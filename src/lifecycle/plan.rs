@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::sweep::{Sweeper, CONSUMED, EXECUTOR_PRUNE_SECS, EXPIRED};
+use super::sweep::{Sweeper, EXECUTOR_PRUNE_SECS};
+use crate::error::StoreError;
+use crate::store::retention::{self, plan as store};
 
 /// Rows and bytes of one table that would go.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -53,67 +55,26 @@ impl Plan {
 
 impl Sweeper {
     /// Counts what a sweep would remove now.
-    pub async fn plan(&self) -> Result<Plan, sqlx::Error> {
+    pub async fn plan(&self) -> Result<Plan, StoreError> {
         let mut conn = self.connect().await?;
         let mut plan = Plan::default();
         let idle = self.cfg.idle_secs();
         if idle > 0.0 {
-            plan.idle_runs = sqlx::query_scalar(
-                "SELECT count(*) FROM flowgate.workflows w
-                 WHERE w.external AND w.status = 'PENDING' AND w.retention_secs IS DISTINCT FROM 0
-                   AND flowgate.last_write(w.id) < now() - make_interval(secs => $1::float8)",
-            )
-            .bind(idle)
-            .fetch_one(&mut conn)
-            .await?;
+            plan.idle_runs = retention::idle::count_idle(&mut conn, idle).await?;
         }
-        let (n, b): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), coalesce(sum(pg_column_size(e.*)), 0)::bigint
-             FROM flowgate.executors e
-             WHERE heartbeat_at < now() - make_interval(secs => $1::float8)",
-        )
-        .bind(EXECUTOR_PRUNE_SECS)
-        .fetch_one(&mut conn)
-        .await?;
+        let (n, b) = store::count_dead_executors(&mut conn, EXECUTOR_PRUNE_SECS).await?;
         plan.lines.push(line("executors", n, b));
         let Some(floor) = self.floor(&mut conn).await? else {
             return Ok(plan);
         };
         let def = self.cfg.retention_secs();
-        let owned = [
-            ("workflows", "id"),
-            ("steps", "workflow_id"),
-            ("events", "workflow_id"),
-            ("messages", "workflow_id"),
-            ("streams", "workflow_id"),
-            ("stream_records", "workflow_id"),
-            ("approval_uses", "workflow_id"),
-            ("message_keys", "workflow_id"),
-        ];
-        for (table, col) in owned {
-            let (n, b): (i64, i64) = sqlx::query_as(&format!(
-                "SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0)::bigint
-                 FROM flowgate.{table} t
-                 WHERE t.{col} IN (SELECT w.id FROM flowgate.workflows w WHERE {EXPIRED})"
-            ))
-            .bind(floor)
-            .bind(def)
-            .fetch_one(&mut conn)
-            .await?;
-            plan.lines.push(line(table, n, b));
+        for c in store::count_expired(&mut conn, floor, def).await? {
+            plan.lines.push(PlanLine {
+                table: c.table,
+                rows: c.rows,
+                bytes: c.bytes,
+            });
         }
-        let (n, b): (i64, i64) = sqlx::query_as(&format!(
-            "SELECT count(*), coalesce(sum(pg_column_size(m.*)), 0)::bigint
-             FROM flowgate.messages m JOIN flowgate.workflows w ON w.id = m.workflow_id
-             WHERE {CONSUMED}
-               AND m.workflow_id NOT IN (SELECT w.id FROM flowgate.workflows w WHERE {EXPIRED})"
-        ))
-        .bind(floor)
-        .bind(def)
-        .fetch_one(&mut conn)
-        .await?;
-        plan.lines
-            .push(line("messages (consumed, live runs)", n, b));
         Ok(plan)
     }
 }

@@ -5,6 +5,8 @@
 //! outlive the sweep in the pool) with a short `lock_timeout`: it gives way to live traffic
 //! instead of waiting behind it. It never touches an ENQUEUED or PENDING run, except an
 //! external run silent for longer than the idle period, which it first ends (CANCELLED).
+//! What counts as expired is spelled out in [`crate::store::retention`]: a finished run
+//! once its own retention (or the default) has passed and its parent has finished.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::delete;
 use super::RetentionConfig;
+use crate::error::StoreError;
 use crate::metrics::Metrics;
+use crate::store::retention;
 
 /// The advisory lock key held by the one sweeper at a time (`'flowgate'` in ASCII, + 1).
 pub const GC_LOCK: i64 = 0x666c_6f77_6761_7401;
@@ -23,22 +27,6 @@ pub const GC_LOCK: i64 = 0x666c_6f77_6761_7401;
 /// Executors silent for this long are pruned (runs of silent executors are taken over
 /// within seconds; the row only says when it last beat).
 pub const EXECUTOR_PRUNE_SECS: f64 = 3600.0;
-
-/// Expired finished runs. `$1`: the shortest retention in force (bounds the index scan),
-/// `$2`: the default retention (0 = forever). A child waits for its parent to finish.
-pub(crate) const EXPIRED: &str = "w.status IN ('SUCCESS', 'ERROR', 'CANCELLED')
-    AND w.retention_secs IS DISTINCT FROM 0
-    AND w.updated_at < now() - make_interval(secs => $1::float8)
-    AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
-    AND w.updated_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))
-    AND NOT EXISTS (SELECT 1 FROM flowgate.workflows p
-                    WHERE p.id = w.parent_id AND p.status IN ('ENQUEUED', 'PENDING'))";
-
-/// Consumed messages past their run's retention (`$1`, `$2` as in [`EXPIRED`]).
-pub(crate) const CONSUMED: &str = "m.consumed_at < now() - make_interval(secs => $1::float8)
-    AND w.retention_secs IS DISTINCT FROM 0
-    AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
-    AND m.consumed_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))";
 
 /// Whether to wait for another sweeper to finish or to skip this round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,11 +79,11 @@ impl Sweeper {
     }
 
     /// A connection of its own (not from the pool) with a short lock timeout.
-    pub(crate) async fn connect(&self) -> Result<PgConnection, sqlx::Error> {
+    pub(crate) async fn connect(&self) -> Result<PgConnection, StoreError> {
         let opts = (*self.pool.connect_options())
             .clone()
             .application_name("flowgate-gc");
-        PgConnection::connect_with(&opts).await
+        Ok(PgConnection::connect_with(&opts).await?)
     }
 
     /// One sweep. Stops between transactions when `stop` fires.
@@ -103,21 +91,13 @@ impl Sweeper {
         &self,
         mode: LockMode,
         stop: &CancellationToken,
-    ) -> Result<SweepReport, sqlx::Error> {
+    ) -> Result<SweepReport, StoreError> {
         let started = Instant::now();
         let mut conn = self.connect().await?;
-        let locked: bool = match mode {
-            LockMode::Try => {
-                sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                    .bind(GC_LOCK)
-                    .fetch_one(&mut conn)
-                    .await?
-            }
+        let locked = match mode {
+            LockMode::Try => retention::try_advisory_lock(&mut conn, GC_LOCK).await?,
             LockMode::Wait => {
-                sqlx::query("SELECT pg_advisory_lock($1)")
-                    .bind(GC_LOCK)
-                    .execute(&mut conn)
-                    .await?;
+                retention::advisory_lock(&mut conn, GC_LOCK).await?;
                 true
             }
         };
@@ -126,15 +106,10 @@ impl Sweeper {
             ..Default::default()
         };
         if locked {
-            sqlx::query("SET lock_timeout = '2s'")
-                .execute(&mut conn)
-                .await?;
+            retention::set_short_lock_timeout(&mut conn).await?;
             let swept = self.phases(&mut conn, &mut report, stop).await;
             // Closing the connection releases the lock even if the unlock fails.
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(GC_LOCK)
-                .execute(&mut conn)
-                .await;
+            let _ = retention::advisory_unlock(&mut conn, GC_LOCK).await;
             swept?;
         }
         let _ = conn.close().await;
@@ -155,14 +130,8 @@ impl Sweeper {
         conn: &mut PgConnection,
         report: &mut SweepReport,
         stop: &CancellationToken,
-    ) -> Result<(), sqlx::Error> {
-        let n = sqlx::query(
-            "DELETE FROM flowgate.executors WHERE heartbeat_at < now() - make_interval(secs => $1)",
-        )
-        .bind(EXECUTOR_PRUNE_SECS)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    ) -> Result<(), StoreError> {
+        let n = retention::prune_executors(conn, EXECUTOR_PRUNE_SECS).await?;
         report.add("executors", n);
         if self.cfg.idle_secs() > 0.0 {
             report.idle_ended = delete::end_idle(conn, self.cfg.idle_secs()).await?;
@@ -173,15 +142,7 @@ impl Sweeper {
         let def = self.cfg.retention_secs();
         let mut pacer = Pacer::new(&self.cfg, stop.clone());
         while !stop.is_cancelled() {
-            let ids: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT w.id FROM flowgate.workflows w WHERE {EXPIRED}
-                 ORDER BY w.updated_at LIMIT $3"
-            ))
-            .bind(floor)
-            .bind(def)
-            .bind(delete::RUNS_PER_BATCH)
-            .fetch_all(&mut *conn)
-            .await?;
+            let ids = retention::expired_runs(conn, floor, def, delete::RUNS_PER_BATCH).await?;
             if ids.is_empty() {
                 break;
             }
@@ -193,7 +154,8 @@ impl Sweeper {
         }
         while !stop.is_cancelled() {
             let (gone, keys) =
-                delete::consumed_messages(conn, floor, def, self.cfg.batch()).await?;
+                retention::delete::delete_consumed_messages(conn, floor, def, self.cfg.batch())
+                    .await?;
             report.add("messages", gone);
             report.message_keys_kept += keys;
             if gone < self.cfg.batch() as u64 {
@@ -206,14 +168,9 @@ impl Sweeper {
 
     /// The shortest retention in force (the default or any run's own), `None` if every
     /// retention is "forever".
-    pub(crate) async fn floor(&self, conn: &mut PgConnection) -> Result<Option<f64>, sqlx::Error> {
+    pub(crate) async fn floor(&self, conn: &mut PgConnection) -> Result<Option<f64>, StoreError> {
         let def = self.cfg.retention_secs();
-        let min_own: Option<i64> = sqlx::query_scalar(
-            "SELECT min(retention_secs) FROM flowgate.workflows WHERE retention_secs > 0",
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        let own = min_own.map(|s| s as f64);
+        let own = retention::min_own_retention(conn).await?.map(|s| s as f64);
         Ok(match (def > 0.0, own) {
             (true, Some(o)) => Some(def.min(o)),
             (true, None) => Some(def),

@@ -1,8 +1,14 @@
-//! Rows in Postgres: runs, events, messages and streams. The SQL lives next to its callers.
+//! Rows in Postgres: runs, events, messages, streams, steps, executors and queues,
+//! approvals, retention, the WAL probes, Durable Streams and a DBOS app's schema. Every SQL
+//! statement of the server lives here, one module per table group, and is checked against
+//! the migrations at compile time (`sqlx::query!` and friends; `.sqlx/` holds the query
+//! descriptions for building without a database, `.ci/sqlx-check.sh` keeps them current).
+//! The few statements built at run time name a configured schema (DBOS) and say so.
 //!
 //! The store only reads and writes; it never notifies. Callers publish a [`crate::note::Note`]
 //! after a write commits (or use the `flowgate.*` SQL functions, which notify themselves).
 
+pub mod approvals;
 pub mod batch;
 pub mod dbos;
 pub mod ds_batch;
@@ -12,6 +18,7 @@ pub mod messages;
 pub mod notes;
 pub mod probe;
 pub mod queues;
+pub mod retention;
 pub mod run_changes;
 pub mod run_status;
 pub mod run_writes;

@@ -11,6 +11,8 @@
 //! Writes: only messages, through DBOS's own `send_message` SQL function.
 
 pub mod decode;
+pub mod schema;
+pub mod trigger;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::PgPool;
