@@ -1,6 +1,7 @@
 //! Event endpoints: all events of a run (JSON, or SSE of changes), the long-poll on one key,
 //! and the producer's set.
 
+use crate::http::bodies::Version;
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use std::collections::BTreeMap;
@@ -13,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::extract::{self, ApiJson, ApiPath, ApiQuery};
 use super::values::{check_readable, to_json, EventView};
@@ -184,5 +184,5 @@ async fn set(
         ));
     }
     let version = app.notifier.group().set_event(&run, &key, value).await?;
-    Ok(Json(json!({ "version": version })).into_response())
+    Ok(Json(Version { version }).into_response())
 }

@@ -3,6 +3,7 @@
 //! waiters see the outcome and retention starts counting. Runs of the
 //! workflow runtime finish themselves (409 here).
 
+use crate::http::bodies::IdStatus;
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use axum::extract::State;
@@ -10,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -111,5 +112,9 @@ async fn finish(
     };
     app.notifier
         .publish(Note::new(NoteKind::Status, run.as_str(), "", 0));
-    Ok(Json(json!({ "id": run, "status": status })).into_response())
+    Ok(Json(IdStatus {
+        id: run.to_string(),
+        status,
+    })
+    .into_response())
 }

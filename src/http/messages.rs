@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -29,6 +30,15 @@ pub struct SendBody {
     topic: String,
     body: Value,
     idempotency_key: Option<String>,
+}
+
+/// A queued message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    /// Its id.
+    pub message_id: i64,
+    /// True if its idempotency key was used before (nothing new was stored).
+    pub duplicate: bool,
 }
 
 /// `POST …/messages`: 202 `{message_id, duplicate}`.
@@ -71,7 +81,10 @@ async fn send(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "message_id": message_id, "duplicate": duplicate })),
+        Json(Queued {
+            message_id,
+            duplicate,
+        }),
     )
         .into_response())
 }

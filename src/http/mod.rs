@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod approvals;
+pub mod bodies;
 pub mod cors;
 pub mod dbos;
 pub mod durable_streams;

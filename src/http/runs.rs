@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::http::access::{AdminKey, Read, RunAccess};
 use crate::ids::{RunId, WorkflowName};
 use crate::note::{Note, NoteKind};
+use crate::store::RunRow;
 
 /// Routes for `/v1/workflows/{id}`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,7 +43,7 @@ pub struct PutBody {
 /// `?wait=S` waits up to S seconds for it to finish first.
 #[utoipa::path(get, path = "/v1/workflows/{id}", summary = "A run's status, output or error",
     params(("id" = Name, Path, description = "Run id"), ("wait" = Option<Seconds>, Query, description = "Seconds to wait for the run to finish")),
-    responses((status = 200, description = "The run", body = Run), E400_404Auth))]
+    responses((status = 200, description = "The run", body = RunRow), E400_404Auth))]
 async fn get_run(
     State(app): State<AppState>,
     access: RunAccess<Read>,
@@ -61,6 +62,19 @@ async fn get_run(
         Some(row) => Ok(Json(row).into_response()),
         None => Err(ApiError::run_not_found()),
     }
+}
+
+/// A run created for an external producer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PutRun {
+    /// Run id.
+    pub id: String,
+    /// Workflow name.
+    pub workflow: String,
+    /// False if it existed already.
+    pub created: bool,
+    /// A token to read the run (and decide, with an approval grant).
+    pub token: String,
 }
 
 /// `PUT /v1/workflows/{id}`: 201 if created, 200 if it exists with the same workflow name,
@@ -99,7 +113,12 @@ async fn put_run(
     let token = app.auth.start_token(run.as_str(), grant);
     Ok((
         status,
-        Json(json!({ "id": run, "workflow": workflow, "created": created, "token": token })),
+        Json(PutRun {
+            id: run.to_string(),
+            workflow: workflow.to_string(),
+            created,
+            token,
+        }),
     )
         .into_response())
 }

@@ -13,7 +13,8 @@ use crate::http::openapi::schema::*;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,6 +28,33 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(access))
         .routes(routes!(share))
+}
+
+/// What the caller may do with a run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Access {
+    /// May read it (always true: the caller got this far).
+    pub read: bool,
+    /// May approve or reject it.
+    pub approve: bool,
+    /// May cancel it.
+    pub cancel: bool,
+    /// The names approval links may be minted for (`null`: any name).
+    #[schema(required = true)]
+    pub approvers: Option<Vec<String>>,
+}
+
+/// A read-only link to a run's page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Share {
+    /// The page's path, with its token.
+    pub path: String,
+    /// The read-only token (`null` on a keyless server).
+    #[schema(required = true)]
+    pub token: Option<String>,
+    /// When the token expires (Unix seconds; `null` on a keyless server).
+    #[schema(required = true)]
+    pub expires_at: Option<i64>,
 }
 
 /// Scopes, grant and expiry of the caller's credential (`None` scopes: an administrator).
@@ -48,15 +76,24 @@ async fn access(
     app.store.require_run(&access.run).await?;
     let (scopes, grant, _) = reach(&access.caller.who);
     let body = match scopes {
-        None => json!({"read": true, "approve": true, "cancel": true, "approvers": Value::Null}),
+        None => Access {
+            read: true,
+            approve: true,
+            cancel: true,
+            approvers: None,
+        },
         Some(s) => {
             let approve = s.contains(&Scope::Approve) && grant.is_some();
             let approvers = match grant {
-                Some(g) if approve => json!(g.approvers),
-                _ => json!([]),
+                Some(g) if approve => g.approvers.clone(),
+                _ => Vec::new(),
             };
-            json!({"read": true, "approve": approve, "cancel": s.contains(&Scope::Cancel),
-                "approvers": approvers})
+            Access {
+                read: true,
+                approve,
+                cancel: s.contains(&Scope::Cancel),
+                approvers: Some(approvers),
+            }
         }
     };
     Ok(Json(body).into_response())
@@ -69,10 +106,12 @@ async fn share(State(app): State<AppState>, access: RunAccess<Read>) -> Result<R
     app.store.require_run(&run).await?;
     let path = format!("/runs/{}", urlencoding(run.as_str()));
     if app.auth.open() {
-        return Ok(
-            Json(json!({"path": path, "token": Value::Null, "expires_at": Value::Null}))
-                .into_response(),
-        );
+        return Ok(Json(Share {
+            path,
+            token: None,
+            expires_at: None,
+        })
+        .into_response());
     }
     let (_, _, exp) = reach(&access.caller.who);
     let until = exp.map_or(now() + app.auth.token_ttl, |e| {
@@ -83,11 +122,11 @@ async fn share(State(app): State<AppState>, access: RunAccess<Read>) -> Result<R
         .auth
         .signer
         .run_token(run.as_str(), vec![Scope::Read], ttl);
-    Ok(Json(json!({
-        "path": format!("{path}?token={token}"),
-        "token": token,
-        "expires_at": now() + ttl,
-    }))
+    Ok(Json(Share {
+        path: format!("{path}?token={token}"),
+        token: Some(token),
+        expires_at: Some(now() + ttl),
+    })
     .into_response())
 }
 

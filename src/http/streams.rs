@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -132,19 +132,9 @@ pub(crate) async fn follow_on(
             delivered.inc();
             sse::event(Some(&o.to_string()), None, &p)
         }
-        StreamItem::End(next) => sse::event(
-            None,
-            Some("end"),
-            json!({ "next": next }).to_string().as_bytes(),
-        ),
+        StreamItem::End(next) => sse::event(None, Some("end"), &End::at(next, None)),
         // The run was removed by retention while being read.
-        StreamItem::Gone(next) => sse::event(
-            None,
-            Some("end"),
-            json!({ "next": next, "expired": true })
-                .to_string()
-                .as_bytes(),
-        ),
+        StreamItem::Gone(next) => sse::event(None, Some("end"), &End::at(next, Some(true))),
     });
     sse::response(app, permit, frames)
 }
@@ -296,7 +286,44 @@ async fn append(
     let first = app.notifier.group().append(&run, &key, payloads).await?;
     let next = first + n as i64;
     app.metrics.records_appended.inc_by(n as u64);
-    Ok(Json(json!({ "first_offset": first, "next": next })).into_response())
+    Ok(Json(Appended {
+        first_offset: first,
+        next,
+    })
+    .into_response())
+}
+
+/// Appended records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Appended {
+    /// Offset of the first record appended.
+    pub first_offset: i64,
+    /// The stream's next offset after them.
+    pub next: i64,
+}
+
+/// A closed stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Closed {
+    /// Its final next offset.
+    pub next: i64,
+    /// Always true.
+    pub closed: bool,
+}
+
+/// The `end` frame of a stream's SSE: where it ended, and whether the run was removed.
+#[derive(Serialize)]
+struct End {
+    next: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired: Option<bool>,
+}
+
+impl End {
+    /// The frame's JSON.
+    fn at(next: i64, expired: Option<bool>) -> Vec<u8> {
+        serde_json::to_vec(&End { next, expired }).unwrap_or_default()
+    }
 }
 
 /// `POST …/streams/{key}/close`: sets the close marker (idempotent).
@@ -315,5 +342,5 @@ async fn close(
         key.as_str(),
         next | crate::replica::CLOSED_FLAG,
     ));
-    Ok(Json(json!({ "next": next, "closed": true })).into_response())
+    Ok(Json(Closed { next, closed: true }).into_response())
 }

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -39,6 +39,20 @@ pub struct TagTokenBody {
     #[schema(value_type = Option<TtlSecs>)]
     ttl_secs: Option<i64>,
     approval: Option<GrantBody>,
+}
+
+/// A tag token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagToken {
+    /// The token.
+    pub token: String,
+    /// The tags it reaches.
+    pub tags: Vec<String>,
+    /// What it allows.
+    #[schema(value_type = Vec<String>)]
+    pub scopes: Vec<Scope>,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
 }
 
 #[utoipa::path(post, path = "/v1/tokens",
@@ -78,7 +92,12 @@ async fn mint(
     let token = app.auth.signer.tag_token(&claims);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "token": token, "tags": claims.tags, "scopes": scopes, "expires_at": claims.exp })),
+        Json(TagToken {
+            token,
+            tags: claims.tags,
+            scopes,
+            expires_at: claims.exp,
+        }),
     )
         .into_response())
 }

@@ -14,11 +14,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::bodies::{IdStatus, RunPage, Started, WorkflowTypeInfo, WorkflowTypes};
 use super::extract::{self, ApiJson, ApiQuery};
 use super::openapi::errors::{E400_404Auth, E400_404_409Auth, E404Auth, StartErrors};
-use super::openapi::schema::{
-    IdStatus, Limit, Name, Retention, RunPage, Seconds, Started, StartedOrRun, Tags, WorkflowTypes,
-};
+use super::openapi::schema::{Limit, Name, Retention, Seconds, StartedOrRun, Tags};
 use super::AppState;
 use crate::auth::token::Scope;
 use crate::error::ApiError;
@@ -181,7 +180,11 @@ async fn start(
             None => (
                 StatusCode::ACCEPTED,
                 [("location", location)],
-                Json(json!({"id": started.id, "status": started.status})),
+                Json(Started {
+                    id: started.id,
+                    status: started.status,
+                    token: None,
+                }),
             )
                 .into_response(),
         });
@@ -195,7 +198,11 @@ async fn start(
     Ok((
         status,
         [("location", location)],
-        Json(json!({"id": started.id, "status": started.status, "token": token})),
+        Json(Started {
+            id: started.id,
+            status: started.status,
+            token: Some(token),
+        }),
     )
         .into_response())
 }
@@ -325,7 +332,11 @@ async fn list(
         .then(|| rows.last())
         .flatten()
         .map(|r| format!("{}:{}", r.created_at.timestamp_micros(), r.id));
-    Ok(Json(json!({"workflows": rows, "next_cursor": next})).into_response())
+    Ok(Json(RunPage {
+        workflows: rows,
+        next_cursor: next,
+    })
+    .into_response())
 }
 
 /// An API key lists every run; a tag token only those carrying its tags (a `?tag=` outside
@@ -369,7 +380,11 @@ async fn cancel(
             "not_cancellable",
             "an externally-run workflow cannot be cancelled here",
         )),
-        Some(status) => Ok(Json(json!({"id": run, "status": status})).into_response()),
+        Some(status) => Ok(Json(IdStatus {
+            id: run.to_string(),
+            status,
+        })
+        .into_response()),
     }
 }
 
@@ -377,11 +392,14 @@ async fn cancel(
 #[utoipa::path(get, path = "/v1/workflow-types", summary = "Registered workflows and their input schemas",
     responses((status = 200, description = "Workflow types", body = WorkflowTypes), E404Auth))]
 async fn types(State(app): State<AppState>, _admin: AdminKey) -> Response {
-    let list: Vec<Value> = app
+    let workflows = app
         .runtime
         .iter()
         .flat_map(|rt| rt.registry().visible())
-        .map(|t| json!({"name": t.name, "input_schema": t.input_schema}))
+        .map(|t| WorkflowTypeInfo {
+            name: t.name.clone(),
+            input_schema: t.input_schema.clone(),
+        })
         .collect();
-    Json(json!({ "workflows": list })).into_response()
+    Json(WorkflowTypes { workflows }).into_response()
 }

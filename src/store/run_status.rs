@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 /// A run's status. Flowgate's own runs go ENQUEUED → PENDING → SUCCESS, ERROR or
 /// CANCELLED (the `workflows.status` CHECK constraint); DBOS runs may also be DELAYED or
 /// MAX_RECOVERY_ATTEMPTS_EXCEEDED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[sqlx(type_name = "text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunStatus {

@@ -10,7 +10,7 @@ use crate::ids::{RunId, WorkflowName};
 use crate::tags::Tags;
 
 /// A run's public state.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq, utoipa::ToSchema)]
 pub struct RunRow {
     /// Run id.
     pub id: String,
@@ -152,7 +152,7 @@ impl Store {
 }
 
 /// One row of `GET /v1/workflows`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RunSummary {
     /// Run id.
     pub id: String,

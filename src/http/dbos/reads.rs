@@ -2,8 +2,10 @@
 //! long-poll) and the page's live view. Each one is flowgate's own handler run against the
 //! DBOS hub, so framing, resumption and limits are identical.
 
+use crate::http::bodies::DbosRuns;
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
+use crate::store::RunRow;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +28,7 @@ const MAX_LIST: i64 = 1000;
 
 /// `GET /v1/dbos/workflows/{id}`: id, workflow name, status, output, error, timestamps.
 #[utoipa::path(get, path = "/v1/dbos/workflows/{id}", summary = "DBOS: a workflow's status, output or error",
-    params(("id" = DbosName, Path, description = "DBOS workflow id")), responses((status = 200, description = "The run", body = Run), E400_404Auth))]
+    params(("id" = DbosName, Path, description = "DBOS workflow id")), responses((status = 200, description = "The run", body = RunRow), E400_404Auth))]
 pub async fn status(
     State(app): State<AppState>,
     caller: Caller,
@@ -81,7 +83,7 @@ pub async fn list(
         .store
         .list_runs(status.as_deref(), workflow.as_deref(), limit)
         .await?;
-    Ok(Json(serde_json::json!({ "workflows": rows })).into_response())
+    Ok(Json(DbosRuns { workflows: rows }).into_response())
 }
 
 /// `GET …/events`: `{key: {value, version}}`, or SSE of changes.

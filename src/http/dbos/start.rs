@@ -2,14 +2,16 @@
 //! queues through DBOS's own `enqueue_workflow` SQL function (inputs as portable JSON). The
 //! DBOS app's queue workers run it; flowgate only writes the row DBOS would.
 
+use crate::http::bodies::IdStatus;
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
+use crate::store::RunStatus;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::{name, source};
 use crate::error::ApiError;
@@ -86,7 +88,10 @@ pub async fn start(
         Some(i) => dbos.store.get_run(i).await?,
         None => None,
     } {
-        let view = json!({ "id": existing.id, "status": existing.status });
+        let view = IdStatus {
+            id: existing.id,
+            status: existing.status,
+        };
         return Ok((StatusCode::OK, Json(view)).into_response());
     }
     let started = dbos
@@ -100,6 +105,9 @@ pub async fn start(
             app_version: app_version.as_deref(),
         })
         .await?;
-    let view = json!({ "id": started, "status": "ENQUEUED" });
+    let view = IdStatus {
+        id: started,
+        status: RunStatus::Enqueued,
+    };
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }

@@ -90,7 +90,7 @@ named! {
     /// Started, or already finished.
     StartedOrRun => OneOfBuilder::new()
         .item(Ref::from_schema_name("Started"))
-        .item(Ref::from_schema_name("Run"));
+        .item(Ref::from_schema_name("RunRow"));
     /// How an external run ended.
     FinishStatus => ObjectBuilder::new()
         .schema_type(Type::String)
@@ -122,114 +122,11 @@ pub struct ErrorDetail {
     pub field: Option<String>,
 }
 
-/// A run.
-#[derive(ToSchema)]
-pub struct Run {
-    pub id: String,
-    pub workflow: String,
-    pub status: String,
-    pub output: Option<Value>,
-    pub error: Option<Value>,
-    pub tags: Option<Vec<String>>,
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
-    /// How a finished run ended: succeeded, failed, cancelled, or what the workflow
-    /// reported (e.g. rejected, timed_out).
-    pub outcome: Option<String>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub parent_id: Option<String>,
-}
-
-/// A page of runs.
-#[derive(ToSchema)]
-pub struct RunPage {
-    pub workflows: Vec<Run>,
-    pub next_cursor: Option<String>,
-}
-
-/// A started run.
-#[derive(ToSchema)]
-pub struct Started {
-    pub id: String,
-    pub status: String,
-    pub token: Option<String>,
-}
-
-/// A registered workflow.
-#[derive(ToSchema)]
-pub struct WorkflowType {
-    pub name: String,
-    pub input_schema: Option<Value>,
-}
-
-/// Registered workflows.
-#[derive(ToSchema)]
-pub struct WorkflowTypes {
-    pub workflows: Vec<WorkflowType>,
-}
-
-/// A run created for an external producer.
-#[derive(ToSchema)]
-pub struct PutRun {
-    pub id: String,
-    pub workflow: String,
-    pub created: bool,
-    pub token: String,
-}
-
-/// A run's id and status.
-#[derive(ToSchema)]
-pub struct IdStatus {
-    pub id: String,
-    pub status: String,
-}
-
-/// What the caller may do with a run.
-#[derive(ToSchema)]
-pub struct Access {
-    pub read: bool,
-    pub approve: bool,
-    pub cancel: bool,
-    #[schema(required = true)]
-    pub approvers: Option<Vec<String>>,
-}
-
-/// A read-only link.
-#[derive(ToSchema)]
-pub struct Share {
-    pub path: String,
-    #[schema(required = true)]
-    pub token: Option<String>,
-    #[schema(required = true)]
-    pub expires_at: Option<i64>,
-}
-
 /// An event's value and version.
 #[derive(ToSchema)]
 pub struct Event {
     pub value: Value,
     pub version: i64,
-}
-
-/// A stored event's version.
-#[derive(ToSchema)]
-pub struct Version {
-    pub version: i64,
-}
-
-/// A queued message.
-#[derive(ToSchema)]
-pub struct Queued {
-    pub message_id: i64,
-    pub duplicate: bool,
-}
-
-/// Appended records.
-#[derive(ToSchema)]
-pub struct Appended {
-    pub first_offset: i64,
-    pub next: i64,
 }
 
 /// A stream record.
@@ -246,13 +143,6 @@ pub struct Records {
     pub next: i64,
     pub closed: bool,
     pub expired: Option<bool>,
-}
-
-/// A closed stream.
-#[derive(ToSchema)]
-pub struct Closed {
-    pub next: i64,
-    pub closed: bool,
 }
 
 /// One approver's links.
@@ -275,15 +165,6 @@ pub struct Links {
 pub struct Minted {
     pub token: String,
     pub expires_at: i64,
-}
-
-/// A tag token.
-#[derive(ToSchema)]
-pub struct TagToken {
-    pub token: String,
-    pub expires_at: i64,
-    pub tags: Option<Vec<String>>,
-    pub scopes: Option<Vec<String>>,
 }
 
 /// An approval link's decision.
@@ -339,12 +220,6 @@ pub struct Ready {
     pub database: Option<bool>,
     pub listener: Option<bool>,
     pub draining: Option<bool>,
-}
-
-/// DBOS workflows.
-#[derive(ToSchema)]
-pub struct DbosRuns {
-    pub workflows: Vec<Run>,
 }
 
 /// A message sent to a DBOS workflow.
