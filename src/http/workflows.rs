@@ -1,5 +1,6 @@
 //! Workflow endpoints: start (with input validation, idempotency and the `?wait=` sync/async
-//! pattern), list with cursor pagination, cancel, and the registered types.
+//! pattern), list with cursor pagination (its parameters in [`super::run_list`]), cancel,
+//! and the registered types.
 //!
 //! Waiting uses the hub's run subscription (status notes), never a polling loop.
 
@@ -7,7 +8,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -19,14 +19,13 @@ use super::extract::{self, ApiJson, ApiQuery};
 use super::openapi::errors::{E400_404Auth, E400_404_409Auth, E404Auth, StartErrors};
 use super::openapi::schema::{Limit, Name, Retention, Seconds, StartedOrRun, Tags};
 use super::AppState;
-use crate::auth::token::Scope;
 use crate::error::ApiError;
 use crate::http::access::grant::GrantBody;
-use crate::http::access::{forbidden, AdminKey, Caller, Cancel, RunAccess, Who};
+use crate::http::access::{AdminKey, Caller, Cancel, RunAccess};
 use crate::ids::{RunId, WorkflowName};
-use crate::runtime::runs::{self, ListQuery, StartError};
+use crate::runtime::runs::{self, StartError};
 use crate::runtime::{Runtime, StartRequest};
-use crate::store::{RunRow, RunStatus};
+use crate::store::RunRow;
 
 /// Routes for starting, listing and cancelling workflows.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,9 +34,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel))
         .routes(routes!(types))
 }
-
-/// Largest page of `GET /v1/workflows`.
-pub const MAX_PAGE: i64 = 500;
 
 /// `{workflow, input, id?, queue?}`
 #[derive(Debug, Deserialize, ToSchema)]
@@ -230,75 +226,6 @@ pub async fn wait_finished(
     }
 }
 
-/// `?status=&workflow=&tag=&limit=&cursor=` (and `since=` for the live list)
-#[derive(Debug, Deserialize)]
-pub struct ListParams {
-    status: Option<String>,
-    workflow: Option<String>,
-    tag: Option<String>,
-    limit: Option<String>,
-    cursor: Option<String>,
-    since: Option<String>,
-}
-
-fn parse_cursor(c: &str) -> Option<(DateTime<Utc>, String)> {
-    let (micros, id) = c.split_once(':')?;
-    let ts = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-    RunId::parse(id).ok()?;
-    Some((ts, id.to_string()))
-}
-
-impl ListParams {
-    /// Validates the filters and page into a query.
-    pub fn query(self) -> Result<ListQuery, ApiError> {
-        let status = match self.status.as_deref() {
-            None => None,
-            Some(s) => Some(
-                RunStatus::parse(s)
-                    .filter(|s| RunStatus::OWN.contains(s))
-                    .ok_or_else(|| {
-                        let names = RunStatus::OWN.map(RunStatus::as_str);
-                        ApiError::invalid("status", format!("must be one of {names:?}"))
-                    })?,
-            ),
-        };
-        let workflow = self
-            .workflow
-            .map(|w| extract::name("workflow", w, WorkflowName::parse).map(|w| w.to_string()))
-            .transpose()?;
-        let tag = self
-            .tag
-            .map(|t| crate::tags::parse_one(&t).map_err(|e| ApiError::invalid("tag", e)))
-            .transpose()?;
-        let limit = match self.limit.as_deref() {
-            None => 50,
-            Some(l) => match l.parse::<i64>() {
-                Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-                _ => {
-                    return Err(ApiError::invalid(
-                        "limit",
-                        format!("must be 1 to {MAX_PAGE}"),
-                    ))
-                }
-            },
-        };
-        let after = match self.cursor.as_deref() {
-            None | Some("") => None,
-            Some(c) => {
-                Some(parse_cursor(c).ok_or_else(|| ApiError::invalid("cursor", "malformed"))?)
-            }
-        };
-        Ok(ListQuery {
-            status,
-            workflow,
-            tag,
-            any_tag: None,
-            limit,
-            after,
-        })
-    }
-}
-
 /// `GET /v1/workflows`: newest first, `{workflows, next_cursor}`; with
 /// `Accept: text/event-stream`, the live list (see [`super::run_list`]).
 #[utoipa::path(get, path = "/v1/workflows",
@@ -317,11 +244,11 @@ async fn list(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ApiQuery(p): ApiQuery<ListParams>,
+    ApiQuery(p): ApiQuery<super::run_list::ListParams>,
 ) -> Result<Response, ApiError> {
     let since = p.since.clone();
     let mut q = p.query()?;
-    narrow_to_token(&caller, &mut q)?;
+    super::run_list::narrow_to_token(&caller, &mut q)?;
     if super::sse::wants_sse(&headers) {
         let permit = caller.stream_permit(&app.auth)?;
         return super::run_list::live(&app, permit, &headers, since.as_deref(), q);
@@ -337,29 +264,6 @@ async fn list(
         next_cursor: next,
     })
     .into_response())
-}
-
-/// An API key lists every run; a tag token only those carrying its tags (a `?tag=` outside
-/// them is refused); anything else is refused as for any admin route.
-fn narrow_to_token(caller: &Caller, q: &mut ListQuery) -> Result<(), ApiError> {
-    match &caller.who {
-        Who::Tags(claims) => {
-            if !claims.scopes.contains(&Scope::Read) {
-                return Err(forbidden("this tag token does not allow reading"));
-            }
-            if q.tag.as_ref().is_some_and(|t| !claims.tags.contains(t)) {
-                return Err(forbidden("this tag token does not cover that tag").with_field("tag"));
-            }
-            q.any_tag = Some(claims.tags.clone());
-            Ok(())
-        }
-        Who::Expired => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "token_expired",
-            "the token has expired",
-        )),
-        _ => caller.require_admin(),
-    }
 }
 
 /// `POST /v1/workflows/{id}/cancel` (API key, or a run token with the `cancel` scope):
