@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 /// What can go wrong talking to Postgres.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,27 @@ impl From<sqlx::Error> for StoreError {
         }
         StoreError::Db(e)
     }
+}
+
+/// The body of every 4xx and 5xx answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    #[schema(inline)]
+    pub error: ErrorDetail,
+}
+
+/// `{code, message, field}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// The input at fault, when there is one.
+    #[schema(required = true)]
+    pub field: Option<String>,
 }
 
 /// An HTTP error with a JSON body.
@@ -146,8 +167,13 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "field": self.field}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+            },
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
         for (name, value) in self.headers {
             if let Ok(v) = value.parse() {

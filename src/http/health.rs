@@ -9,12 +9,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::openapi::errors::Auth;
-use super::openapi::schema;
 use super::AppState;
 
 /// `/healthz`, `/readyz` and `/metrics`.
@@ -23,6 +23,50 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// Resident memory in MiB.
+    pub memory_mb: f64,
+}
+
+/// Readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// The database answers, the listener is connected and the server is not draining.
+    pub ready: bool,
+    /// The database answers.
+    pub database: bool,
+    /// The LISTEN connection is up.
+    pub listener: bool,
+    /// Shutdown has begun.
+    pub draining: bool,
+    /// With standbys configured: true while one is set aside (the primary serves its reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<bool>,
+    /// With standbys configured: each one's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standbys: Option<Vec<StandbyReport>>,
+}
+
+/// One standby's state in `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StandbyReport {
+    /// Its label.
+    pub standby: String,
+    /// Its health at the last probe.
+    #[schema(value_type = String)]
+    pub state: crate::replica::Health,
+    /// Replay lag in bytes at the last probe.
+    pub lag_bytes: i64,
+    /// Replay lag in seconds at the last probe.
+    pub lag_seconds: f64,
 }
 
 /// Resident memory of this process in bytes (Linux; 0 elsewhere).
@@ -41,21 +85,21 @@ pub fn rss_of(pid: &str) -> u64 {
 
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", summary = "Liveness",
-    responses((status = 200, description = "Alive", body = schema::Health)))]
+    responses((status = 200, description = "Alive", body = Health)))]
 async fn healthz(State(app): State<AppState>) -> Response {
     let rss = rss_bytes();
-    Json(json!({
-        "status": "ok",
-        "uptime_s": app.started.elapsed().as_secs(),
-        "memory_mb": (rss as f64 / 1048576.0 * 10.0).round() / 10.0,
-    }))
+    Json(Health {
+        status: "ok",
+        uptime_s: app.started.elapsed().as_secs(),
+        memory_mb: (rss as f64 / 1048576.0 * 10.0).round() / 10.0,
+    })
     .into_response()
 }
 
 /// Readiness.
 #[utoipa::path(get, path = "/readyz", summary = "Readiness", responses(
-    (status = 200, description = "Ready", body = schema::Ready),
-    (status = 503, description = "Not ready", body = schema::Ready)))]
+    (status = 200, description = "Ready", body = Ready),
+    (status = 503, description = "Not ready", body = Ready)))]
 async fn readyz(State(app): State<AppState>) -> Response {
     let db = tokio::time::timeout(Duration::from_secs(2), app.store.ping())
         .await
@@ -68,24 +112,27 @@ async fn readyz(State(app): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut body =
-        json!({ "ready": ready, "database": db, "listener": listener, "draining": draining });
+    let mut body = Ready {
+        ready,
+        database: db,
+        listener,
+        draining,
+        degraded: None,
+        standbys: None,
+    };
     if let Some(r) = &app.replicas {
         // Still ready when a standby is set aside: the primary serves its reads.
-        body["degraded"] = json!(r.degraded());
-        body["standbys"] = r
-            .standbys()
-            .iter()
-            .map(|s| {
-                let st = s.state();
-                json!({
-                    "standby": s.label,
-                    "state": st.state,
-                    "lag_bytes": st.lag_bytes,
-                    "lag_seconds": st.lag_seconds,
-                })
-            })
-            .collect();
+        body.degraded = Some(r.degraded());
+        let standbys = r.standbys().iter().map(|s| {
+            let st = s.state();
+            StandbyReport {
+                standby: s.label.clone(),
+                state: st.state,
+                lag_bytes: st.lag_bytes,
+                lag_seconds: st.lag_seconds,
+            }
+        });
+        body.standbys = Some(standbys.collect());
     }
     (status, Json(body)).into_response()
 }

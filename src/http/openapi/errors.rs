@@ -1,6 +1,6 @@
 //! Error statuses as `responses(…)` entries: each set names the statuses an operation can
 //! answer with besides its successes, and every one of them carries the shared error body
-//! [`super::schema::Error`]. Sets ending in `Auth` add 401, 403, 429 and 503, which any
+//! [`crate::error::ErrorBody`]. Sets ending in `Auth` add 401, 403, 429 and 503, which any
 //! authenticated operation can answer with.
 
 use std::collections::BTreeMap;

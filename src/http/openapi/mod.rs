@@ -24,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use crate::error::ErrorBody;
 
 /// Every route the server answers, each with its documentation.
 pub fn api() -> OpenApiRouter<AppState> {
@@ -101,7 +102,7 @@ fn finish(mut doc: OpenApi) -> Value {
     );
     components
         .schemas
-        .insert(schema::Error::name().into(), schema::Error::schema());
+        .insert(ErrorBody::name().into(), ErrorBody::schema());
     components.schemas.extend(schema::named());
     let mut v = serde_json::to_value(&doc).unwrap_or_else(|_| json!({}));
     for (path, ops) in v["paths"].as_object_mut().into_iter().flatten() {

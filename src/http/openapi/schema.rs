@@ -103,25 +103,6 @@ named! {
     StreamPath => string(Some(1), Some(crate::http::durable_streams::MAX_PATH), None);
 }
 
-/// The error body of every 4xx and 5xx.
-#[derive(ToSchema)]
-pub struct Error {
-    #[schema(inline)]
-    pub error: ErrorDetail,
-}
-
-/// `{code, message, field}`.
-#[derive(ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code.
-    pub code: String,
-    /// For people.
-    pub message: String,
-    /// The input at fault, when there is one.
-    #[schema(required = true)]
-    pub field: Option<String>,
-}
-
 /// An event's value and version.
 #[derive(ToSchema)]
 pub struct Event {
@@ -203,23 +184,6 @@ pub struct LinkUsed {
     pub message_id: Option<i64>,
     pub comment: Option<String>,
     pub used_at: Option<String>,
-}
-
-/// Liveness.
-#[derive(ToSchema)]
-pub struct Health {
-    pub status: String,
-    pub uptime_s: Option<i64>,
-    pub memory_mb: Option<f64>,
-}
-
-/// Readiness.
-#[derive(ToSchema)]
-pub struct Ready {
-    pub ready: bool,
-    pub database: Option<bool>,
-    pub listener: Option<bool>,
-    pub draining: Option<bool>,
 }
 
 /// A message sent to a DBOS workflow.
