@@ -12,7 +12,7 @@ use super::group::Family;
 use crate::error::StoreError;
 use crate::hub::Hub;
 use crate::store::batch::Write;
-use crate::store::ds_batch::DsAppend;
+use crate::store::durable_streams::DsAppend;
 
 /// Writes in one batch, at most.
 const MAX_WRITES: usize = 1024;

@@ -30,7 +30,7 @@ use crate::hub::Hub;
 use crate::ids::{Key, RunId, Topic};
 use crate::note::{durable_key, Note, NoteKind, DURABLE_NAMESPACE};
 use crate::store::batch::{self, Outcome, StepFence, Write};
-use crate::store::ds_batch::{self, DsAppend, DsOutcome};
+use crate::store::durable_streams::{self, DsAppend, DsOutcome};
 
 /// Writes that may wait for the committer before callers wait to enqueue.
 const QUEUE: usize = 4096;
@@ -235,7 +235,7 @@ impl Family for DsAppend {
         origin: &'a str,
         writes: &'a [&'a Self],
     ) -> impl Future<Output = Result<Vec<DsOutcome>, StoreError>> + Send + 'a {
-        ds_batch::write_batch(conn, origin, writes)
+        durable_streams::batch::write_batch(conn, origin, writes)
     }
 
     /// New rows go to the stream's fetcher, which broadcasts them without reading them back;

@@ -11,7 +11,7 @@
 pub mod approvals;
 pub mod batch;
 pub mod dbos;
-pub mod ds_batch;
+pub mod durable_streams;
 pub mod events;
 pub mod executors;
 pub mod messages;

@@ -7,11 +7,15 @@ use chrono::{DateTime, Utc};
 
 use axum::http::HeaderMap;
 
+use sqlx::PgConnection;
+
 use super::offsets::{self, Start};
-use super::store::{meta_by_path, read_rows, Meta};
-use super::write::{insert_rows, rows};
+use super::write::rows;
 use super::{header, media_type, DEFAULT_CONTENT_TYPE};
 use crate::error::{ApiError, StoreError};
+use crate::store::durable_streams::records::{insert_rows, read_rows};
+use crate::store::durable_streams::streams::{self, meta_by_path};
+use crate::store::durable_streams::{Meta, NewStream};
 use crate::store::Store;
 
 /// A fork request (`Stream-Forked-From` and friends).
@@ -161,66 +165,62 @@ fn same_config(m: &Meta, c: &Create) -> bool {
     ct_ok && ttl_ok && fork_ok && c.closed == m.closed
 }
 
-impl Store {
-    /// Creates a stream (PUT). Retries once if a concurrent PUT took the path first.
-    pub async fn ds_create(&self, c: &Create) -> Result<Created, StoreError> {
-        let mut attempt = 0;
-        loop {
-            match self.ds_create_once(c).await {
-                Err(StoreError::Db(e))
-                    if attempt < 2
-                        && e.as_database_error().and_then(|d| d.code()).as_deref()
-                            == Some("23505") =>
-                {
-                    attempt += 1;
-                }
-                other => return other,
+/// Creates a stream (PUT). Retries once if a concurrent PUT took the path first.
+pub async fn create(store: &Store, c: &Create) -> Result<Created, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match create_once(store, c).await {
+            Err(StoreError::Db(e))
+                if attempt < 2
+                    && e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505") =>
+            {
+                attempt += 1;
             }
+            other => return other,
         }
-    }
-
-    async fn ds_create_once(&self, c: &Create) -> Result<Created, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(done) = take_path(&mut tx, c).await? {
-            return Ok(done);
-        }
-        let mut plan = Plan {
-            content_type: c
-                .content_type
-                .clone()
-                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
-            ttl: c.ttl,
-            expires_at: c.expires_at,
-            source: None,
-            fork_offset: 0,
-            fork_at: None,
-            prefix: None,
-        };
-        if let Some(f) = &c.fork {
-            if let Err(refused) = plan_fork(&mut tx, c, f, &mut plan).await? {
-                return Ok(refused);
-            }
-        }
-        let json = media_type(&plan.content_type) == "application/json";
-        let mut body = match rows(json, &c.body, true) {
-            Ok(r) => r,
-            Err(e) => return Ok(Created::Invalid(e)),
-        };
-        if let Some(p) = plan.prefix.take() {
-            body.insert(0, p);
-        }
-        let id = insert_stream(&mut tx, c, &plan, plan.fork_offset + body.len() as i64).await?;
-        insert_rows(&mut tx, id, plan.fork_offset, &body).await?;
-        let meta = meta_by_path(&mut *tx, &c.path, false).await?;
-        tx.commit().await?;
-        Ok(match meta {
-            Some(m) => Created::New(m),
-            None => Created::Conflict("the stream vanished during creation".into()),
-        })
     }
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+async fn create_once(store: &Store, c: &Create) -> Result<Created, StoreError> {
+    let mut tx = store.pool.begin().await?;
+    if let Some(done) = take_path(&mut tx, c).await? {
+        return Ok(done);
+    }
+    let mut plan = Plan {
+        content_type: c
+            .content_type
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+        ttl: c.ttl,
+        expires_at: c.expires_at,
+        source: None,
+        fork_offset: 0,
+        fork_at: None,
+        prefix: None,
+    };
+    if let Some(f) = &c.fork {
+        if let Err(refused) = plan_fork(&mut tx, c, f, &mut plan).await? {
+            return Ok(refused);
+        }
+    }
+    let json = media_type(&plan.content_type) == "application/json";
+    let mut body = match rows(json, &c.body, true) {
+        Ok(r) => r,
+        Err(e) => return Ok(Created::Invalid(e)),
+    };
+    if let Some(p) = plan.prefix.take() {
+        body.insert(0, p);
+    }
+    let tail = plan.fork_offset + body.len() as i64;
+    let id = streams::insert_stream(&mut tx, &new_stream(c, &plan, tail)).await?;
+    insert_rows(&mut tx, id, plan.fork_offset, &body).await?;
+    let meta = meta_by_path(&mut tx, &c.path, false).await?;
+    tx.commit().await?;
+    Ok(match meta {
+        Some(m) => Created::New(m),
+        None => Created::Conflict("the stream vanished during creation".into()),
+    })
+}
 
 /// How a new stream starts: its content type and lifetime, and for a fork the source, the
 /// offset it branches at, and the kept part of an append the fork cuts.
@@ -236,8 +236,8 @@ struct Plan {
 
 /// Locks the path: an answer if a live (or deleted but still forked) stream holds it; an
 /// expired one is dropped to make room.
-async fn take_path(tx: &mut Tx, c: &Create) -> Result<Option<Created>, StoreError> {
-    let Some(m) = meta_by_path(&mut **tx, &c.path, true).await? else {
+async fn take_path(conn: &mut PgConnection, c: &Create) -> Result<Option<Created>, StoreError> {
+    let Some(m) = meta_by_path(conn, &c.path, true).await? else {
         return Ok(None);
     };
     if m.deleted {
@@ -252,22 +252,19 @@ async fn take_path(tx: &mut Tx, c: &Create) -> Result<Option<Created>, StoreErro
             Created::Conflict("a stream with a different configuration exists".into())
         }));
     }
-    sqlx::query("SELECT flowgate.ds_drop($1, false)")
-        .bind(m.id)
-        .execute(&mut **tx)
-        .await?;
+    streams::drop_stream(conn, m.id, false).await?;
     Ok(None)
 }
 
 /// Locks and checks the fork source, and fills in where the fork starts and what it
 /// inherits; `Err` is the refusal to answer with.
 async fn plan_fork(
-    tx: &mut Tx,
+    conn: &mut PgConnection,
     c: &Create,
     f: &Fork,
     plan: &mut Plan,
 ) -> Result<Result<(), Created>, StoreError> {
-    let src = match meta_by_path(&mut **tx, &f.from, true).await? {
+    let src = match meta_by_path(conn, &f.from, true).await? {
         Some(s) if s.deleted => {
             return Ok(Err(Created::Conflict("the fork source was deleted".into())))
         }
@@ -291,7 +288,7 @@ async fn plan_fork(
     }
     plan.fork_offset = at;
     if f.sub > 0 {
-        if let Err(refused) = cut(tx, &src, at, f.sub, plan).await? {
+        if let Err(refused) = cut(conn, &src, at, f.sub, plan).await? {
             return Ok(Err(refused));
         }
     }
@@ -299,10 +296,7 @@ async fn plan_fork(
         plan.ttl = src.ttl_seconds;
         plan.expires_at = src.expires_at;
     }
-    sqlx::query("UPDATE flowgate.ds_streams SET forks = forks + 1 WHERE id = $1")
-        .bind(src.id)
-        .execute(&mut **tx)
-        .await?;
+    streams::add_fork(conn, src.id).await?;
     plan.source = Some(src.id);
     plan.fork_at = Some(at);
     Ok(Ok(()))
@@ -311,13 +305,13 @@ async fn plan_fork(
 /// A fork `sub` messages (JSON) or bytes past `at`: a byte fork inside an append keeps
 /// that append's first `sub` bytes as its own first append.
 async fn cut(
-    tx: &mut Tx,
+    conn: &mut PgConnection,
     src: &Meta,
     at: i64,
     sub: i64,
     plan: &mut Plan,
 ) -> Result<Result<(), Created>, StoreError> {
-    if src.is_json() {
+    if media_type(&src.content_type) == "application/json" {
         if at + sub > src.tail {
             return Ok(Err(Created::Invalid(
                 "Stream-Fork-Sub-Offset is beyond the source's messages".into(),
@@ -326,7 +320,7 @@ async fn cut(
         plan.fork_offset = at + sub;
         return Ok(Ok(()));
     }
-    let row = read_rows(&mut **tx, src.id, at, at + 1, 1).await?;
+    let row = read_rows(conn, src.id, at, at + 1, 1).await?;
     let Some((_, payload)) = row.into_iter().next() else {
         return Ok(Err(Created::Invalid(
             "Stream-Fork-Sub-Offset is past the source's data".into(),
@@ -347,25 +341,18 @@ async fn cut(
 }
 
 /// The stream's row.
-async fn insert_stream(tx: &mut Tx, c: &Create, plan: &Plan, tail: i64) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar(
-        "INSERT INTO flowgate.ds_streams
-           (path, content_type, tail, closed, ttl_seconds, expires_at, source_id,
-            fork_offset, fork_from, fork_at, fork_sub)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-    )
-    .bind(&c.path)
-    .bind(&plan.content_type)
-    .bind(tail)
-    .bind(c.closed)
-    .bind(plan.ttl)
-    .bind(plan.expires_at)
-    .bind(plan.source)
-    .bind(plan.source.map(|_| plan.fork_offset))
-    .bind(c.fork.as_ref().map(|f| f.from.clone()))
-    .bind(plan.fork_at)
-    .bind(c.fork.as_ref().map(|f| f.sub))
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(id)
+fn new_stream<'a>(c: &'a Create, plan: &'a Plan, tail: i64) -> NewStream<'a> {
+    NewStream {
+        path: &c.path,
+        content_type: &plan.content_type,
+        tail,
+        closed: c.closed,
+        ttl_seconds: plan.ttl,
+        expires_at: plan.expires_at,
+        source_id: plan.source,
+        fork_offset: plan.source.map(|_| plan.fork_offset),
+        fork_from: c.fork.as_ref().map(|f| f.from.as_str()),
+        fork_at: plan.fork_at,
+        fork_sub: c.fork.as_ref().map(|f| f.sub),
+    }
 }

@@ -6,18 +6,17 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::create::{Create, Created};
+use super::create::{self, Create, Created};
 use super::offsets;
 use super::producer::Producer;
 use super::read::{self, Target};
 use super::routes::StreamRequest;
-use super::store::{DeleteOutcome, Meta};
 use super::write::{Append, Appended};
 use super::{closed_flag, fail, header, hub_key, HUB_NAMESPACE, MAX_BODY, MAX_PATH};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::note::{Note, NoteKind};
-use crate::store::ds_batch::DsOutcome;
+use crate::store::durable_streams::{DeleteOutcome, DsOutcome, Meta};
 
 /// Routes every method on a stream URL.
 pub async fn dispatch(req: StreamRequest) -> Response {
@@ -175,7 +174,7 @@ async fn put(
         fork: Create::fork(h, path, source_path)?,
         body: read_body(body).await?,
     };
-    let (status, m) = match app.store.ds_create(&req).await? {
+    let (status, m) = match create::create(&app.store, &req).await? {
         Created::New(m) => {
             if m.tail > 0 {
                 tokio::spawn(super::wake::activity(app.clone(), path.to_string()));

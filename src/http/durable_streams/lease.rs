@@ -8,10 +8,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use sqlx::PgConnection;
+
 use super::fail;
-use super::wake::{self, SubRow, SUB_COLUMNS};
-use crate::error::ApiError;
+use super::wake;
+use crate::error::{ApiError, StoreError};
 use crate::http::AppState;
+use crate::store::durable_streams::{leases, subscriptions, Subscription};
 
 fn fenced() -> ApiError {
     fail(
@@ -21,30 +24,23 @@ fn fenced() -> ApiError {
     )
 }
 
-pub(crate) async fn lock(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    id: &str,
-) -> Result<SubRow, ApiError> {
-    let sql =
-        format!("SELECT {SUB_COLUMNS} FROM flowgate.ds_subscriptions WHERE id = $1 FOR UPDATE");
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(crate::error::StoreError::from)?
+/// Locks subscription `id` (404 if there is none).
+pub(crate) async fn lock(conn: &mut PgConnection, id: &str) -> Result<Subscription, ApiError> {
+    subscriptions::lock(conn, id)
+        .await?
         .ok_or_else(super::subs::not_found)
 }
 
 /// Locks subscription `id` if `token`, `wake_id` and `generation` are its open wake's
 /// (else 409 `FENCED`).
 async fn lock_open_wake(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    conn: &mut PgConnection,
     id: &str,
     token: &str,
     wake_id: &str,
     generation: i64,
-) -> Result<SubRow, ApiError> {
-    let sub = lock(tx, id).await?;
+) -> Result<Subscription, ApiError> {
+    let sub = lock(conn, id).await?;
     if sub.token.as_deref() != Some(token)
         || sub.wake_id.as_deref() != Some(wake_id)
         || sub.generation != generation
@@ -64,51 +60,30 @@ pub async fn ack(
     generation: i64,
     acks: &[(String, i64)],
     done: bool,
-) -> Result<Option<SubRow>, ApiError> {
-    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
-    let mut tx = app.store.pool.begin().await.map_err(db)?;
+) -> Result<Option<Subscription>, ApiError> {
+    let mut tx = app.store.pool.begin().await.map_err(StoreError::from)?;
     let sub = lock_open_wake(&mut tx, id, token, wake_id, generation).await?;
     for (path, n) in acks {
-        sqlx::query("UPDATE flowgate.ds_sub_streams SET acked = greatest(acked, $3) WHERE sub_id = $1 AND path = $2")
-            .bind(id)
-            .bind(path)
-            .bind(n)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        leases::ack(&mut tx, id, path, *n).await?;
     }
     if !done {
-        sqlx::query(
-            "UPDATE flowgate.ds_subscriptions
-             SET lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0) WHERE id = $1",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        leases::extend(&mut tx, id).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         return Ok(None);
     }
-    sqlx::query(
-        "UPDATE flowgate.ds_subscriptions
-         SET wake_id = NULL, token = NULL, holder = NULL, lease_until = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let (_, unacked) = wake::snapshot(&app.store.pool, id).await?;
+    leases::end_wake(&mut tx, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let (_, unacked) = wake::snapshot(&app.store, id).await?;
     if !(sub.pending || unacked) {
         return Ok(None);
     }
-    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let mut tx = app.store.pool.begin().await.map_err(StoreError::from)?;
     let cur = lock(&mut tx, id).await?;
     if cur.wake_id.is_some() {
         return Ok(None);
     }
     let opened = wake::open_wake(&mut tx, id).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(Some(opened))
 }
 
@@ -120,8 +95,7 @@ pub async fn claim(app: &AppState, id: &str, body: &Value) -> Result<Response, A
         .filter(|w| !w.is_empty() && w.len() <= 256);
     let worker =
         worker.ok_or_else(|| ApiError::invalid("worker", "a non-empty worker name is required"))?;
-    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
-    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let mut tx = app.store.pool.begin().await.map_err(StoreError::from)?;
     let sub = lock(&mut tx, id).await?;
     if sub.kind != "pull-wake" {
         return Err(ApiError::invalid(
@@ -134,7 +108,7 @@ pub async fn claim(app: &AppState, id: &str, body: &Value) -> Result<Response, A
                                       "current_holder": holder } });
         return Ok((StatusCode::CONFLICT, Json(body)).into_response());
     }
-    let (_, unacked) = wake::snapshot(&app.store.pool, id).await?;
+    let (_, unacked) = wake::snapshot(&app.store, id).await?;
     if sub.wake_id.is_none() && !unacked && !sub.pending {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -144,19 +118,9 @@ pub async fn claim(app: &AppState, id: &str, body: &Value) -> Result<Response, A
         sub
     };
     let token = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query(
-        "UPDATE flowgate.ds_subscriptions
-         SET holder = $2, token = $3, lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0)
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(worker)
-    .bind(&token)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let (streams, _) = wake::snapshot(&app.store.pool, id).await?;
+    leases::claim(&mut tx, id, worker, &token).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let (streams, _) = wake::snapshot(&app.store, id).await?;
     Ok(Json(json!({
         "wake_id": sub.wake_id, "generation": sub.generation, "token": token,
         "lease_ttl_ms": sub.lease_ttl_ms, "streams": streams,
@@ -172,14 +136,9 @@ pub async fn release(
     wake_id: &str,
     generation: i64,
 ) -> Result<Response, ApiError> {
-    let db = |e: sqlx::Error| ApiError::from(crate::error::StoreError::from(e));
-    let mut tx = app.store.pool.begin().await.map_err(db)?;
+    let mut tx = app.store.pool.begin().await.map_err(StoreError::from)?;
     lock_open_wake(&mut tx, id, token, wake_id, generation).await?;
-    sqlx::query("UPDATE flowgate.ds_subscriptions SET holder = NULL, token = NULL, lease_until = NULL WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
+    leases::release(&mut tx, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -4,21 +4,23 @@
 //!
 //! Streams live in their own tables (`migrations/0003_durable_streams.sql`) and use the same
 //! write and push path as workflow streams: appends go through the process's group commit
-//! ([`crate::notify::group`], [`crate::store::ds_batch`]), so concurrent appends share a transaction and a
-//! commit, and announce themselves in it; live readers follow the hub's stream topic keyed
-//! (`~ds`, stream id), which receives this process's committed rows without reading them
-//! back (one database read per note from another process serves every reader here).
+//! ([`crate::notify::group`], [`crate::store::durable_streams::batch`]), so concurrent
+//! appends share a transaction and a commit, and announce themselves in it; live readers
+//! follow the hub's stream topic keyed (`~ds`, stream id), which receives this process's
+//! committed rows without reading them back (one database read per note from another
+//! process serves every reader here).
 //!
 //! Workflow streams are readable through the protocol, read-only and in JSON mode, at
 //! `/v1/stream/workflows/{run}/{key}`; the position after record `n` is offset `n + 1`.
 //!
-//! Modules: [`offsets`] (offset, cursor and header grammars) → [`store`] (reads, deletes,
-//! TTL), [`create`] (PUT, forks) and [`write`] (POST, [`producer`]s) →
+//! Modules: [`offsets`] (offset, cursor and header grammars) → [`create`] (PUT, forks) and
+//! [`write`] (POST, [`producer`]s) →
 //! [`http`] (PUT, POST, HEAD, DELETE, OPTIONS), [`read`] (GET catch-up), [`poll`] (long-poll)
 //! and [`live`] (SSE). The reserved `__ds/` subscription API: [`subs`] (routes, registration), [`wake`] (activity
 //! opens wakes), [`lease`] (callbacks, claims, fencing), [`webhook`] (signing, URL policy).
 //! Who may call what: [`access`]. The documented routes, each handing over to
-//! [`http::dispatch`]: [`routes`].
+//! [`http::dispatch`]: [`routes`]. The tables and their SQL: [`crate::store::durable_streams`];
+//! this module runs the expiry sweep over them.
 
 pub mod access;
 pub mod create;
@@ -30,7 +32,6 @@ pub mod poll;
 pub mod producer;
 pub mod read;
 pub mod routes;
-pub mod store;
 pub mod subs;
 pub mod wake;
 pub mod webhook;
@@ -193,7 +194,25 @@ pub fn spawn_sweep(
     pool: sqlx::PgPool,
     cancel: tokio_util::sync::CancellationToken,
 ) {
-    tracker.spawn(store::sweep(pool, SWEEP_PERIOD, cancel));
+    tracker.spawn(sweep(pool, SWEEP_PERIOD, cancel));
+}
+
+/// Sweeps expired streams every `period` until `cancel` fires.
+async fn sweep(pool: sqlx::PgPool, period: Duration, cancel: tokio_util::sync::CancellationToken) {
+    let store = crate::store::Store { pool };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.ds_sweep().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(streams = n, "expired durable streams dropped"),
+            Err(e) => tracing::warn!(error = %e, "durable stream sweep failed"),
+        }
+    }
 }
 
 #[cfg(test)]

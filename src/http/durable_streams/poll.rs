@@ -10,10 +10,10 @@ use futures::{FutureExt, StreamExt};
 use super::http::set;
 use super::offsets::{self, Start};
 use super::read::{chunk_response, cursor, etag, resolve, start_at, Target, CACHEABLE};
-use super::store::{CHUNK_BYTES, CHUNK_ROWS};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::hub::StreamItem;
+use crate::store::durable_streams::{CHUNK_BYTES, CHUNK_ROWS};
 
 /// 204 at the tail: nothing new (or closed).
 fn no_content(next: i64, closed: bool, cursor: Option<String>) -> Response {

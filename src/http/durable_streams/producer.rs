@@ -1,9 +1,9 @@
 //! Idempotent producers (`Producer-Id`, `Producer-Epoch`, `Producer-Seq`): header parsing
 //! and the answers to each verdict. The verdict itself is reached in the append's
 //! transaction, beside the producer's stored state (`flowgate.ds_write_batch`, see
-//! [`crate::store::ds_batch`]): a new epoch starts at sequence 0 and fences off older ones, a
-//! sequence at or below the last accepted is a duplicate, one past it is accepted, any
-//! other is a gap.
+//! [`crate::store::durable_streams::batch`]): a new epoch starts at sequence 0 and fences
+//! off older ones, a sequence at or below the last accepted is a duplicate, one past it is
+//! accepted, any other is a gap.
 
 use axum::http::HeaderMap;
 
@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 
 use super::fail;
 use crate::error::ApiError;
-use crate::store::ds_batch::DsOutcome;
+use crate::store::durable_streams::DsOutcome;
 
 /// The producer tuple sent with an append.
 #[derive(Debug, Clone, PartialEq, Eq)]

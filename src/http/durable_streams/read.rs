@@ -10,13 +10,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::http::{gone, missing, set};
 use super::offsets::{self, Start};
-use super::store::{Meta, CHUNK_ROWS};
 use super::{header, hub_key, HUB_NAMESPACE, WORKFLOW_PREFIX};
 use crate::error::{ApiError, StoreError};
 use crate::http::access::Caller;
 use crate::http::AppState;
 use crate::ids::{Key, RunId};
 use crate::replica::{Mode, Want};
+use crate::store::durable_streams::{Meta, CHUNK_ROWS};
 use crate::store::{PageAt, Store};
 
 /// What a stream URL names.

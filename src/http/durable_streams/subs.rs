@@ -16,12 +16,13 @@ use utoipa::ToSchema;
 
 use super::lease;
 use super::offsets::{self, Start};
-use super::wake::{self, SubRow, SUB_COLUMNS};
+use super::wake;
 use super::webhook;
 use super::{fail, header};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::ids::RunId;
+use crate::store::durable_streams::SubConfig;
 
 /// Longest lease a subscription may ask for, in milliseconds.
 const MAX_LEASE_MS: i64 = 3_600_000;
@@ -111,10 +112,7 @@ pub async fn handle(
     match (method.as_str(), tail) {
         ("PUT", "") => put(app, id, h, &json_body(&body)?).await,
         ("GET", "") => get(app, id).await,
-        ("DELETE", "") => {
-            let sql = "DELETE FROM flowgate.ds_subscriptions WHERE id = $1";
-            delete(app, sqlx::query(sql).bind(id)).await
-        }
+        ("DELETE", "") => deleted(app.store.ds_remove_subscription(id).await?),
         ("POST", "streams") => {
             let links: LinkBody = json_body(&body)?;
             require(app, id).await?;
@@ -122,8 +120,7 @@ pub async fn handle(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         ("DELETE", t) if t.starts_with("streams/") => {
-            let sql = "DELETE FROM flowgate.ds_sub_streams WHERE sub_id = $1 AND path = $2";
-            delete(app, sqlx::query(sql).bind(id).bind(&t["streams/".len()..])).await
+            deleted(app.store.ds_unlink(id, &t["streams/".len()..]).await?)
         }
         ("POST", "callback") | ("POST", "ack") => ack(app, id, h, &json_body(&body)?).await,
         ("POST", "claim") => lease::claim(app, id, &json_body::<Value>(&body)?).await,
@@ -139,17 +136,9 @@ pub async fn handle(
     }
 }
 
-/// Runs a `DELETE`: 204, or 404 if it removed nothing.
-async fn delete(
-    app: &AppState,
-    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-) -> Result<Response, ApiError> {
-    let n = query
-        .execute(&app.store.pool)
-        .await
-        .map_err(crate::error::StoreError::from)?
-        .rows_affected();
-    if n == 0 {
+/// A `DELETE`'s answer: 204, or 404 if it removed nothing.
+fn deleted(removed: bool) -> Result<Response, ApiError> {
+    if !removed {
         return Err(not_found());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -174,13 +163,10 @@ async fn ack(app: &AppState, id: &str, h: &HeaderMap, b: &AckBody) -> Result<Res
 }
 
 async fn require(app: &AppState, id: &str) -> Result<(), ApiError> {
-    let found: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM flowgate.ds_subscriptions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&app.store.pool)
-            .await
-            .map_err(crate::error::StoreError::from)?;
-    found.map(|_| ()).ok_or_else(not_found)
+    if !app.store.ds_subscription_exists(id).await? {
+        return Err(not_found());
+    }
+    Ok(())
 }
 
 async fn link(app: &AppState, id: &str, streams: &[String]) -> Result<(), ApiError> {
@@ -194,41 +180,23 @@ async fn link(app: &AppState, id: &str, streams: &[String]) -> Result<(), ApiErr
             format!("at most {MAX_LINKS} non-empty paths"),
         ));
     }
-    sqlx::query(
-        "INSERT INTO flowgate.ds_sub_streams (sub_id, path, link_type)
-         SELECT $1, p, 'explicit' FROM unnest($2::text[]) AS p
-         ON CONFLICT (sub_id, path) DO UPDATE SET link_type = 'explicit'",
-    )
-    .bind(id)
-    .bind(streams)
-    .execute(&app.store.pool)
-    .await
-    .map_err(crate::error::StoreError::from)?;
+    app.store.ds_link(id, streams).await?;
     Ok(())
 }
 
 async fn put(app: &AppState, id: &str, h: &HeaderMap, b: &SubBody) -> Result<Response, ApiError> {
     let (lease, url) = check(app, b).await?;
     let base = format!("http://{}", header(h, "host").unwrap_or("localhost"));
-    let created = sqlx::query(
-        "INSERT INTO flowgate.ds_subscriptions
-           (id, kind, pattern, webhook_url, wake_stream, lease_ttl_ms, description, base_url)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(&b.kind)
-    .bind(&b.pattern)
-    .bind(&url)
-    .bind(&b.wake_stream)
-    .bind(lease)
-    .bind(&b.description)
-    .bind(&base)
-    .execute(&app.store.pool)
-    .await
-    .map_err(crate::error::StoreError::from)?
-    .rows_affected()
-        == 1;
-    if !created && !same_as_stored(app, id, b, lease, &url).await? {
+    let config = SubConfig {
+        kind: &b.kind,
+        pattern: b.pattern.as_deref(),
+        webhook_url: url.as_deref(),
+        wake_stream: b.wake_stream.as_deref(),
+        lease_ttl_ms: lease,
+        description: b.description.as_deref(),
+    };
+    let created = app.store.ds_add_subscription(id, &config, &base).await?;
+    if !created && !app.store.ds_subscription_is(id, &config).await? {
         return Err(fail(
             StatusCode::CONFLICT,
             "CONFLICT",
@@ -279,42 +247,9 @@ async fn check(app: &AppState, b: &SubBody) -> Result<(i64, Option<String>), Api
     }
 }
 
-/// True if subscription `id` exists with exactly this configuration.
-async fn same_as_stored(
-    app: &AppState,
-    id: &str,
-    b: &SubBody,
-    lease: i64,
-    url: &Option<String>,
-) -> Result<bool, ApiError> {
-    let same: Option<(bool,)> = sqlx::query_as(
-        "SELECT kind = $2 AND pattern IS NOT DISTINCT FROM $3 AND webhook_url IS NOT DISTINCT FROM $4
-                AND wake_stream IS NOT DISTINCT FROM $5 AND lease_ttl_ms = $6
-                AND description IS NOT DISTINCT FROM $7
-         FROM flowgate.ds_subscriptions WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&b.kind)
-    .bind(&b.pattern)
-    .bind(url)
-    .bind(&b.wake_stream)
-    .bind(lease)
-    .bind(&b.description)
-    .fetch_optional(&app.store.pool)
-    .await
-    .map_err(crate::error::StoreError::from)?;
-    Ok(same == Some((true,)))
-}
-
 async fn get(app: &AppState, id: &str) -> Result<Response, ApiError> {
-    let sql = format!("SELECT {SUB_COLUMNS} FROM flowgate.ds_subscriptions WHERE id = $1");
-    let sub: SubRow = sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(&app.store.pool)
-        .await
-        .map_err(crate::error::StoreError::from)?
-        .ok_or_else(not_found)?;
-    let (streams, _) = wake::snapshot(&app.store.pool, id).await?;
+    let sub = app.store.ds_subscription(id).await?.ok_or_else(not_found)?;
+    let (streams, _) = wake::snapshot(&app.store, id).await?;
     let mut out = json!({
         "id": sub.id, "type": sub.kind, "pattern": sub.pattern, "lease_ttl_ms": sub.lease_ttl_ms,
         "generation": sub.generation, "streams": streams,

@@ -9,71 +9,31 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
+use sqlx::PgConnection;
 
 use super::offsets;
 use super::webhook::{check_url, glob, signature, signing_key};
 use super::write::Append;
 use crate::error::StoreError;
 use crate::http::AppState;
+use crate::store::durable_streams::{subscriptions, Subscription};
+use crate::store::Store;
 
 /// Largest webhook answer read, in bytes.
 const MAX_ANSWER: usize = 64 << 10;
 
-/// A subscription row as the wake logic needs it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SubRow {
-    /// Id.
-    pub id: String,
-    /// `webhook` or `pull-wake`.
-    pub kind: String,
-    /// Glob pattern.
-    pub pattern: Option<String>,
-    /// Webhook URL.
-    pub webhook_url: Option<String>,
-    /// Wake stream path.
-    pub wake_stream: Option<String>,
-    /// Lease length.
-    pub lease_ttl_ms: i64,
-    /// Base URL for links.
-    pub base_url: String,
-    /// Current wake generation.
-    pub generation: i64,
-    /// Open wake.
-    pub wake_id: Option<String>,
-    /// Token of the open wake (or claim).
-    pub token: Option<String>,
-    /// Worker holding a pull-wake claim.
-    pub holder: Option<String>,
-    /// Lease still valid.
-    pub leased: bool,
-    /// Activity during the open wake.
-    pub pending: bool,
-}
-
-/// Columns of [`SubRow`].
-pub const SUB_COLUMNS: &str = "id, kind, pattern, webhook_url, wake_stream, lease_ttl_ms, \
-    base_url, generation, wake_id, token, holder, coalesce(lease_until > now(), false) AS leased, pending";
-
 /// The streams of a subscription with their tails: `{path, tail_offset, acked_offset,
 /// has_pending, link_type}`; and whether any has unacknowledged data.
-pub async fn snapshot(db: &sqlx::PgPool, sub: &str) -> Result<(Vec<Value>, bool), StoreError> {
-    let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT l.path, l.link_type, l.acked, s.tail
-         FROM flowgate.ds_sub_streams l
-         LEFT JOIN flowgate.ds_streams s ON s.path = l.path AND NOT s.deleted
-         WHERE l.sub_id = $1 ORDER BY l.path",
-    )
-    .bind(sub)
-    .fetch_all(db)
-    .await?;
+pub async fn snapshot(store: &Store, sub: &str) -> Result<(Vec<Value>, bool), StoreError> {
+    let rows = store.ds_sub_streams(sub).await?;
     let mut any = false;
     let streams = rows
         .into_iter()
-        .map(|(path, link, acked, tail)| {
-            let tail = tail.unwrap_or(0);
+        .map(|l| {
+            let (tail, acked) = (l.tail.unwrap_or(0), l.acked);
             any |= tail > acked;
             json!({
-                "path": path, "link_type": link,
+                "path": l.path, "link_type": l.link_type,
                 "tail_offset": offsets::format(tail), "acked_offset": offsets::format(acked),
                 "has_pending": tail > acked,
             })
@@ -82,23 +42,12 @@ pub async fn snapshot(db: &sqlx::PgPool, sub: &str) -> Result<(Vec<Value>, bool)
     Ok((streams, any))
 }
 
-/// Opens a new wake on a locked, idle subscription; returns its row.
-pub async fn open_wake(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    id: &str,
-) -> Result<SubRow, StoreError> {
-    let sql = format!(
-        "UPDATE flowgate.ds_subscriptions
-         SET generation = generation + 1, wake_id = $2, token = $3, holder = NULL,
-             lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0), pending = false
-         WHERE id = $1 RETURNING {SUB_COLUMNS}"
-    );
-    Ok(sqlx::query_as(&sql)
-        .bind(id)
-        .bind(uuid::Uuid::new_v4().simple().to_string())
-        .bind(uuid::Uuid::new_v4().simple().to_string())
-        .fetch_one(&mut **tx)
-        .await?)
+/// Opens a new wake (fresh wake id and token) on a locked, idle subscription; returns its
+/// row.
+pub async fn open_wake(conn: &mut PgConnection, id: &str) -> Result<Subscription, StoreError> {
+    let wake_id = uuid::Uuid::new_v4().simple().to_string();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    subscriptions::open_wake(conn, id, &wake_id, &token).await
 }
 
 /// Records activity on `path` for every subscription following it, opening wakes where
@@ -113,45 +62,22 @@ pub async fn activity(app: AppState, path: String) {
 }
 
 async fn activity_inner(app: &AppState, path: &str) -> Result<(), StoreError> {
-    let subs: Vec<(String, Option<String>, bool)> = sqlx::query_as(
-        "SELECT s.id, s.pattern, EXISTS (SELECT 1 FROM flowgate.ds_sub_streams l
-                                         WHERE l.sub_id = s.id AND l.path = $1)
-         FROM flowgate.ds_subscriptions s",
-    )
-    .bind(path)
-    .fetch_all(&app.store.pool)
-    .await?;
-    for (id, pattern, linked) in subs {
-        let matched = pattern.as_deref().is_some_and(|p| glob(p, path));
-        if !matched && !linked {
+    for m in app.store.ds_sub_matches(path).await? {
+        let matched = m.pattern.as_deref().is_some_and(|p| glob(p, path));
+        if !matched && !m.linked {
             continue;
         }
+        let id = m.id;
         let mut tx = app.store.pool.begin().await?;
-        let sql =
-            format!("SELECT {SUB_COLUMNS} FROM flowgate.ds_subscriptions WHERE id = $1 FOR UPDATE");
-        let Some(sub): Option<SubRow> = sqlx::query_as(&sql)
-            .bind(&id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(sub) = subscriptions::lock(&mut tx, &id).await? else {
             continue;
         };
         if matched {
-            sqlx::query(
-                "INSERT INTO flowgate.ds_sub_streams (sub_id, path, link_type) VALUES ($1, $2, 'pattern')
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(path)
-            .execute(&mut *tx)
-            .await?;
+            subscriptions::link_pattern(&mut tx, &id, path).await?;
         }
         if sub.wake_id.is_some() && (sub.leased || sub.holder.is_none() && sub.kind == "pull-wake")
         {
-            sqlx::query("UPDATE flowgate.ds_subscriptions SET pending = true WHERE id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
+            subscriptions::mark_pending(&mut tx, &id).await?;
             tx.commit().await?;
             continue;
         }
@@ -163,8 +89,8 @@ async fn activity_inner(app: &AppState, path: &str) -> Result<(), StoreError> {
 }
 
 /// Announces an opened wake: a signed webhook POST, or an event on the wake stream.
-pub async fn deliver(app: &AppState, sub: SubRow) -> Result<(), StoreError> {
-    let (streams, _) = snapshot(&app.store.pool, &sub.id).await?;
+pub async fn deliver(app: &AppState, sub: Subscription) -> Result<(), StoreError> {
+    let (streams, _) = snapshot(&app.store, &sub.id).await?;
     let wake_id = sub.wake_id.clone().unwrap_or_default();
     if sub.kind == "pull-wake" {
         let event = json!({
@@ -194,7 +120,7 @@ pub async fn deliver(app: &AppState, sub: SubRow) -> Result<(), StoreError> {
             match post_webhook(&app, &sub, &wake_id, streams).await {
                 Ok(Some(next)) => {
                     wake_id = next.wake_id.clone().unwrap_or_default();
-                    streams = match snapshot(&app.store.pool, &next.id).await {
+                    streams = match snapshot(&app.store, &next.id).await {
                         Ok((s, _)) => s,
                         Err(_) => break,
                     };
@@ -214,10 +140,10 @@ pub async fn deliver(app: &AppState, sub: SubRow) -> Result<(), StoreError> {
 /// Posts one wake; returns the next wake if the consumer finished and work is left.
 async fn post_webhook(
     app: &AppState,
-    sub: &SubRow,
+    sub: &Subscription,
     wake_id: &str,
     streams: Vec<Value>,
-) -> Result<Option<SubRow>, String> {
+) -> Result<Option<Subscription>, String> {
     let url = sub.webhook_url.clone().unwrap_or_default();
     let url = check_url(&url, app.config.ds_webhook_loopback).await?;
     let body = json!({

@@ -142,26 +142,14 @@ pub async fn check_url(url: &str, allow_loopback: bool) -> Result<reqwest::Url, 
 /// The signing key (created on first use, shared through the database).
 pub async fn signing_key(store: &Store) -> Result<(String, SigningKey), StoreError> {
     for _ in 0..2 {
-        let row: Option<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT kid, secret FROM flowgate.ds_signing_keys ORDER BY created_at, kid LIMIT 1",
-        )
-        .fetch_optional(&store.pool)
-        .await?;
-        if let Some((kid, secret)) = row {
+        if let Some((kid, secret)) = store.ds_signing_key().await? {
             if let Ok(bytes) = <[u8; 32]>::try_from(secret.as_slice()) {
                 return Ok((kid, SigningKey::from_bytes(&bytes)));
             }
         }
         let secret: [u8; 32] = rand::random();
         let kid = format!("ds_{:016x}", rand::random::<u64>());
-        sqlx::query(
-            "INSERT INTO flowgate.ds_signing_keys (kid, secret)
-             SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM flowgate.ds_signing_keys)",
-        )
-        .bind(&kid)
-        .bind(secret.as_slice())
-        .execute(&store.pool)
-        .await?;
+        store.ds_add_signing_key(&kid, &secret).await?;
     }
     Err(StoreError::Conflict("no usable signing key".into()))
 }

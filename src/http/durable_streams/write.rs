@@ -1,18 +1,18 @@
 //! Appends (POST): bytes or JSON messages, closing, `Stream-Seq` and idempotent producers.
 //!
 //! A request is split into rows here ([`Append::prepare`]); the checks and the write run in
-//! the process's group commit ([`crate::store::ds_batch`]): concurrent appends share one transaction
-//! and one commit, each holding its stream row's lock in turn, so offsets are gapless,
-//! commit in order, and the closed, sequence and producer checks see a consistent row.
+//! the process's group commit ([`crate::store::durable_streams::batch`]): concurrent
+//! appends share one transaction and one commit, each holding its stream row's lock in
+//! turn, so offsets are gapless, commit in order, and the closed, sequence and producer
+//! checks see a consistent row.
 
 use bytes::Bytes;
-use sqlx::{Postgres, Transaction};
 
 use super::media_type;
 use super::producer::Producer;
 use crate::error::StoreError;
 use crate::notify::GroupCommit;
-use crate::store::ds_batch::{DsAppend, DsOutcome};
+use crate::store::durable_streams::{DsAppend, DsOutcome};
 
 /// A POST.
 #[derive(Debug, Clone)]
@@ -104,28 +104,6 @@ impl Append {
             invalid,
         })
     }
-}
-
-pub(crate) async fn insert_rows(
-    tx: &mut Transaction<'_, Postgres>,
-    id: i64,
-    after: i64,
-    rows: &[Bytes],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<&[u8]> = rows.iter().map(|r| &r[..]).collect();
-    sqlx::query(
-        "INSERT INTO flowgate.ds_records (stream_id, seq, payload)
-         SELECT $1, $2 + t.ord, t.p FROM unnest($3::bytea[]) WITH ORDINALITY AS t(p, ord)",
-    )
-    .bind(id)
-    .bind(after)
-    .bind(rows)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

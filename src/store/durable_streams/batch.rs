@@ -94,17 +94,6 @@ pub enum DsOutcome {
     Invalid,
 }
 
-/// The function's result: codes, ids, tails, closed flags, two numbers, subscribed.
-type Row = (
-    Vec<Option<String>>,
-    Vec<Option<i64>>,
-    Vec<Option<i64>>,
-    Vec<Option<bool>>,
-    Vec<Option<i64>>,
-    Vec<Option<i64>>,
-    Option<bool>,
-);
-
 /// The statement's inputs, one array per column.
 #[derive(Default)]
 struct Columns<'a> {
@@ -153,27 +142,34 @@ pub async fn write_batch(
     appends: &[&DsAppend],
 ) -> Result<Vec<DsOutcome>, StoreError> {
     let c = Columns::of(appends);
-    let (codes, ids, tails, closes, nums1, nums2, subscribed): Row = sqlx::query_as(
-        "SELECT codes, ids, tails, closes, nums1, nums2, subscribed
-         FROM flowgate.ds_write_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    // Arrays of nullable or borrowed elements have no checked Rust mapping: their types are
+    // stated (`as &[…]`); the statement and the other arguments are checked.
+    let row = sqlx::query!(
+        r#"SELECT codes AS "codes!: Vec<Option<String>>", ids AS "ids!: Vec<Option<i64>>",
+                  tails AS "tails!: Vec<Option<i64>>", closes AS "closes!: Vec<Option<bool>>",
+                  nums1 AS "nums1!: Vec<Option<i64>>", nums2 AS "nums2!: Vec<Option<i64>>",
+                  subscribed
+           FROM flowgate.ds_write_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"#,
+        origin,
+        &c.paths as &[&str],
+        &c.types as &[Option<&str>],
+        &c.bodies,
+        &c.close,
+        &c.seqs as &[Option<&[u8]>],
+        &c.pids as &[Option<&str>],
+        &c.epochs as &[Option<i64>],
+        &c.pseqs as &[Option<i64>],
+        &c.invalid,
+        &c.counts,
+        &c.payloads as &[&[u8]],
+        &c.rec_op,
     )
-    .bind(origin)
-    .bind(&c.paths)
-    .bind(&c.types)
-    .bind(&c.bodies)
-    .bind(&c.close)
-    .bind(&c.seqs)
-    .bind(&c.pids)
-    .bind(&c.epochs)
-    .bind(&c.pseqs)
-    .bind(&c.invalid)
-    .bind(&c.counts)
-    .bind(&c.payloads)
-    .bind(&c.rec_op)
     .fetch_one(conn)
     .await?;
+    let (codes, ids, tails, closes) = (row.codes, row.ids, row.tails, row.closes);
+    let (nums1, nums2) = (row.nums1, row.nums2);
     let at = |v: &[Option<i64>], i: usize| v.get(i).copied().flatten().unwrap_or(0);
-    let subscribed = subscribed.unwrap_or(false);
+    let subscribed = row.subscribed.unwrap_or(false);
     appends
         .iter()
         .enumerate()
