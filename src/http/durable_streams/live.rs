@@ -134,10 +134,8 @@ pub async fn sse(
     let stop = app.shutdown.clone().cancelled_owned();
     let app = app.clone();
     let path = path.to_string();
-    let cursor_now = {
-        let c = client_cursor.map(str::to_string);
-        move || cursor(c.as_deref())
-    };
+    let client_cursor = client_cursor.map(str::to_string);
+    let cursor_now = move || cursor(client_cursor.as_deref());
     let stream = async_stream::stream! {
         let _slot = slot;
         let _client = client;
