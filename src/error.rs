@@ -37,8 +37,8 @@ impl From<sqlx::Error> for StoreError {
 /// The body of every 4xx and 5xx answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Error)]
+#[allow(missing_docs)] // a description would wrap the inlined detail in a oneOf
 pub struct ErrorBody {
-    /// What went wrong.
     #[schema(inline)]
     pub error: ErrorDetail,
 }
