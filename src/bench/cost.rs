@@ -29,10 +29,7 @@ fn cpu_of(pid: &str) -> f64 {
 
 /// CPU seconds of every backend connected to the bench database, by pid.
 async fn backends(bench: &Bench) -> anyhow::Result<HashMap<i32, f64>> {
-    let pids: Vec<i32> =
-        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-            .fetch_all(&bench.pool)
-            .await?;
+    let pids = bench.store.backend_pids().await?;
     Ok(pids
         .into_iter()
         .map(|p| (p, cpu_of(&p.to_string())))

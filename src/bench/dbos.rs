@@ -178,11 +178,11 @@ pub async fn run(bench: &Bench, admin_url: &str, n: usize) -> anyhow::Result<Vec
         "the dbos scenario needs the DBOS venv: python3 -m venv .venv-dbos && \
          .venv-dbos/bin/pip install -r tests/dbos/requirements.txt (run from the repository root)"
     );
-    let admin = sqlx::PgPool::connect(admin_url).await?;
+    let admin = crate::store::Store {
+        pool: sqlx::PgPool::connect(admin_url).await?,
+    };
     let db_name = format!("flowgate_bench_dbos_{:08x}", rand::random::<u32>());
-    sqlx::query(&format!("CREATE DATABASE {db_name}"))
-        .execute(&admin)
-        .await?;
+    admin.create_database(&db_name).await?;
     let db_url = format!(
         "{}/{db_name}",
         admin_url
@@ -191,9 +191,7 @@ pub async fn run(bench: &Bench, admin_url: &str, n: usize) -> anyhow::Result<Vec
             .unwrap_or(admin_url)
     );
     let result = measure(bench, &db_url, n).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-        .execute(&admin)
-        .await?;
+    admin.drop_database(&db_name).await?;
     result
 }
 

@@ -177,10 +177,9 @@ async fn write(
                 bench.append(url, &json!([{"i": i}])).await?;
             }
             Writer::Sql => {
-                sqlx::query("SELECT flowgate.write_stream($1, 's', $2::jsonb)")
-                    .bind(run_id)
-                    .bind(json!({"i": i}))
-                    .execute(&bench.pool)
+                bench
+                    .store
+                    .write_stream_sql(run_id, &json!({"i": i}))
                     .await?;
             }
         }

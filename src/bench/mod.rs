@@ -29,6 +29,7 @@ use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
 use crate::config::DEFAULT_DATABASE_URL;
+use crate::store::Store;
 
 /// One result: its table line and its JSON.
 pub type Row = (String, Value);
@@ -84,8 +85,8 @@ pub struct BenchArgs {
 pub struct Bench {
     /// Server base URL.
     pub base: String,
-    /// A pool on the bench database (for SQL producers and statistics).
-    pub pool: sqlx::PgPool,
+    /// The bench database (for SQL producers and statistics).
+    pub store: Store,
     /// The bench database URL.
     pub db_url: String,
     /// HTTP client.
@@ -99,12 +100,12 @@ pub struct Bench {
 impl Bench {
     /// Creates a fresh database and starts a server process on it.
     pub async fn start(admin_url: &str) -> anyhow::Result<Bench> {
-        let admin = sqlx::PgPool::connect(admin_url).await?;
+        let admin = Store {
+            pool: sqlx::PgPool::connect(admin_url).await?,
+        };
         let db_name = format!("flowgate_bench_{:08x}", rand::random::<u32>());
-        sqlx::query(&format!("CREATE DATABASE {db_name}"))
-            .execute(&admin)
-            .await?;
-        admin.close().await;
+        admin.create_database(&db_name).await?;
+        admin.pool.close().await;
         let base_url = admin_url
             .rsplit_once('/')
             .map(|(b, _)| b)
@@ -120,7 +121,7 @@ impl Bench {
             .await?;
         Ok(Bench {
             base,
-            pool,
+            store: Store { pool },
             db_url,
             http,
             server,
@@ -148,14 +149,11 @@ impl Bench {
     pub async fn finish(mut self) -> anyhow::Result<()> {
         self.stop_extra().await;
         stop_child(&mut self.server).await;
-        self.pool.close().await;
-        let admin = sqlx::PgPool::connect(&self.admin_url).await?;
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.db_name
-        ))
-        .execute(&admin)
-        .await?;
+        self.store.pool.close().await;
+        let admin = Store {
+            pool: sqlx::PgPool::connect(&self.admin_url).await?,
+        };
+        admin.drop_database(&self.db_name).await?;
         Ok(())
     }
 
@@ -207,11 +205,7 @@ impl Bench {
     /// Transactions committed in the bench database so far (statistics flush lazily, so
     /// callers wait for them to settle first).
     pub async fn xact_commits(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
-        )
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(self.store.xact_commits().await?)
     }
 }
 

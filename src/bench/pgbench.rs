@@ -62,9 +62,9 @@ impl Script {
 /// Creates the runs the scripts write to.
 pub async fn prepare(bench: &Bench) -> anyhow::Result<()> {
     for i in 0..RUNS {
-        sqlx::query("SELECT flowgate.ensure_run($1, 'bench')")
-            .bind(format!("pgbench-{i}"))
-            .execute(&bench.pool)
+        bench
+            .store
+            .ensure_bench_run(&format!("pgbench-{i}"))
             .await?;
     }
     Ok(())

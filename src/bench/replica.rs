@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use super::stats::Summary;
 use super::{spawn_server_env, stop_child};
 use crate::private_pg::{find_bindir, PrivateCluster};
+use crate::store::Store;
 
 /// One phase's figures.
 struct Phase {
@@ -24,14 +25,6 @@ struct Phase {
     primary_xacts: i64,
     standby_xacts: i64,
     delivered: usize,
-}
-
-async fn xacts(pool: &PgPool) -> anyhow::Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT sum(xact_commit)::bigint FROM pg_stat_database")
-            .fetch_one(pool)
-            .await?,
-    )
 }
 
 /// Appends `records` at `rate` through `writer` while `readers` SSE readers follow on
@@ -45,7 +38,7 @@ async fn phase(
     readers: usize,
     records: usize,
     rate: f64,
-    dbs: (&PgPool, &PgPool),
+    dbs: (&Store, &Store),
     settle: Duration,
 ) -> anyhow::Result<Phase> {
     let run = format!(
@@ -60,7 +53,10 @@ async fn phase(
         .await?;
     anyhow::ensure!(r.status().is_success(), "create run: {}", r.status());
     tokio::time::sleep(settle).await;
-    let before = (xacts(dbs.0).await?, xacts(dbs.1).await?);
+    let before = (
+        dbs.0.server_xact_commits().await?,
+        dbs.1.server_xact_commits().await?,
+    );
     let start = Instant::now();
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..records).map(|_| AtomicU64::new(0)).collect());
     let mut tasks = Vec::new();
@@ -104,7 +100,10 @@ async fn phase(
         all.extend(t.await?);
     }
     tokio::time::sleep(settle).await;
-    let after = (xacts(dbs.0).await?, xacts(dbs.1).await?);
+    let after = (
+        dbs.0.server_xact_commits().await?,
+        dbs.1.server_xact_commits().await?,
+    );
     Ok(Phase {
         name,
         delivered: all.len(),
@@ -164,8 +163,12 @@ async fn measure(
     let env = [("FLOWGATE_READ_URL", standby.url.clone())];
     let (mut s, on_standby) = spawn_server_env(http, &primary.url, &env).await?;
     let dbs = (
-        PgPool::connect(&primary.url).await?,
-        PgPool::connect(&standby.url).await?,
+        Store {
+            pool: PgPool::connect(&primary.url).await?,
+        },
+        Store {
+            pool: PgPool::connect(&standby.url).await?,
+        },
     );
     let dbs = (&dbs.0, &dbs.1);
     // The standby gateway serves from the standby once its probe has seen it caught up.

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::stats::Summary;
 use super::{Bench, Row};
+use crate::store::RunStatus;
 
 fn unix_micros() -> i64 {
     SystemTime::now()
@@ -190,12 +191,10 @@ pub async fn queue_throughput(
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut done = 0i64;
     while Instant::now() < deadline {
-        done = sqlx::query_scalar(
-            "SELECT count(*) FROM flowgate.workflows WHERE id LIKE $1 AND status = 'SUCCESS'",
-        )
-        .bind(format!("{tag}-%"))
-        .fetch_one(&bench.pool)
-        .await?;
+        done = bench
+            .store
+            .count_runs_like(&format!("{tag}-%"), RunStatus::Success)
+            .await?;
         if done as usize >= total {
             break;
         }

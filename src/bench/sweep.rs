@@ -35,44 +35,13 @@ impl Window {
 
 /// Inserts `runs` finished runs two days old with `per_run` records of about 100 bytes.
 async fn load(bench: &Bench, runs: i64, per_run: i64) -> anyhow::Result<()> {
-    let mut tx = bench.pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO flowgate.workflows (id, workflow, status, external, updated_at)
-         SELECT 'old-' || i, 'bench', 'SUCCESS', true, now() - interval '2 days'
-         FROM generate_series(1, $1) i",
-    )
-    .bind(runs)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO flowgate.streams (workflow_id, key, next_offset, closed)
-         SELECT 'old-' || i, 'output', $2, true FROM generate_series(1, $1) i",
-    )
-    .bind(runs)
-    .bind(per_run)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        r#"INSERT INTO flowgate.stream_records (workflow_id, key, "offset", payload)
-           SELECT 'old-' || i, 'output', o,
-                  convert_to('{"token":"' || repeat('x', 80) || '","i":' || o || '}', 'UTF8')
-           FROM generate_series(1, $1) i, generate_series(0, $2 - 1) o"#,
-    )
-    .bind(runs)
-    .bind(per_run)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    sqlx::query("ANALYZE flowgate.stream_records")
-        .execute(&bench.pool)
-        .await?;
+    bench.store.seed_expired_runs(runs, per_run).await?;
+    bench.store.analyze_stream_records().await?;
     Ok(())
 }
 
 async fn table_mb(bench: &Bench) -> anyhow::Result<f64> {
-    let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('flowgate.stream_records')")
-        .fetch_one(&bench.pool)
-        .await?;
+    let bytes = bench.store.stream_records_bytes().await?;
     Ok(bytes as f64 / 1048576.0)
 }
 
@@ -161,7 +130,7 @@ pub async fn run(
         retention: Duration::from_secs(86400),
         ..Default::default()
     };
-    let sweeper = Sweeper::new(bench.pool.clone(), cfg, None);
+    let sweeper = Sweeper::new(bench.store.pool.clone(), cfg, None);
     let stop = CancellationToken::new();
     let sweep = {
         let (s, stop) = (sweeper.clone(), stop.clone());
@@ -177,13 +146,9 @@ pub async fn run(
     let report = sweep.await??;
     let base2 = traffic(bench, "live-c", CancellationToken::new(), max).await?;
     let after = table_mb(bench).await?;
-    sqlx::query("VACUUM flowgate.stream_records")
-        .execute(&bench.pool)
-        .await?;
+    bench.store.vacuum_stream_records(false).await?;
     let vacuumed = table_mb(bench).await?;
-    sqlx::query("VACUUM FULL flowgate.stream_records")
-        .execute(&bench.pool)
-        .await?;
+    bench.store.vacuum_stream_records(true).await?;
     let full = table_mb(bench).await?;
     let (tp, p99) = (
         during.rate() / ((base.rate() + base2.rate()) / 2.0).max(1e-9),

@@ -10,10 +10,12 @@
 
 pub mod approvals;
 pub mod batch;
+pub mod databases;
 pub mod dbos;
 pub mod durable_streams;
 pub mod events;
 pub mod executors;
+pub mod fixtures;
 pub mod messages;
 pub mod notes;
 pub mod probe;
@@ -23,8 +25,10 @@ pub mod run_changes;
 pub mod run_status;
 pub mod run_writes;
 pub mod runs;
+pub mod stats;
 pub mod steps;
 pub mod streams;
+pub mod upkeep;
 
 use std::time::Duration;
 
