@@ -3,10 +3,13 @@
 //! statement of the server lives here, one module per table group, and is checked against
 //! the migrations at compile time (`sqlx::query!` and friends; `.sqlx/` holds the query
 //! descriptions for building without a database, `.ci/sqlx-check.sh` keeps them current).
-//! The few statements built at run time name a configured schema (DBOS) and say so.
+//! The few statements built at run time name an identifier no parameter can carry (a DBOS
+//! app's configured schema, a benchmark's scratch database) and say so.
 //!
-//! The store only reads and writes; it never notifies. Callers publish a [`crate::note::Note`]
-//! after a write commits (or use the `flowgate.*` SQL functions, which notify themselves).
+//! The store does not decide when anyone is woken: callers publish a [`crate::note::Note`]
+//! after a write commits, and `notify` sends notes through the statements here that carry
+//! them (`notes.rs`; the group commit's batches, whose notes commit with their writes). The
+//! `flowgate.*` SQL functions for outside producers notify themselves.
 
 pub mod approvals;
 pub mod batch;
@@ -72,6 +75,9 @@ impl Store {
 
     /// True if the database answers.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sqlx::query!("SELECT 1 AS one")
+            .fetch_one(&self.pool)
+            .await
+            .is_ok()
     }
 }
