@@ -27,6 +27,14 @@ struct Phase {
     delivered: usize,
 }
 
+/// Transactions committed so far on the primary's and the standby's servers.
+async fn commits(dbs: (&Store, &Store)) -> anyhow::Result<(i64, i64)> {
+    Ok((
+        dbs.0.server_xact_commits().await?,
+        dbs.1.server_xact_commits().await?,
+    ))
+}
+
 /// Appends `records` at `rate` through `writer` while `readers` SSE readers follow on
 /// `reader` (none: writes only); returns latencies and the transaction deltas.
 #[allow(clippy::too_many_arguments)]
@@ -53,10 +61,7 @@ async fn phase(
         .await?;
     anyhow::ensure!(r.status().is_success(), "create run: {}", r.status());
     tokio::time::sleep(settle).await;
-    let before = (
-        dbs.0.server_xact_commits().await?,
-        dbs.1.server_xact_commits().await?,
-    );
+    let before = commits(dbs).await?;
     let start = Instant::now();
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..records).map(|_| AtomicU64::new(0)).collect());
     let mut tasks = Vec::new();
@@ -100,10 +105,7 @@ async fn phase(
         all.extend(t.await?);
     }
     tokio::time::sleep(settle).await;
-    let after = (
-        dbs.0.server_xact_commits().await?,
-        dbs.1.server_xact_commits().await?,
-    );
+    let after = commits(dbs).await?;
     Ok(Phase {
         name,
         delivered: all.len(),
