@@ -96,37 +96,27 @@ pub async fn delete_chunk(
     runs: &[String],
     limit: i64,
 ) -> Result<u64, StoreError> {
+    /// Deletes up to `limit` rows of `runs` in table `$table` of the flowgate schema.
+    macro_rules! delete_chunk_of {
+        ($table:literal) => {
+            sqlx::query!(
+                "DELETE FROM flowgate."
+                    + $table
+                    + " WHERE ctid = ANY(ARRAY(
+                     SELECT ctid FROM flowgate."
+                    + $table
+                    + " WHERE workflow_id = ANY($1) LIMIT $2))",
+                runs,
+                limit
+            )
+            .execute(conn)
+            .await?
+        };
+    }
     let done = match table {
-        Chunked::Steps => {
-            sqlx::query!(
-                "DELETE FROM flowgate.steps WHERE ctid = ANY(ARRAY(
-                     SELECT ctid FROM flowgate.steps WHERE workflow_id = ANY($1) LIMIT $2))",
-                runs,
-                limit
-            )
-            .execute(conn)
-            .await?
-        }
-        Chunked::Events => {
-            sqlx::query!(
-                "DELETE FROM flowgate.events WHERE ctid = ANY(ARRAY(
-                     SELECT ctid FROM flowgate.events WHERE workflow_id = ANY($1) LIMIT $2))",
-                runs,
-                limit
-            )
-            .execute(conn)
-            .await?
-        }
-        Chunked::Messages => {
-            sqlx::query!(
-                "DELETE FROM flowgate.messages WHERE ctid = ANY(ARRAY(
-                     SELECT ctid FROM flowgate.messages WHERE workflow_id = ANY($1) LIMIT $2))",
-                runs,
-                limit
-            )
-            .execute(conn)
-            .await?
-        }
+        Chunked::Steps => delete_chunk_of!("steps"),
+        Chunked::Events => delete_chunk_of!("events"),
+        Chunked::Messages => delete_chunk_of!("messages"),
     };
     Ok(done.rows_affected())
 }
@@ -194,49 +184,28 @@ async fn delete_owned(
     conn: &mut PgConnection,
     runs: &[String],
 ) -> Result<Vec<(&'static str, u64)>, StoreError> {
-    let records = sqlx::query!(
-        "DELETE FROM flowgate.stream_records WHERE workflow_id = ANY($1)",
-        runs
-    )
-    .execute(&mut *conn)
-    .await?;
-    let steps = sqlx::query!(
-        "DELETE FROM flowgate.steps WHERE workflow_id = ANY($1)",
-        runs
-    )
-    .execute(&mut *conn)
-    .await?;
-    let events = sqlx::query!(
-        "DELETE FROM flowgate.events WHERE workflow_id = ANY($1)",
-        runs
-    )
-    .execute(&mut *conn)
-    .await?;
-    let messages = sqlx::query!(
-        "DELETE FROM flowgate.messages WHERE workflow_id = ANY($1)",
-        runs
-    )
-    .execute(&mut *conn)
-    .await?;
-    let approvals = sqlx::query!(
-        "DELETE FROM flowgate.approval_uses WHERE workflow_id = ANY($1)",
-        runs
-    )
-    .execute(&mut *conn)
-    .await?;
-    let keys = sqlx::query!(
-        "DELETE FROM flowgate.message_keys WHERE workflow_id = ANY($1)",
-        runs
-    )
-    .execute(&mut *conn)
-    .await?;
+    /// Deletes the rows of `runs` in table `$table` of the flowgate schema.
+    macro_rules! delete_of_runs {
+        ($table:literal) => {
+            (
+                $table,
+                sqlx::query!(
+                    "DELETE FROM flowgate." + $table + " WHERE workflow_id = ANY($1)",
+                    runs
+                )
+                .execute(&mut *conn)
+                .await?
+                .rows_affected(),
+            )
+        };
+    }
     Ok(vec![
-        ("stream_records", records.rows_affected()),
-        ("steps", steps.rows_affected()),
-        ("events", events.rows_affected()),
-        ("messages", messages.rows_affected()),
-        ("approval_uses", approvals.rows_affected()),
-        ("message_keys", keys.rows_affected()),
+        delete_of_runs!("stream_records"),
+        delete_of_runs!("steps"),
+        delete_of_runs!("events"),
+        delete_of_runs!("messages"),
+        delete_of_runs!("approval_uses"),
+        delete_of_runs!("message_keys"),
     ])
 }
 
@@ -249,14 +218,13 @@ pub async fn delete_consumed_messages(
     default: f64,
     limit: i64,
 ) -> Result<(u64, u64), StoreError> {
-    let row = sqlx::query!(
-        r#"WITH doomed AS (
+    let row = retention_query!(
+        query,
+        [],
+        "WITH doomed AS (
                SELECT m.id FROM flowgate.messages m
                JOIN flowgate.workflows w ON w.id = m.workflow_id
-               WHERE m.consumed_at < now() - make_interval(secs => $1::float8)
-                 AND w.retention_secs IS DISTINCT FROM 0
-                 AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
-                 AND m.consumed_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))
+               WHERE " + consumed + r#"
                ORDER BY m.consumed_at LIMIT $3
                FOR UPDATE OF m SKIP LOCKED),
            gone AS (
@@ -268,7 +236,7 @@ pub async fn delete_consumed_messages(
                SELECT workflow_id, idempotency_key, id, topic, md5(body::text) FROM gone
                WHERE idempotency_key IS NOT NULL
                ON CONFLICT DO NOTHING RETURNING 1)
-           SELECT (SELECT count(*) FROM gone) AS "gone!", (SELECT count(*) FROM kept) AS "kept!""#,
+           SELECT (SELECT count(*) FROM gone) AS "gone!", (SELECT count(*) FROM kept) AS "kept!""#;
         floor,
         default,
         limit

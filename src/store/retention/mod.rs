@@ -4,32 +4,45 @@
 //! takes that `&mut PgConnection`. [`delete`] removes expired runs and old consumed
 //! messages, [`idle`] ends idle external runs, [`plan`] counts what a sweep would remove.
 //!
-//! Two predicates recur, written out in each statement that uses them (the macros take the
-//! SQL as one literal), and must stay in step:
+//! Two predicates recur; [`retention_query!`] splices each into the statements that use
+//! them, so they are written once:
 //!
-//! - expired: a finished run past its retention. `$1` is the shortest retention in force
-//!   (it bounds the index scan), `$2` the default retention (0 = forever); a child waits for
-//!   its parent to finish.
-//!
-//!   ```sql
-//!   w.status IN ('SUCCESS', 'ERROR', 'CANCELLED')
-//!   AND w.retention_secs IS DISTINCT FROM 0
-//!   AND w.updated_at < now() - make_interval(secs => $1::float8)
-//!   AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
-//!   AND w.updated_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))
-//!   AND NOT EXISTS (SELECT 1 FROM flowgate.workflows p
-//!                   WHERE p.id = w.parent_id AND p.status IN ('ENQUEUED', 'PENDING'))
-//!   ```
-//!
-//! - consumed: a message `m` consumed longer ago than its run `w`'s retention (`$1`, `$2`
+//! - `expired`: a finished run `w` past its retention. `$1` is the shortest retention in
+//!   force (it bounds the index scan), `$2` the default retention (0 = forever); a child
+//!   waits for its parent to finish.
+//! - `consumed`: a message `m` consumed longer ago than its run `w`'s retention (`$1`, `$2`
 //!   as above).
-//!
-//!   ```sql
-//!   m.consumed_at < now() - make_interval(secs => $1::float8)
-//!   AND w.retention_secs IS DISTINCT FROM 0
-//!   AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
-//!   AND m.consumed_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))
-//!   ```
+
+/// A `sqlx::$kind!` statement (`record` its row type, if any) whose text is the `+`-joined
+/// literals and predicate names (`expired`, `consumed`: module doc) before the first `;`.
+macro_rules! retention_query {
+    ($kind:ident, [$($record:path)?], $($sql:tt)*) => {
+        retention_query!(@sql ($kind [$($record)?]) [] $($sql)*)
+    };
+    (@sql ($kind:ident [$($record:path)?]) [$($done:tt)*] ; $($arg:expr),* $(,)?) => {
+        sqlx::$kind!($($record,)? $($done)* $(, $arg)*)
+    };
+    (@sql $head:tt [$($done:tt)*] expired $($rest:tt)*) => {
+        retention_query!(@sql $head [$($done)* "w.status IN ('SUCCESS', 'ERROR', 'CANCELLED')
+           AND w.retention_secs IS DISTINCT FROM 0
+           AND w.updated_at < now() - make_interval(secs => $1::float8)
+           AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
+           AND w.updated_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))
+           AND NOT EXISTS (SELECT 1 FROM flowgate.workflows p
+                           WHERE p.id = w.parent_id AND p.status IN ('ENQUEUED', 'PENDING'))"]
+            $($rest)*)
+    };
+    (@sql $head:tt [$($done:tt)*] consumed $($rest:tt)*) => {
+        retention_query!(@sql $head [$($done)* "m.consumed_at < now() - make_interval(secs => $1::float8)
+           AND w.retention_secs IS DISTINCT FROM 0
+           AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
+           AND m.consumed_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))"]
+            $($rest)*)
+    };
+    (@sql $head:tt [$($done:tt)*] $t:tt $($rest:tt)*) => {
+        retention_query!(@sql $head [$($done)* $t] $($rest)*)
+    };
+}
 
 pub mod delete;
 pub mod idle;
@@ -130,16 +143,10 @@ pub async fn expired_runs(
     default: f64,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar!(
-        "SELECT w.id FROM flowgate.workflows w
-         WHERE w.status IN ('SUCCESS', 'ERROR', 'CANCELLED')
-           AND w.retention_secs IS DISTINCT FROM 0
-           AND w.updated_at < now() - make_interval(secs => $1::float8)
-           AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
-           AND w.updated_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))
-           AND NOT EXISTS (SELECT 1 FROM flowgate.workflows p
-                           WHERE p.id = w.parent_id AND p.status IN ('ENQUEUED', 'PENDING'))
-         ORDER BY w.updated_at LIMIT $3",
+    Ok(retention_query!(
+        query_scalar,
+        [],
+        "SELECT w.id FROM flowgate.workflows w WHERE " + expired + " ORDER BY w.updated_at LIMIT $3";
         floor,
         default,
         limit

@@ -40,53 +40,41 @@ pub async fn count_expired(
     floor: f64,
     default: f64,
 ) -> Result<Vec<TableCount>, StoreError> {
-    Ok(sqlx::query_as!(
-        TableCount,
-        r#"WITH expired AS MATERIALIZED (
-               SELECT w.id FROM flowgate.workflows w
-               WHERE w.status IN ('SUCCESS', 'ERROR', 'CANCELLED')
-                 AND w.retention_secs IS DISTINCT FROM 0
-                 AND w.updated_at < now() - make_interval(secs => $1::float8)
-                 AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
-                 AND w.updated_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))
-                 AND NOT EXISTS (SELECT 1 FROM flowgate.workflows p
-                                 WHERE p.id = w.parent_id AND p.status IN ('ENQUEUED', 'PENDING'))),
-           counts (n, "table", rows, bytes) AS (
-               SELECT 1, 'workflows', count(*), sum(pg_column_size(t.*))
-               FROM flowgate.workflows t WHERE t.id IN (SELECT id FROM expired)
-               UNION ALL
-               SELECT 2, 'steps', count(*), sum(pg_column_size(t.*))
-               FROM flowgate.steps t WHERE t.workflow_id IN (SELECT id FROM expired)
-               UNION ALL
-               SELECT 3, 'events', count(*), sum(pg_column_size(t.*))
-               FROM flowgate.events t WHERE t.workflow_id IN (SELECT id FROM expired)
-               UNION ALL
-               SELECT 4, 'messages', count(*), sum(pg_column_size(t.*))
-               FROM flowgate.messages t WHERE t.workflow_id IN (SELECT id FROM expired)
-               UNION ALL
-               SELECT 5, 'streams', count(*), sum(pg_column_size(t.*))
-               FROM flowgate.streams t WHERE t.workflow_id IN (SELECT id FROM expired)
-               UNION ALL
-               SELECT 6, 'stream_records', count(*), sum(pg_column_size(t.*))
-               FROM flowgate.stream_records t WHERE t.workflow_id IN (SELECT id FROM expired)
-               UNION ALL
-               SELECT 7, 'approval_uses', count(*), sum(pg_column_size(t.*))
-               FROM flowgate.approval_uses t WHERE t.workflow_id IN (SELECT id FROM expired)
-               UNION ALL
-               SELECT 8, 'message_keys', count(*), sum(pg_column_size(t.*))
-               FROM flowgate.message_keys t WHERE t.workflow_id IN (SELECT id FROM expired)
-               UNION ALL
-               SELECT 9, 'messages (consumed, live runs)', count(*), sum(pg_column_size(m.*))
-               FROM flowgate.messages m JOIN flowgate.workflows w ON w.id = m.workflow_id
-               WHERE m.consumed_at < now() - make_interval(secs => $1::float8)
-                 AND w.retention_secs IS DISTINCT FROM 0
-                 AND ($2::float8 > 0 OR w.retention_secs IS NOT NULL)
-                 AND m.consumed_at < now() - make_interval(secs => coalesce(w.retention_secs::float8, $2::float8))
-                 AND m.workflow_id NOT IN (SELECT id FROM expired))
-           SELECT "table" AS "table!", rows AS "rows!", coalesce(bytes, 0)::bigint AS "bytes!"
-           FROM counts ORDER BY n"#,
-        floor,
-        default
+    /// The statement over the tables that hold a run's rows (`$n`, its place in the list).
+    macro_rules! count_expired_in {
+        ($($n:literal $table:literal),*) => {
+            retention_query!(
+                query_as,
+                [TableCount],
+                r#"WITH expired AS MATERIALIZED (SELECT w.id FROM flowgate.workflows w WHERE "#
+                    + expired
+                    + r#"), counts (n, "table", rows, bytes) AS (
+                       SELECT 1, 'workflows', count(*), sum(pg_column_size(t.*))
+                       FROM flowgate.workflows t WHERE t.id IN (SELECT id FROM expired)"#
+                $(
+                    + " UNION ALL SELECT " + $n + ", '" + $table
+                    + "', count(*), sum(pg_column_size(t.*)) FROM flowgate." + $table
+                    + " t WHERE t.workflow_id IN (SELECT id FROM expired)"
+                )*
+                    + " UNION ALL SELECT 9, 'messages (consumed, live runs)', count(*),
+                       sum(pg_column_size(m.*))
+                       FROM flowgate.messages m JOIN flowgate.workflows w ON w.id = m.workflow_id
+                       WHERE " + consumed + r#" AND m.workflow_id NOT IN (SELECT id FROM expired))
+                   SELECT "table" AS "table!", rows AS "rows!", coalesce(bytes, 0)::bigint AS "bytes!"
+                   FROM counts ORDER BY n"#;
+                floor,
+                default
+            )
+        };
+    }
+    Ok(count_expired_in!(
+        "2" "steps",
+        "3" "events",
+        "4" "messages",
+        "5" "streams",
+        "6" "stream_records",
+        "7" "approval_uses",
+        "8" "message_keys"
     )
     .fetch_all(conn)
     .await?)
