@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use super::access::grant::{self, GrantBody};
 use super::access::{AdminKey, Approve, RunAccess};
-use super::extract::{self, ApiJson, ApiPath};
+use super::extract::{self, ApiJson, ApiPath, Names};
 use super::AppState;
 use crate::auth::token::{now, ApprovalClaims, Scope, TokenError};
 use crate::error::ApiError;
@@ -141,10 +141,9 @@ pub struct TokenBody {
 async fn mint_token(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath(id): ApiPath<String>,
+    Names(run): Names<RunId>,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
     let ttl = body.ttl_secs.unwrap_or(app.auth.token_ttl);
     if !(1..=MAX_TTL).contains(&ttl) {
         return Err(ApiError::invalid(

@@ -15,7 +15,7 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::extract::{self, ApiJson, ApiQuery, Names};
 use super::values::{check_readable, to_json, EventView};
 use super::{sse, AppState};
 use crate::error::ApiError;
@@ -49,11 +49,10 @@ pub struct WaitQuery {
 async fn list(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    ApiPath(id): ApiPath<String>,
+    Names(run): Names<RunId>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
     list_on(&app, &app.hub, &access.caller, run.as_str(), &headers, &q).await
 }
 
@@ -113,11 +112,9 @@ pub(crate) async fn list_on(
 async fn wait(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names((run, key)): Names<(RunId, Key)>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
-    let key = extract::name("key", key, Key::parse)?;
     let permit = access.caller.stream_permit(&app.auth)?;
     wait_on(&app, &app.hub, permit, run.as_str(), key.as_str(), &q).await
 }
@@ -170,11 +167,9 @@ fn json_response(body: Vec<u8>) -> Response {
 async fn set(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names((run, key)): Names<(RunId, Key)>,
     ApiJson(value): ApiJson<Box<serde_json::value::RawValue>>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
-    let key = extract::name("key", key, Key::parse)?;
     check_readable("body", &value)?;
     if value.get().len() > app.config.max_value {
         return Err(ApiError::value_too_large(

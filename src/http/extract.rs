@@ -1,7 +1,7 @@
 //! Extractors whose rejections are our JSON errors, plus parsing helpers for names and
 //! offsets taken from paths, queries and headers.
 
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::ids::{self, InvalidName};
+use crate::ids::{self, InvalidName, Key, RunId};
 
 /// JSON body; a body that is not `application/json` (or `…+json`) is a 415, malformed JSON
 /// a 400 naming the problem, an oversize body a 413.
@@ -76,35 +76,68 @@ fn body_error(r: BytesRejection) -> ApiError {
     }
 }
 
-/// Query string.
-pub struct ApiQuery<T>(pub T);
+/// Defines extractor `$name` around axum's `$inner`, its rejection a 400 with `$code`.
+macro_rules! bad_request_extractor {
+    ($(#[$doc:meta])* $name:ident($inner:ident, $code:literal)) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+        impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for $name<T> {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                $inner::<T>::from_request_parts(parts, state)
+                    .await
+                    .map(|$inner(v)| $name(v))
+                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, $code, e.body_text()))
+            }
+        }
+    };
+}
+
+bad_request_extractor!(
+    /// Query string.
+    ApiQuery(Query, "invalid_query")
+);
+bad_request_extractor!(
+    /// Path parameters.
+    ApiPath(Path, "invalid_path")
+);
+
+/// Path parameters that are names, each validated as [`PathNames::check`] says (a 400
+/// naming the parameter otherwise).
+pub struct Names<N>(pub N);
+
+/// What [`Names`] extracts: `Raw` as the path has it, checked into `Self`.
+pub trait PathNames: Sized {
+    /// The parameters as strings.
+    type Raw: DeserializeOwned + Send;
+    /// Validates each, naming the failing one.
+    fn check(raw: Self::Raw) -> Result<Self, ApiError>;
+}
+
+impl<S: Send + Sync, N: PathNames> FromRequestParts<S> for Names<N> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(q)| ApiQuery(q))
-            .map_err(|e: QueryRejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
-            })
+        let ApiPath(raw) = ApiPath::<N::Raw>::from_request_parts(parts, state).await?;
+        N::check(raw).map(Names)
     }
 }
 
-/// Path parameters.
-pub struct ApiPath<T>(pub T);
+/// `{id}`: a run id.
+impl PathNames for RunId {
+    type Raw = String;
+    fn check(id: String) -> Result<Self, ApiError> {
+        name("id", id, RunId::parse)
+    }
+}
 
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Path(p)| ApiPath(p))
-            .map_err(|e: PathRejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text())
-            })
+/// `{id}`, `{key}`: a run id and an event or stream key.
+impl PathNames for (RunId, Key) {
+    type Raw = (String, String);
+    fn check((id, key): (String, String)) -> Result<Self, ApiError> {
+        Ok((name("id", id, RunId::parse)?, name("key", key, Key::parse)?))
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{self, ApiJson, ApiPath};
+use super::extract::{ApiJson, Names};
 use super::AppState;
 use crate::error::{ApiError, StoreError};
 use crate::http::access::AdminKey;
@@ -69,10 +69,9 @@ pub fn retention_field(v: Option<&Value>) -> Result<Option<i64>, ApiError> {
 async fn finish(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath(id): ApiPath<String>,
+    Names(run): Names<RunId>,
     ApiJson(body): ApiJson<FinishBody>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
     let Some(status) = RunStatus::parse(&body.status).filter(|s| s.is_finished()) else {
         return Err(ApiError::invalid(
             "status",

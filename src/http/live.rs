@@ -29,7 +29,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::extract::{self, ApiPath, ApiQuery};
+use super::extract::{ApiQuery, Names};
 use super::values::{raw, to_json, EventView, RecordView};
 use super::{sse, AppState};
 use crate::error::ApiError;
@@ -117,11 +117,10 @@ fn start_cursor(headers: &HeaderMap, q: &LiveQuery) -> Result<(Cursor, &'static 
 async fn live(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    ApiPath(id): ApiPath<String>,
+    Names(run): Names<RunId>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
     let permit = access.caller.stream_permit(&app.auth)?;
     live_on(&app, &app.hub, permit, run.as_str(), &headers, &q).await
 }

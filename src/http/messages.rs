@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{self, ApiJson, ApiPath};
+use super::extract::{self, ApiJson, Names};
 use super::AppState;
 use crate::error::ApiError;
 use crate::http::access::AdminKey;
@@ -48,10 +48,9 @@ pub struct Queued {
 async fn send(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath(id): ApiPath<String>,
+    Names(run): Names<RunId>,
     ApiJson(req): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
     let topic = extract::name("topic", req.topic, Topic::parse)?;
     if let Some(k) = &req.idempotency_key {
         if k.is_empty() || k.len() > MAX_NAME_LEN {

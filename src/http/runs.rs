@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{self, ApiJson, ApiPath};
+use super::extract::{self, ApiJson, Names};
 use super::AppState;
 use crate::error::ApiError;
 use crate::http::access::{AdminKey, Read, RunAccess};
@@ -47,10 +47,9 @@ pub struct PutBody {
 async fn get_run(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    ApiPath(id): ApiPath<String>,
+    Names(run): Names<RunId>,
     super::extract::ApiQuery(q): super::extract::ApiQuery<super::workflows::WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
     if let Some(w) = q.wait.as_deref() {
         // `?wait=S`: answer as soon as the run finishes, or with its state after S seconds.
         let wait = extract::timeout(Some(w), 0.0, app.config.max_wait_period())
@@ -86,10 +85,9 @@ pub struct PutRun {
 async fn put_run(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath(id): ApiPath<String>,
+    Names(run): Names<RunId>,
     ApiJson(body): ApiJson<PutBody>,
 ) -> Result<Response, ApiError> {
-    let run = extract::name("id", id, RunId::parse)?;
     let workflow = extract::name("workflow", body.workflow, WorkflowName::parse)?;
     let retention = super::finish::retention_field(body.retention_secs.as_ref())?;
     let tags = extract::tags(body.tags)?;

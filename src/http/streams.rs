@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{self, ApiJson, ApiPath, ApiQuery};
+use super::extract::{self, ApiJson, ApiQuery, Names};
 use super::sse::GaugeGuard;
 use super::values::{check_readable, raw};
 use super::{sse, AppState};
@@ -36,13 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ReadQuery {
     from: Option<String>,
     timeout: Option<String>,
-}
-
-fn names(id: String, key: String) -> Result<(RunId, Key), ApiError> {
-    Ok((
-        extract::name("id", id, RunId::parse)?,
-        extract::name("key", key, Key::parse)?,
-    ))
 }
 
 /// Checks the run exists and `from` is within the stream; returns the stream's length. A read that resumes (`from` > 0)
@@ -89,11 +82,10 @@ async fn check_start(
 async fn follow(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names((run, key)): Names<(RunId, Key)>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let (run, key) = names(id, key)?;
     let permit = access.caller.stream_permit(&app.auth)?;
     follow_on(
         &app,
@@ -148,10 +140,9 @@ pub(crate) async fn follow_on(
 async fn poll(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names((run, key)): Names<(RunId, Key)>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let (run, key) = names(id, key)?;
     let permit = access.caller.stream_permit(&app.auth)?;
     poll_on(&app, &app.hub, permit, run.as_str(), key.as_str(), &q).await
 }
@@ -249,10 +240,9 @@ struct Polled {
 async fn append(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names((run, key)): Names<(RunId, Key)>,
     ApiJson(values): ApiJson<Vec<Box<RawValue>>>,
 ) -> Result<Response, ApiError> {
-    let (run, key) = names(id, key)?;
     if values.is_empty() {
         return Err(ApiError::invalid(
             "body",
@@ -332,9 +322,8 @@ impl End {
 async fn close(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names((run, key)): Names<(RunId, Key)>,
 ) -> Result<Response, ApiError> {
-    let (run, key) = names(id, key)?;
     let next = app.store.close_stream(&run, &key).await?;
     app.notifier.publish(Note::new(
         NoteKind::Stream,

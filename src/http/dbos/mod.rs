@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use super::AppState;
 use crate::dbos::Dbos;
 use crate::error::ApiError;
+use crate::http::extract::PathNames;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -52,6 +53,26 @@ pub(crate) fn source(app: &AppState) -> Result<&Dbos, ApiError> {
             "this server has no DBOS source (set FLOWGATE_DBOS_URL)",
         )
     })
+}
+
+/// `{id}`: a DBOS workflow id, checked by [`name`].
+pub struct DbosId(pub String);
+
+impl PathNames for DbosId {
+    type Raw = String;
+    fn check(id: String) -> Result<Self, ApiError> {
+        name("id", id).map(DbosId)
+    }
+}
+
+/// `{id}`, `{key}`: a DBOS workflow id and an event or stream key, checked by [`name`].
+pub struct DbosIdKey(pub String, pub String);
+
+impl PathNames for DbosIdKey {
+    type Raw = (String, String);
+    fn check((id, key): (String, String)) -> Result<Self, ApiError> {
+        Ok(DbosIdKey(name("id", id)?, name("key", key)?))
+    }
 }
 
 /// Validates a DBOS id, key or topic taken from `field`.

@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::{name, source};
+use super::{name, source, DbosId, DbosIdKey};
 use crate::auth::token::Scope;
 use crate::dbos::Dbos;
 use crate::error::ApiError;
 use crate::http::access::{AdminKey, Caller, StreamPermit};
 use crate::http::events::{list_on, wait_on, WaitQuery};
-use crate::http::extract::{ApiPath, ApiQuery};
+use crate::http::extract::{ApiQuery, Names};
 use crate::http::live::{live_on, LiveQuery};
 use crate::http::streams::{follow_on, poll_on, ReadQuery};
 use crate::http::AppState;
@@ -32,9 +32,8 @@ const MAX_LIST: i64 = 1000;
 pub async fn status(
     State(app): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    Names(DbosId(id)): Names<DbosId>,
 ) -> Result<Response, ApiError> {
-    let id = name("id", id)?;
     reader(&app, &caller, &id)?;
     let dbos = source(&app)?;
     let row = dbos
@@ -96,11 +95,10 @@ pub async fn list(
 pub async fn events(
     State(app): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    Names(DbosId(id)): Names<DbosId>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let id = name("id", id)?;
     reader(&app, &caller, &id)?;
     let dbos = source(&app)?;
     list_on(&app, &dbos.hub, &caller, &id, &headers, &q).await
@@ -114,10 +112,9 @@ pub async fn events(
 pub async fn wait(
     State(app): State<AppState>,
     caller: Caller,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names(DbosIdKey(id, key)): Names<DbosIdKey>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let (id, key) = (name("id", id)?, name("key", key)?);
     let (dbos, permit) = open(&app, &caller, &id)?;
     wait_on(&app, &dbos.hub, permit, &id, &key, &q).await
 }
@@ -131,11 +128,10 @@ pub async fn wait(
 pub async fn follow(
     State(app): State<AppState>,
     caller: Caller,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names(DbosIdKey(id, key)): Names<DbosIdKey>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let (id, key) = (name("id", id)?, name("key", key)?);
     let (dbos, permit) = open(&app, &caller, &id)?;
     follow_on(&app, &dbos.hub, permit, &id, &key, &headers, &q).await
 }
@@ -148,10 +144,9 @@ pub async fn follow(
 pub async fn poll(
     State(app): State<AppState>,
     caller: Caller,
-    ApiPath((id, key)): ApiPath<(String, String)>,
+    Names(DbosIdKey(id, key)): Names<DbosIdKey>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let (id, key) = (name("id", id)?, name("key", key)?);
     let (dbos, permit) = open(&app, &caller, &id)?;
     poll_on(&app, &dbos.hub, permit, &id, &key, &q).await
 }
@@ -165,11 +160,10 @@ pub async fn poll(
 pub async fn live(
     State(app): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    Names(DbosId(id)): Names<DbosId>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
-    let id = name("id", id)?;
     let (dbos, permit) = open(&app, &caller, &id)?;
     live_on(&app, &dbos.hub, permit, &id, &headers, &q).await
 }

@@ -18,12 +18,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::reads::require;
-use super::{name, source, APPROVAL_KIND, RUN_TOKEN_KIND};
+use super::{name, source, DbosId, APPROVAL_KIND, RUN_TOKEN_KIND};
 use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope};
 use crate::error::ApiError;
 use crate::http::access::grant::{check_approvers, GrantBody};
 use crate::http::access::{forbidden, AdminKey, Caller};
-use crate::http::extract::{ApiJson, ApiPath};
+use crate::http::extract::{ApiJson, ApiPath, Names};
 use crate::http::AppState;
 
 /// Longest link or token lifetime: 30 days.
@@ -49,11 +49,10 @@ pub struct SendBody {
 pub async fn message(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath(id): ApiPath<String>,
+    Names(DbosId(id)): Names<DbosId>,
     ApiJson(req): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
     let dbos = source(&app)?;
-    let id = name("id", id)?;
     let topic = name("topic", req.topic)?;
     let message_id = match req.idempotency_key {
         Some(k) => name("idempotency_key", k)?,
@@ -100,10 +99,9 @@ fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
 pub async fn token(
     State(app): State<AppState>,
     _admin: AdminKey,
-    ApiPath(id): ApiPath<String>,
+    Names(DbosId(id)): Names<DbosId>,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    let id = name("id", id)?;
     let ttl = ttl(body.ttl_secs, app.auth.token_ttl)?;
     require(&app, &id).await?;
     let approval = body.approval.map(GrantBody::parse).transpose()?;
@@ -132,10 +130,9 @@ pub async fn token(
 pub async fn mint(
     State(app): State<AppState>,
     caller: Caller,
-    ApiPath(id): ApiPath<String>,
+    Names(DbosId(id)): Names<DbosId>,
     ApiJson(body): ApiJson<MintBody>,
 ) -> Result<Response, ApiError> {
-    let id = name("id", id)?;
     caller.require_run_of_kind(&app.auth, RUN_TOKEN_KIND, &id, Scope::Approve)?;
     let ttl = ttl(body.ttl_secs, 86400)?;
     // A key mints for anyone on any topic; a DBOS run token only within its grant, and its
