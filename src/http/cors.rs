@@ -26,11 +26,7 @@ pub fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
                 HeaderName::from_static("last-event-id"),
             ]
             .into_iter()
-            .chain(
-                crate::http::durable_streams::REQUEST_HEADERS
-                    .iter()
-                    .map(|h| HeaderName::from_static(h)),
-            )
+            .chain(static_names(crate::http::durable_streams::REQUEST_HEADERS))
             .collect::<Vec<_>>(),
         )
         .expose_headers(
@@ -41,11 +37,7 @@ pub fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
                 header::CONTENT_TYPE,
             ]
             .into_iter()
-            .chain(
-                crate::http::durable_streams::RESPONSE_HEADERS
-                    .iter()
-                    .map(|h| HeaderName::from_static(h)),
-            )
+            .chain(static_names(crate::http::durable_streams::RESPONSE_HEADERS))
             .collect::<Vec<_>>(),
         );
     if config.cors_origins.iter().any(|o| o == "*") {
@@ -61,4 +53,9 @@ pub fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
         base.allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true),
     )
+}
+
+/// Header names given as static strings.
+fn static_names(names: &'static [&'static str]) -> impl Iterator<Item = axum::http::HeaderName> {
+    names.iter().map(|h| axum::http::HeaderName::from_static(h))
 }

@@ -12,6 +12,7 @@ pub mod run_topic;
 pub mod runs_feed;
 pub mod source;
 pub mod stream_topic;
+pub mod wanted;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -174,14 +175,7 @@ impl Hub {
     /// Every subscription re-reads from its own position (after a listener reconnect, a
     /// peer's start, or the slow safety re-check).
     pub fn resync_all(&self) {
-        let streams: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
-        for t in streams {
-            t.resync();
-        }
-        let runs: Vec<_> = lock(&self.inner.runs).values().cloned().collect();
-        for t in runs {
-            t.resync();
-        }
+        self.each_topic(|t| t.resync(), |t| t.resync());
         self.wake_feed();
         let _ = self.inner.queues.send(None);
     }
@@ -211,17 +205,28 @@ impl Hub {
                 _ = self.inner.cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let streams: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
-            for t in streams {
-                t.wake();
-            }
-            let runs: Vec<_> = lock(&self.inner.runs).values().cloned().collect();
-            for t in runs {
-                t.wake_events();
-                t.wake_status();
-            }
+            self.each_topic(
+                |t| t.wake(),
+                |t| {
+                    t.wake_events();
+                    t.wake_status();
+                },
+            );
             self.wake_feed();
         }
+    }
+
+    /// Calls `stream` on every stream topic, then `run` on every run topic (each map is
+    /// copied out first, so no lock is held while they run).
+    fn each_topic(
+        &self,
+        stream: impl Fn(&stream_topic::StreamTopic),
+        run: impl Fn(&run_topic::RunTopic),
+    ) {
+        let streams: Vec<_> = lock(&self.inner.streams).values().cloned().collect();
+        streams.iter().for_each(|t| stream(t));
+        let runs: Vec<_> = lock(&self.inner.runs).values().cloned().collect();
+        runs.iter().for_each(|t| run(t));
     }
 
     fn stream_topic(&self, run: &str, key: &str) -> Option<Arc<stream_topic::StreamTopic>> {

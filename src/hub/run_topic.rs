@@ -13,6 +13,7 @@ use futures::Stream;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::wanted::Wanted;
 use super::Source;
 use super::{lock, retry, Hub, TOPIC_CAPACITY};
 use crate::replica::Want;
@@ -62,10 +63,8 @@ pub struct RunTopic {
     events_dirty: AtomicBool,
     status_dirty: AtomicBool,
     steps_dirty: AtomicBool,
-    /// The highest event version announced by notes.
-    events_wanted: AtomicI64,
-    /// Set by a wake-up without a version: the next read must see every commit so far.
-    events_fence: AtomicBool,
+    /// The event versions announced by notes.
+    events_wanted: Wanted,
     /// The event clock the fetcher has broadcast up to.
     known: AtomicI64,
     stop: CancellationToken,
@@ -79,11 +78,7 @@ impl RunTopic {
 
     /// Event version `version` exists (0: unknown).
     pub fn wake_events_at(&self, version: i64) {
-        if version > 0 {
-            self.events_wanted.fetch_max(version, Ordering::SeqCst);
-        } else {
-            self.events_fence.store(true, Ordering::SeqCst);
-        }
+        self.events_wanted.announce(version);
         self.events_dirty.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
@@ -141,8 +136,7 @@ impl Hub {
                     events_dirty: AtomicBool::new(false),
                     status_dirty: AtomicBool::new(false),
                     steps_dirty: AtomicBool::new(false),
-                    events_wanted: AtomicI64::new(0),
-                    events_fence: AtomicBool::new(false),
+                    events_wanted: Wanted::default(),
                     known: AtomicI64::new(0),
                     stop: self.inner.cancel.child_token(),
                 });
@@ -212,10 +206,7 @@ async fn fetch_loop(store: Source, topic: Arc<RunTopic>) {
                 }
             }
             if topic.events_dirty.swap(false, Ordering::SeqCst) {
-                let mut want = Want::AtLeast(topic.events_wanted.load(Ordering::SeqCst).max(upto));
-                if topic.events_fence.swap(false, Ordering::SeqCst) {
-                    want = Want::Everything;
-                }
+                let want = topic.events_wanted.take(upto);
                 let (events, clock) =
                     retry("events", || store.events_after_want(run, upto, want)).await;
                 let clock = clock.unwrap_or(upto);

@@ -16,6 +16,7 @@ use futures::Stream;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::wanted::Wanted;
 use super::Source;
 use super::{lock, retry, Hub, READ_LIMIT, TOPIC_CAPACITY};
 use crate::replica::Want;
@@ -44,10 +45,8 @@ pub struct StreamTopic {
     handed: Mutex<Vec<(i64, Vec<Bytes>)>>,
     /// Set by every wake-up that is not a hand-over: the fetcher must read the database.
     read_needed: AtomicBool,
-    /// The highest position announced by notes (a standby read waits until it shows it).
-    wanted: AtomicI64,
-    /// Set by a wake-up without a position: the next read must see every commit so far.
-    fence: AtomicBool,
+    /// The positions announced by notes.
+    wanted: Wanted,
     /// The position the fetcher has broadcast up to: a follower's catch-up must reach it.
     known: AtomicI64,
     stop: CancellationToken,
@@ -59,17 +58,13 @@ const MAX_HANDED: usize = 1024;
 impl StreamTopic {
     /// Asks the fetcher to read what is new (coalesces: many wakes, one read).
     pub fn wake(&self) {
-        self.fence.store(true, Ordering::SeqCst);
+        self.wanted.fence();
         self.wake_at(0);
     }
 
     /// Like [`StreamTopic::wake`] for a note saying position `pos` exists (0: unknown).
     pub fn wake_at(&self, pos: i64) {
-        if pos > 0 {
-            self.wanted.fetch_max(pos, Ordering::SeqCst);
-        } else {
-            self.fence.store(true, Ordering::SeqCst);
-        }
+        self.wanted.announce(pos);
         self.read_needed.store(true, Ordering::SeqCst);
         lock(&self.woken_at).get_or_insert_with(Instant::now);
         self.wake.notify_one();
@@ -134,8 +129,7 @@ impl Hub {
                     woken_at: Mutex::new(None),
                     handed: Mutex::default(),
                     read_needed: AtomicBool::new(false),
-                    wanted: AtomicI64::new(0),
-                    fence: AtomicBool::new(false),
+                    wanted: Wanted::default(),
                     known: AtomicI64::new(0),
                     stop: self.inner.cancel.child_token(),
                 });
@@ -231,10 +225,7 @@ async fn fetch_loop(store: Source, topic: Arc<StreamTopic>, reads: prometheus::I
             if !(read_needed || gap) {
                 continue;
             }
-            let mut want = Want::AtLeast(topic.wanted.load(Ordering::SeqCst).max(upto));
-            if topic.fence.swap(false, Ordering::SeqCst) {
-                want = Want::Everything;
-            }
+            let mut want = topic.wanted.take(upto);
             loop {
                 reads.inc();
                 let page = read_retrying(&store, run, key, upto, READ_LIMIT, want).await;

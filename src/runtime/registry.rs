@@ -179,8 +179,12 @@ mod tests {
 
     #[test]
     fn pointers_become_dotted_fields() {
-        assert_eq!(pointer_to_field(""), "input");
-        assert_eq!(pointer_to_field("/steps"), "input.steps");
-        assert_eq!(pointer_to_field("/a/0/b~1c"), "input.a.0.b/c");
+        for (pointer, field) in [
+            ("", "input"),
+            ("/steps", "input.steps"),
+            ("/a/0/b~1c", "input.a.0.b/c"),
+        ] {
+            assert_eq!(pointer_to_field(pointer), field);
+        }
     }
 }

@@ -96,6 +96,31 @@ pub struct RunChange {
     pub run: RunSummary,
 }
 
+/// The position `rows` are read at (every row carries it; the statements return one at least).
+fn position(rows: &[ChangeRow]) -> Result<Snapshot, StoreError> {
+    let first = rows
+        .first()
+        .ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
+    snapshot_of(&first.snap)
+}
+
+/// [`ChangeRow`]s: the position `s.snap` (`$6`, or the current snapshot) with each run `w`
+/// that `$from` (`FROM s LEFT JOIN … w …`) joins to it; one row of NULLs when none.
+macro_rules! change_rows {
+    ($from:literal; $($arg:expr),*) => {
+        sqlx::query_as!(
+            ChangeRow,
+            r#"WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
+             SELECT s.snap::text AS "snap!", w.change_xid::text AS "xid?", w.id AS "id?",
+                    w.workflow AS "workflow?", w.status AS "status?: RunStatus",
+                    w.outcome AS "outcome?", w.queue AS "queue?", w.parent_id AS "parent_id?",
+                    w.tags AS "tags?", w.attempts AS "attempts?", w.created_at AS "created_at?",
+                    w.updated_at AS "updated_at?""# + $from,
+            $($arg),*
+        )
+    };
+}
+
 struct ChangeRow {
     snap: String,
     xid: Option<String>,
@@ -166,14 +191,8 @@ impl Store {
         upto: Option<&str>,
         f: &ListQuery,
     ) -> Result<(Vec<RunChange>, Snapshot), StoreError> {
-        let rows = sqlx::query_as!(
-            ChangeRow,
-            r#"WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
-             SELECT s.snap::text AS "snap!", w.change_xid::text AS "xid?", w.id AS "id?",
-                    w.workflow AS "workflow?", w.status AS "status?: RunStatus",
-                    w.outcome AS "outcome?", w.queue AS "queue?", w.parent_id AS "parent_id?",
-                    w.tags AS "tags?", w.attempts AS "attempts?", w.created_at AS "created_at?",
-                    w.updated_at AS "updated_at?"
+        let rows = change_rows!(
+            r#"
              FROM s LEFT JOIN flowgate.workflows w
                ON w.change_xid >= pg_snapshot_xmin($1::text::pg_snapshot)
               AND NOT pg_visible_in_snapshot(w.change_xid, $1::text::pg_snapshot)
@@ -182,7 +201,7 @@ impl Store {
               AND ($3::text IS NULL OR w.workflow = $3)
               AND ($4::text IS NULL OR w.tags @> ARRAY[$4])
               AND ($5::text[] IS NULL OR w.tags && $5)
-             ORDER BY w.change_xid, w.id"#,
+             ORDER BY w.change_xid, w.id"#;
             since.to_string(),
             f.status as Option<RunStatus>,
             f.workflow,
@@ -192,10 +211,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        let Some(first) = rows.first() else {
-            return Err(StoreError::Db(sqlx::Error::RowNotFound));
-        };
-        let to = snapshot_of(&first.snap)?;
+        let to = position(&rows)?;
         Ok((rows.into_iter().filter_map(ChangeRow::change).collect(), to))
     }
 
@@ -211,14 +227,8 @@ impl Store {
         f: &ListQuery,
         upto: Option<&str>,
     ) -> Result<(Vec<RunSummary>, Snapshot), StoreError> {
-        let rows = sqlx::query_as!(
-            ChangeRow,
-            r#"WITH s AS (SELECT coalesce($6::text::pg_snapshot, pg_current_snapshot()) AS snap)
-             SELECT s.snap::text AS "snap!", w.change_xid::text AS "xid?", w.id AS "id?",
-                    w.workflow AS "workflow?", w.status AS "status?: RunStatus",
-                    w.outcome AS "outcome?", w.queue AS "queue?", w.parent_id AS "parent_id?",
-                    w.tags AS "tags?", w.attempts AS "attempts?", w.created_at AS "created_at?",
-                    w.updated_at AS "updated_at?"
+        let rows = change_rows!(
+            r#"
              FROM s LEFT JOIN LATERAL (
                  SELECT * FROM flowgate.workflows
                  WHERE ($1::text IS NULL OR status = $1)
@@ -228,7 +238,7 @@ impl Store {
                    AND ($6::text IS NULL OR change_xid IS NULL
                         OR pg_visible_in_snapshot(change_xid, s.snap))
                  ORDER BY created_at DESC, id DESC LIMIT $5
-             ) w ON true ORDER BY w.created_at DESC, w.id DESC"#,
+             ) w ON true ORDER BY w.created_at DESC, w.id DESC"#;
             f.status as Option<RunStatus>,
             f.workflow,
             f.tag,
@@ -238,10 +248,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        let Some(first) = rows.first() else {
-            return Err(StoreError::Db(sqlx::Error::RowNotFound));
-        };
-        let to = snapshot_of(&first.snap)?;
+        let to = position(&rows)?;
         let runs = rows
             .into_iter()
             .filter_map(|r| {

@@ -70,28 +70,33 @@ mod tests {
     #[test]
     fn formats() {
         let raw = "{\"b\":1,  \"a\":[2]}";
-        assert_eq!(to_json_text(raw, Some("portable_json")), raw);
-        assert_eq!(to_json_text(raw, Some("js_legacy")), raw);
-        assert_eq!(
-            to_json_text("{\"json\":{\"x\":1},\"meta\":{}}", Some("js_superjson")),
-            "{\"x\":1}"
-        );
-        assert_eq!(
-            to_json_text("gASVDwAAAAAAAAB9lIwGc2VjcmV0lEsBcy4=", Some("py_pickle")),
-            "{\"undecodable\":\"py_pickle\"}"
-        );
-        assert_eq!(
-            to_json_text("gASV", None),
-            "{\"undecodable\":\"py_pickle\"}"
-        );
-        assert_eq!(
-            to_json_text("x", Some("custom_serializer")),
-            "{\"undecodable\":\"custom_serializer\"}"
-        );
-        assert_eq!(
-            to_json_text("not json", Some("portable_json")),
-            "{\"undecodable\":\"portable_json\"}"
-        );
+        for (text, format, json) in [
+            (raw, Some("portable_json"), raw),
+            (raw, Some("js_legacy"), raw),
+            (
+                "{\"json\":{\"x\":1},\"meta\":{}}",
+                Some("js_superjson"),
+                "{\"x\":1}",
+            ),
+            (
+                "gASVDwAAAAAAAAB9lIwGc2VjcmV0lEsBcy4=",
+                Some("py_pickle"),
+                "{\"undecodable\":\"py_pickle\"}",
+            ),
+            ("gASV", None, "{\"undecodable\":\"py_pickle\"}"),
+            (
+                "x",
+                Some("custom_serializer"),
+                "{\"undecodable\":\"custom_serializer\"}",
+            ),
+            (
+                "not json",
+                Some("portable_json"),
+                "{\"undecodable\":\"portable_json\"}",
+            ),
+        ] {
+            assert_eq!(to_json_text(text, format), json, "{text} as {format:?}");
+        }
     }
 
     #[test]
