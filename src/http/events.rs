@@ -16,10 +16,11 @@ use futures::StreamExt;
 use serde::Deserialize;
 
 use super::extract::{self, ApiJson, ApiQuery, Names};
+use super::reader::RunReader;
 use super::values::{check_readable, to_json, EventView};
 use super::{sse, AppState};
 use crate::error::ApiError;
-use crate::http::access::{AdminKey, Caller, Read, RunAccess, StreamPermit};
+use crate::http::access::{AdminKey, Caller, Read, RunAccess};
 use crate::hub::Hub;
 use crate::ids::{Key, RunId};
 
@@ -115,32 +116,28 @@ async fn wait(
     Names((run, key)): Names<(RunId, Key)>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let permit = access.caller.stream_permit(&app.auth)?;
-    wait_on(&app, &app.hub, permit, run.as_str(), key.as_str(), &q).await
+    wait_on(RunReader::native(&app, &access, &run)?, key.as_str(), &q).await
 }
 
-/// Long-poll on event `key` of `run` through `hub`; `_permit` counts it against its client.
+/// Long-poll on event `key` of the run `r` reads.
 pub(crate) async fn wait_on(
-    app: &AppState,
-    hub: &Hub,
-    _permit: StreamPermit,
-    run: &str,
+    r: RunReader<'_>,
     key: &str,
     q: &WaitQuery,
 ) -> Result<Response, ApiError> {
     let after = extract::offset("after", q.after.as_deref())?.unwrap_or(0);
-    let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
-    let mut sub = hub.subscribe_run(run);
-    hub.source().require_run(run).await?;
-    let _waiting = super::sse::GaugeGuard::inc(&app.metrics.long_polls_waiting);
+    let wait = extract::timeout(q.timeout.as_deref(), 30.0, r.app.config.max_wait_period())?;
+    let mut sub = r.hub.subscribe_run(r.run);
+    r.hub.source().require_run(r.run).await?;
+    let _waiting = super::sse::GaugeGuard::inc(&r.app.metrics.long_polls_waiting);
     let found = tokio::select! {
         ev = sub.wait_event(key, after) => Some(ev),
         _ = tokio::time::sleep(wait) => None,
-        _ = app.shutdown.cancelled() => None,
+        _ = r.app.shutdown.cancelled() => None,
     };
     Ok(match found {
         Some(ev) => {
-            app.metrics.events_delivered.inc();
+            r.app.metrics.events_delivered.inc();
             json_response(to_json(&EventView {
                 key: None,
                 value: &ev.value,

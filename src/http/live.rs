@@ -33,7 +33,8 @@ use super::extract::{ApiQuery, Names};
 use super::values::{raw, to_json, EventView, RecordView};
 use super::{sse, AppState};
 use crate::error::ApiError;
-use crate::http::access::{Read, RunAccess, StreamPermit};
+use crate::http::access::{Read, RunAccess};
+use crate::http::reader::RunReader;
 use crate::hub::{Hub, RunUpdate, Source, StreamItem};
 use crate::ids::RunId;
 use crate::store::{EventRow, RunRow, StepRow, StreamInfo};
@@ -121,38 +122,34 @@ async fn live(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
-    let permit = access.caller.stream_permit(&app.auth)?;
-    live_on(&app, &app.hub, permit, run.as_str(), &headers, &q).await
+    live_on(RunReader::native(&app, &access, &run)?, &headers, &q).await
 }
 
-/// The live SSE of `run` through `hub`.
+/// The live SSE of the run `r` reads.
 pub(crate) async fn live_on(
-    app: &AppState,
-    hub: &Hub,
-    permit: StreamPermit,
-    run: &str,
+    r: RunReader<'_>,
     headers: &HeaderMap,
     q: &LiveQuery,
 ) -> Result<Response, ApiError> {
     let (cursor, field) = start_cursor(headers, q)?;
-    let source = hub.source().clone();
+    let source = r.hub.source().clone();
     // Subscribe before reading, so nothing committed after the reads below is missed.
-    let updates = hub.subscribe_run(run);
-    let events = hub.subscribe_run(run);
-    let steps = hub.subscribe_run(run);
+    let updates = r.hub.subscribe_run(r.run);
+    let events = r.hub.subscribe_run(r.run);
+    let steps = r.hub.subscribe_run(r.run);
     let row = source
-        .get_run(run)
+        .get_run(r.run)
         .await?
         .ok_or_else(ApiError::run_not_found)?;
-    let (_, clock) = source.events_after(run, i64::MAX).await?;
+    let (_, clock) = source.events_after(r.run, i64::MAX).await?;
     let streams = source
-        .list_streams(run, MAX_LIVE_STREAMS as i64 + 1)
+        .list_streams(r.run, MAX_LIVE_STREAMS as i64 + 1)
         .await?;
     cursor.check_against(field, clock.unwrap_or(0), &streams)?;
 
     let mut live = Live {
-        run: run.to_string(),
-        hub: hub.clone(),
+        run: r.run.to_string(),
+        hub: r.hub.clone(),
         source,
         cursor,
         status: None,
@@ -192,7 +189,7 @@ pub(crate) async fn live_on(
             }
         }
     };
-    sse::response(app, permit, frames)
+    sse::response(r.app, r.permit, frames)
 }
 
 /// One connection's state: the position it has delivered and the streams it follows.

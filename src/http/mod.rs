@@ -16,6 +16,7 @@ pub mod messages;
 pub mod openapi;
 pub mod page;
 pub mod panics;
+pub mod reader;
 pub mod run_list;
 pub mod runs;
 pub mod server;

@@ -14,11 +14,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{self, ApiJson, ApiQuery, Names};
+use super::reader::RunReader;
 use super::sse::GaugeGuard;
 use super::values::{check_readable, raw};
 use super::{sse, AppState};
 use crate::error::ApiError;
-use crate::http::access::{AdminKey, Read, RunAccess, StreamPermit};
+use crate::http::access::{AdminKey, Read, RunAccess};
 use crate::hub::{Hub, StreamItem};
 use crate::ids::{Key, RunId};
 use crate::note::{Note, NoteKind};
@@ -86,12 +87,8 @@ async fn follow(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let permit = access.caller.stream_permit(&app.auth)?;
     follow_on(
-        &app,
-        &app.hub,
-        permit,
-        run.as_str(),
+        RunReader::native(&app, &access, &run)?,
         key.as_str(),
         &headers,
         &q,
@@ -99,12 +96,9 @@ async fn follow(
     .await
 }
 
-/// SSE of stream (`run`, `key`) through `hub`, from `Last-Event-ID` + 1, `?from=` or 0.
+/// SSE of stream `key` of the run `r` reads, from `Last-Event-ID` + 1, `?from=` or 0.
 pub(crate) async fn follow_on(
-    app: &AppState,
-    hub: &Hub,
-    permit: StreamPermit,
-    run: &str,
+    r: RunReader<'_>,
     key: &str,
     headers: &HeaderMap,
     q: &ReadQuery,
@@ -116,9 +110,9 @@ pub(crate) async fn follow_on(
             "from",
         ),
     };
-    let sub = hub.subscribe_stream(run, key);
-    check_start(hub, run, key, from, field).await?;
-    let delivered = app.metrics.records_delivered.clone();
+    let sub = r.hub.subscribe_stream(r.run, key);
+    check_start(r.hub, r.run, key, from, field).await?;
+    let delivered = r.app.metrics.records_delivered.clone();
     let frames = sub.follow(from).map(move |item| match item {
         StreamItem::Record(o, p) => {
             delivered.inc();
@@ -128,7 +122,7 @@ pub(crate) async fn follow_on(
         // The run was removed by retention while being read.
         StreamItem::Gone(next) => sse::event(None, Some("end"), &End::at(next, Some(true))),
     });
-    sse::response(app, permit, frames)
+    sse::response(r.app, r.permit, frames)
 }
 
 /// `GET …/streams/{key}/poll`: records from `from` at once, or the first to commit, or none
@@ -143,26 +137,22 @@ async fn poll(
     Names((run, key)): Names<(RunId, Key)>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let permit = access.caller.stream_permit(&app.auth)?;
-    poll_on(&app, &app.hub, permit, run.as_str(), key.as_str(), &q).await
+    poll_on(RunReader::native(&app, &access, &run)?, key.as_str(), &q).await
 }
 
-/// Long-poll of stream (`run`, `key`) through `hub`; `_permit` counts it against its client.
+/// Long-poll of stream `key` of the run `r` reads.
 pub(crate) async fn poll_on(
-    app: &AppState,
-    hub: &Hub,
-    _permit: StreamPermit,
-    run: &str,
+    r: RunReader<'_>,
     key: &str,
     q: &ReadQuery,
 ) -> Result<Response, ApiError> {
     let from = extract::offset("from", q.from.as_deref())?.unwrap_or(0);
-    let wait = extract::timeout(q.timeout.as_deref(), 30.0, app.config.max_wait_period())?;
-    let sub = hub.subscribe_stream(run, key);
-    let length = check_start(hub, run, key, from, "from").await?;
+    let wait = extract::timeout(q.timeout.as_deref(), 30.0, r.app.config.max_wait_period())?;
+    let sub = r.hub.subscribe_stream(r.run, key);
+    let length = check_start(r.hub, r.run, key, from, "from").await?;
     let items = sub.follow(from);
     futures::pin_mut!(items);
-    let _waiting = GaugeGuard::inc(&app.metrics.long_polls_waiting);
+    let _waiting = GaugeGuard::inc(&r.app.metrics.long_polls_waiting);
     // Records that exist are answered at once, whatever the timeout (even 0); the timeout
     // bounds only the wait for new ones.
     let wait = if length > from {
@@ -177,7 +167,7 @@ pub(crate) async fn poll_on(
     let first = tokio::select! {
         i = items.next() => i,
         _ = tokio::time::sleep(wait) => None,
-        _ = app.shutdown.cancelled() => None,
+        _ = r.app.shutdown.cancelled() => None,
     };
     let mut item = first;
     while let Some(i) = item {
@@ -201,7 +191,7 @@ pub(crate) async fn poll_on(
                 break;
             }
         }
-        if records.len() >= app.config.max_batch {
+        if records.len() >= r.app.config.max_batch {
             break;
         }
         item = items.next().now_or_never().flatten();

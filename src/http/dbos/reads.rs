@@ -14,12 +14,12 @@ use serde::Deserialize;
 
 use super::{name, source, DbosId, DbosIdKey};
 use crate::auth::token::Scope;
-use crate::dbos::Dbos;
 use crate::error::ApiError;
-use crate::http::access::{AdminKey, Caller, StreamPermit};
+use crate::http::access::{AdminKey, Caller};
 use crate::http::events::{list_on, wait_on, WaitQuery};
 use crate::http::extract::{ApiQuery, Names};
 use crate::http::live::{live_on, LiveQuery};
+use crate::http::reader::RunReader;
 use crate::http::streams::{follow_on, poll_on, ReadQuery};
 use crate::http::AppState;
 
@@ -115,8 +115,7 @@ pub async fn wait(
     Names(DbosIdKey(id, key)): Names<DbosIdKey>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let (dbos, permit) = open(&app, &caller, &id)?;
-    wait_on(&app, &dbos.hub, permit, &id, &key, &q).await
+    wait_on(open(&app, &caller, &id)?, &key, &q).await
 }
 
 /// `GET …/streams/{key}`: SSE, `id:` = DBOS offset, `event: end` at the close.
@@ -132,8 +131,7 @@ pub async fn follow(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let (dbos, permit) = open(&app, &caller, &id)?;
-    follow_on(&app, &dbos.hub, permit, &id, &key, &headers, &q).await
+    follow_on(open(&app, &caller, &id)?, &key, &headers, &q).await
 }
 
 /// `GET …/streams/{key}/poll?from=&timeout=`.
@@ -147,8 +145,7 @@ pub async fn poll(
     Names(DbosIdKey(id, key)): Names<DbosIdKey>,
     ApiQuery(q): ApiQuery<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let (dbos, permit) = open(&app, &caller, &id)?;
-    poll_on(&app, &dbos.hub, permit, &id, &key, &q).await
+    poll_on(open(&app, &caller, &id)?, &key, &q).await
 }
 
 /// `GET …/live`: status, events and every stream on one SSE connection.
@@ -164,19 +161,13 @@ pub async fn live(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
-    let (dbos, permit) = open(&app, &caller, &id)?;
-    live_on(&app, &dbos.hub, permit, &id, &headers, &q).await
+    live_on(open(&app, &caller, &id)?, &headers, &q).await
 }
 
-/// The DBOS source and a streaming permit for a reader of run `id`.
-fn open<'a>(
-    app: &'a AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<(&'a Dbos, StreamPermit), ApiError> {
+/// A read of DBOS run `id` through the DBOS source's hub, for a caller allowed to.
+fn open<'a>(app: &'a AppState, caller: &Caller, id: &'a str) -> Result<RunReader<'a>, ApiError> {
     reader(app, caller, id)?;
-    let dbos = source(app)?;
-    Ok((dbos, caller.stream_permit(&app.auth)?))
+    RunReader::new(app, &source(app)?.hub, caller, id)
 }
 
 /// Ok for an API key, or a DBOS run token for `id` with the `read` scope.
