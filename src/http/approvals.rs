@@ -25,8 +25,6 @@ use crate::ids::{RunId, Topic};
 use crate::note::{Note, NoteKind};
 use crate::store::approvals::{ApprovalUse, Decision};
 
-/// Longest link lifetime: 30 days.
-const MAX_TTL: i64 = 30 * 86400;
 /// Longest comment.
 const MAX_COMMENT: usize = 2000;
 
@@ -60,13 +58,7 @@ async fn mint(
     ApiJson(body): ApiJson<MintBody>,
 ) -> Result<Response, ApiError> {
     let run = access.run;
-    let ttl = body.ttl_secs.unwrap_or(86400);
-    if !(1..=MAX_TTL).contains(&ttl) {
-        return Err(ApiError::invalid(
-            "ttl_secs",
-            format!("must be 1 to {MAX_TTL} seconds"),
-        ));
-    }
+    let ttl = grant::ttl(body.ttl_secs, 86400)?;
     if let Some(a) = &body.approvers {
         grant::check_approvers(a)?;
     }
@@ -144,19 +136,10 @@ async fn mint_token(
     Names(run): Names<RunId>,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    let ttl = body.ttl_secs.unwrap_or(app.auth.token_ttl);
-    if !(1..=MAX_TTL).contains(&ttl) {
-        return Err(ApiError::invalid(
-            "ttl_secs",
-            format!("must be 1 to {MAX_TTL} seconds"),
-        ));
-    }
+    let ttl = grant::ttl(body.ttl_secs, app.auth.token_ttl)?;
     app.store.require_run(&run).await?;
     let grant = body.approval.map(GrantBody::parse).transpose()?;
-    let mut scopes = body.scopes.unwrap_or_else(|| vec![Scope::Read]);
-    if grant.is_some() && !scopes.contains(&Scope::Approve) {
-        scopes.push(Scope::Approve);
-    }
+    let scopes = grant::with_approve(body.scopes.unwrap_or_else(|| vec![Scope::Read]), &grant);
     let token = app
         .auth
         .signer

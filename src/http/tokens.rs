@@ -18,11 +18,8 @@ use super::extract::{self, ApiJson};
 use super::AppState;
 use crate::auth::token::{now, Scope, TagClaims};
 use crate::error::ApiError;
-use crate::http::access::grant::GrantBody;
+use crate::http::access::grant::{self, GrantBody};
 use crate::http::access::AdminKey;
-
-/// Longest tag token lifetime: 30 days.
-pub const MAX_TTL: i64 = 30 * 86400;
 
 /// The route.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -68,21 +65,13 @@ async fn mint(
     if tags.is_empty() {
         return Err(ApiError::invalid("tags", "must name at least one tag"));
     }
-    let ttl = body.ttl_secs.unwrap_or(app.auth.token_ttl);
-    if !(1..=MAX_TTL).contains(&ttl) {
-        return Err(ApiError::invalid(
-            "ttl_secs",
-            format!("must be 1 to {MAX_TTL} seconds"),
-        ));
-    }
+    let ttl = grant::ttl(body.ttl_secs, app.auth.token_ttl)?;
     let approval = body.approval.map(GrantBody::parse).transpose()?;
-    let mut scopes = body.scopes.unwrap_or_else(|| vec![Scope::Read]);
+    let scopes = body.scopes.unwrap_or_else(|| vec![Scope::Read]);
     if scopes.is_empty() {
         return Err(ApiError::invalid("scopes", "must name at least one scope"));
     }
-    if approval.is_some() && !scopes.contains(&Scope::Approve) {
-        scopes.push(Scope::Approve);
-    }
+    let scopes = grant::with_approve(scopes, &approval);
     let claims = TagClaims {
         tags: tags.as_slice().to_vec(),
         scopes: scopes.clone(),

@@ -11,7 +11,7 @@
 use serde::Deserialize;
 
 use super::{forbidden, Caller, Who};
-use crate::auth::token::{ApprovalGrant, RunClaims, TagClaims};
+use crate::auth::token::{ApprovalGrant, RunClaims, Scope, TagClaims};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::ids::{Topic, MAX_NAME_LEN};
@@ -37,6 +37,29 @@ pub struct GrantBody {
 fn bad_char(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Longest lifetime of a token or link: 30 days.
+pub const MAX_TTL: i64 = 30 * 86400;
+
+/// A token's or link's lifetime in seconds: `ttl_secs`, else `default`; 1 to [`MAX_TTL`].
+pub fn ttl(ttl_secs: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    let ttl = ttl_secs.unwrap_or(default);
+    if !(1..=MAX_TTL).contains(&ttl) {
+        return Err(ApiError::invalid(
+            "ttl_secs",
+            format!("must be 1 to {MAX_TTL} seconds"),
+        ));
+    }
+    Ok(ttl)
+}
+
+/// The scopes of a token that carries `grant`: `approve` is added when it has one.
+pub fn with_approve(mut scopes: Vec<Scope>, grant: &Option<ApprovalGrant>) -> Vec<Scope> {
+    if grant.is_some() && !scopes.contains(&Scope::Approve) {
+        scopes.push(Scope::Approve);
+    }
+    scopes
 }
 
 /// Validates approver names (1 to [`MAX_APPROVERS`] names of 1 to `MAX_NAME_LEN` bytes,

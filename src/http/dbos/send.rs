@@ -21,13 +21,10 @@ use super::reads::require;
 use super::{name, source, DbosId, APPROVAL_KIND, RUN_TOKEN_KIND};
 use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope};
 use crate::error::ApiError;
-use crate::http::access::grant::{check_approvers, GrantBody};
+use crate::http::access::grant::{check_approvers, ttl, with_approve, GrantBody};
 use crate::http::access::{forbidden, AdminKey, Caller};
 use crate::http::extract::{ApiJson, ApiPath, Names};
 use crate::http::AppState;
-
-/// Longest link or token lifetime: 30 days.
-const MAX_TTL: i64 = 30 * 86400;
 
 /// `{topic, body, idempotency_key?}`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -81,17 +78,6 @@ pub async fn message(
         .into_response())
 }
 
-fn ttl(value: Option<i64>, default: i64) -> Result<i64, ApiError> {
-    let ttl = value.unwrap_or(default);
-    if !(1..=MAX_TTL).contains(&ttl) {
-        return Err(ApiError::invalid(
-            "ttl_secs",
-            format!("must be 1 to {MAX_TTL} seconds"),
-        ));
-    }
-    Ok(ttl)
-}
-
 /// `POST /v1/dbos/workflows/{id}/tokens` (API key): a run token for this DBOS run only.
 #[utoipa::path(post, path = "/v1/dbos/workflows/{id}/tokens", summary = "DBOS: mint a run token",
     params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = TokenBody,
@@ -105,10 +91,7 @@ pub async fn token(
     let ttl = ttl(body.ttl_secs, app.auth.token_ttl)?;
     require(&app, &id).await?;
     let approval = body.approval.map(GrantBody::parse).transpose()?;
-    let mut scopes = body.scopes.unwrap_or_else(|| vec![Scope::Read]);
-    if approval.is_some() && !scopes.contains(&Scope::Approve) {
-        scopes.push(Scope::Approve);
-    }
+    let scopes = with_approve(body.scopes.unwrap_or_else(|| vec![Scope::Read]), &approval);
     let claims = RunClaims {
         run: id,
         scopes,
