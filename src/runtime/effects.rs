@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use sqlx::PgConnection;
 
 use super::context::WorkflowContext;
 use super::steps::{self, decode};
@@ -20,19 +21,18 @@ impl WorkflowContext {
     /// Sets event `key` of this run; returns its version.
     pub async fn set_event(&self, key: &str, value: impl Serialize) -> WorkflowResult<i64> {
         let key = Key::parse(key).map_err(|e| WorkflowError::failed(format!("event key: {e}")))?;
-        let name = format!("set_event:{key}");
-        let (n, rec) = self.take_step(&name)?;
-        if let Some(r) = rec {
-            return decode(&name, r);
-        }
-        let value = serde_json::to_value(value)?;
-        let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let version = events::set_event_in(&mut tx, &self.id, key.as_str(), &value).await?;
-        let sid = self.step_id(n, &name);
-        steps::record(&mut tx, &self.id, sid, Some(&json!(version)), None).await?;
-        tx.commit().await?;
-        self.publish(NoteKind::Event, key.as_str(), version);
-        Ok(version)
+        self.step_in_tx(
+            &format!("set_event:{key}"),
+            async |tx, _| {
+                let value = serde_json::to_value(value)?;
+                Ok((
+                    events::set_event_in(tx, &self.id, key.as_str(), &value).await?,
+                    (),
+                ))
+            },
+            |version, ()| self.publish(NoteKind::Event, key.as_str(), version),
+        )
+        .await
     }
 
     /// Appends one record to stream `key`; returns its offset.
@@ -86,22 +86,20 @@ impl WorkflowContext {
     /// Closes stream `key` (idempotent); returns its final length.
     pub async fn close_stream(&self, key: &str) -> WorkflowResult<i64> {
         let key = Key::parse(key).map_err(|e| WorkflowError::failed(format!("stream key: {e}")))?;
-        let name = format!("close_stream:{key}");
-        let (n, rec) = self.take_step(&name)?;
-        if let Some(r) = rec {
-            return decode(&name, r);
-        }
-        let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let next = streams::close_stream_in(&mut tx, &self.id, key.as_str()).await?;
-        let sid = self.step_id(n, &name);
-        steps::record(&mut tx, &self.id, sid, Some(&json!(next)), None).await?;
-        tx.commit().await?;
-        self.publish(
-            NoteKind::Stream,
-            key.as_str(),
-            next | crate::replica::CLOSED_FLAG,
-        );
-        Ok(next)
+        self.step_in_tx(
+            &format!("close_stream:{key}"),
+            async |tx, _| {
+                Ok((
+                    streams::close_stream_in(tx, &self.id, key.as_str()).await?,
+                    (),
+                ))
+            },
+            |next, ()| {
+                let closed = next | crate::replica::CLOSED_FLAG;
+                self.publish(NoteKind::Stream, key.as_str(), closed);
+            },
+        )
+        .await
     }
 
     /// Sends `body` to `topic` of run `to`, exactly once; returns the message id.
@@ -109,27 +107,43 @@ impl WorkflowContext {
         let to = RunId::parse(to).map_err(|e| WorkflowError::failed(format!("run id: {e}")))?;
         let topic =
             Topic::parse(topic).map_err(|e| WorkflowError::failed(format!("topic: {e}")))?;
-        let name = format!("send:{topic}");
-        let (n, rec) = self.take_step(&name)?;
+        self.step_in_tx(
+            &format!("send:{topic}"),
+            async |tx, n| {
+                let body = serde_json::to_value(body)?;
+                let dedup = format!("{}#{n}", self.id);
+                Ok(messages::send_in(tx, to.as_str(), topic.as_str(), &body, &dedup).await?)
+            },
+            |id, duplicate| {
+                if !duplicate {
+                    let note = Note::new(NoteKind::Message, to.as_str(), topic.as_str(), id);
+                    self.rt.inner.notifier.publish(note);
+                }
+            },
+        )
+        .await
+    }
+
+    /// Step `name` whose effect is a write in the run's step transaction: a replay returns
+    /// what was recorded; otherwise `write` runs in the transaction (given the step
+    /// number), its number is recorded as the step's output and committed with it, then
+    /// `committed` sees it with what else `write` returned.
+    async fn step_in_tx<X>(
+        &self,
+        name: &str,
+        write: impl AsyncFnOnce(&mut PgConnection, i32) -> WorkflowResult<(i64, X)>,
+        committed: impl FnOnce(i64, X),
+    ) -> WorkflowResult<i64> {
+        let (n, rec) = self.take_step(name)?;
         if let Some(r) = rec {
-            return decode(&name, r);
+            return decode(name, r);
         }
-        let body = serde_json::to_value(body)?;
         let mut tx = steps::begin(self.store(), &self.id, self.executor()).await?;
-        let dedup = format!("{}#{n}", self.id);
-        let (id, duplicate) =
-            messages::send_in(&mut tx, to.as_str(), topic.as_str(), &body, &dedup).await?;
-        let sid = self.step_id(n, &name);
-        steps::record(&mut tx, &self.id, sid, Some(&json!(id)), None).await?;
+        let (value, extra) = write(&mut tx, n).await?;
+        let sid = self.step_id(n, name);
+        steps::record(&mut tx, &self.id, sid, Some(&json!(value)), None).await?;
         tx.commit().await?;
-        if !duplicate {
-            self.rt.inner.notifier.publish(Note::new(
-                NoteKind::Message,
-                to.as_str(),
-                topic.as_str(),
-                id,
-            ));
-        }
-        Ok(id)
+        committed(value, extra);
+        Ok(value)
     }
 }
