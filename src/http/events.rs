@@ -126,7 +126,7 @@ pub(crate) async fn wait_on(
     q: &WaitQuery,
 ) -> Result<Response, ApiError> {
     let after = extract::offset("after", q.after.as_deref())?.unwrap_or(0);
-    let wait = extract::timeout(q.timeout.as_deref(), 30.0, r.app.config.max_wait_period())?;
+    let wait = r.wait(q.timeout.as_deref())?;
     let mut sub = r.hub.subscribe_run(r.run);
     r.hub.source().require_run(r.run).await?;
     let _waiting = super::sse::GaugeGuard::inc(&r.app.metrics.long_polls_waiting);

@@ -45,4 +45,10 @@ impl<'a> RunReader<'a> {
     ) -> Result<Self, ApiError> {
         Self::new(app, &app.hub, &access.caller, run.as_str())
     }
+
+    /// How long a long-poll waits: `timeout` seconds (30 unless given), capped by
+    /// `FLOWGATE_MAX_WAIT`.
+    pub fn wait(&self, timeout: Option<&str>) -> Result<std::time::Duration, ApiError> {
+        super::extract::timeout(timeout, 30.0, self.app.config.max_wait_period())
+    }
 }

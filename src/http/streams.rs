@@ -147,7 +147,7 @@ pub(crate) async fn poll_on(
     q: &ReadQuery,
 ) -> Result<Response, ApiError> {
     let from = extract::offset("from", q.from.as_deref())?.unwrap_or(0);
-    let wait = extract::timeout(q.timeout.as_deref(), 30.0, r.app.config.max_wait_period())?;
+    let wait = r.wait(q.timeout.as_deref())?;
     let sub = r.hub.subscribe_stream(r.run, key);
     let length = check_start(r.hub, r.run, key, from, "from").await?;
     let items = sub.follow(from);
