@@ -27,7 +27,7 @@ impl Source {
         match self {
             Source::Replicated(r) => r.read_stream(at, want).await,
             Source::Flowgate(store) => flowgate_page(store, at).await,
-            Source::Dbos(d) => d.read_stream(at.run, at.key, at.from, at.limit).await,
+            Source::Dbos(d) => d.read_stream(at).await,
         }
     }
 

@@ -129,6 +129,6 @@ pub async fn flowgate_page(store: &Store, at: PageAt<'_>) -> Result<StreamPage, 
     match TopicKey::of(at.run, at.key) {
         TopicKey::Durable(id) => store.ds_page(id, at.from, at.limit).await,
         TopicKey::Invalid => Ok(StreamPage::default()),
-        _ => store.read_stream(at.run, at.key, at.from, at.limit).await,
+        _ => store.read_stream(at).await,
     }
 }

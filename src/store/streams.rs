@@ -82,14 +82,8 @@ impl Store {
         .await?)
     }
 
-    /// Reads up to `limit` records from offset `from`, with the stream's tail, in one snapshot.
-    pub async fn read_stream(
-        &self,
-        run: &str,
-        key: &str,
-        from: i64,
-        limit: i64,
-    ) -> Result<StreamPage, StoreError> {
+    /// Reads up to `at.limit` records from offset `at.from`, with the stream's tail, in one snapshot.
+    pub async fn read_stream(&self, at: PageAt<'_>) -> Result<StreamPage, StoreError> {
         // The stream row left-joined with its records in the window: a stream with none
         // there is one row of NULLs, which still carries its tail.
         let rows = sqlx::query!(
@@ -100,17 +94,17 @@ impl Store {
                 AND r."offset" >= $3 AND r."offset" < $3 + $4
                WHERE s.workflow_id = $1 AND s.key = $2
                ORDER BY r."offset""#,
-            run,
-            key,
-            from,
-            limit
+            at.run,
+            at.key,
+            at.from,
+            at.limit
         )
         .fetch_all(&self.pool)
         .await?;
         let mut page = StreamPage::default();
         if rows.is_empty() {
             // No stream row: not created yet, or the run was removed.
-            page.gone = !self.run_exists_str(run).await?;
+            page.gone = !self.run_exists_str(at.run).await?;
         }
         for row in rows {
             page.next = row.next_offset;

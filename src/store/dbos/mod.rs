@@ -18,7 +18,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::PgPool;
 
 use crate::error::StoreError;
-use crate::store::{EventRow, RunRow, RunStatus, StreamInfo, StreamPage};
+use crate::store::{EventRow, PageAt, RunRow, RunStatus, StreamInfo, StreamPage};
 use decode::is_close_sentinel;
 
 /// True for the statuses after which a DBOS workflow writes nothing more: flowgate's
@@ -84,15 +84,9 @@ impl DbosStore {
         &self.schema
     }
 
-    /// Up to `limit` records of stream (`run`, `key`) from offset `from`, with the tail:
+    /// Up to `at.limit` records of stream (`at.run`, `at.key`) from offset `at.from`, with the tail:
     /// closed at the sentinel, or once the run has finished (nothing more can be written).
-    pub async fn read_stream(
-        &self,
-        run: &str,
-        key: &str,
-        from: i64,
-        limit: i64,
-    ) -> Result<StreamPage, StoreError> {
+    pub async fn read_stream(&self, at: PageAt<'_>) -> Result<StreamPage, StoreError> {
         let s = &self.schema;
         let sql = format!(
             r#"WITH st AS (SELECT status FROM {s}.workflow_status WHERE workflow_uuid = $1),
@@ -107,10 +101,10 @@ impl DbosStore {
                ORDER BY recs."offset""#
         );
         let rows: Vec<StreamJoin> = sqlx::query_as(&sql)
-            .bind(run)
-            .bind(key)
-            .bind(from.min(i32::MAX as i64) as i32)
-            .bind(limit)
+            .bind(at.run)
+            .bind(at.key)
+            .bind(at.from.min(i32::MAX as i64) as i32)
+            .bind(at.limit)
             .fetch_all(&self.pool)
             .await?;
         let mut page = StreamPage::default();
