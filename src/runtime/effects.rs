@@ -112,7 +112,7 @@ impl WorkflowContext {
             async |tx, n| {
                 let body = serde_json::to_value(body)?;
                 let dedup = format!("{}#{n}", self.id);
-                Ok(messages::send_in(tx, to.as_str(), topic.as_str(), &body, &dedup).await?)
+                Ok(messages::send_in(tx, to.as_str(), topic.as_str(), &body, Some(&dedup)).await?)
             },
             |id, duplicate| {
                 if !duplicate {

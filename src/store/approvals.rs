@@ -69,15 +69,9 @@ impl Store {
         if inserted.is_none() {
             return Ok(None);
         }
-        let message_id = sqlx::query_scalar!(
-            r#"SELECT message_id AS "message_id!" FROM flowgate.send_quiet($1, $2, $3, $4)"#,
-            d.run,
-            d.topic,
-            d.message,
-            format!("approval:{}", d.nonce)
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let key = format!("approval:{}", d.nonce);
+        let (message_id, _) =
+            super::messages::send_in(&mut tx, d.run, d.topic, d.message, Some(&key)).await?;
         sqlx::query!(
             "UPDATE flowgate.approval_uses SET message_id = $2 WHERE nonce = $1",
             d.nonce,

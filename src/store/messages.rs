@@ -17,28 +17,26 @@ impl Store {
         body: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<(i64, bool), StoreError> {
-        let row = sqlx::query!(
-            r#"SELECT message_id AS "message_id!", duplicate AS "duplicate!"
-               FROM flowgate.send_quiet($1, $2, $3, $4)"#,
+        let mut conn = self.pool.acquire().await?;
+        send_in(
+            &mut conn,
             run.as_str(),
             topic.as_str(),
             body,
-            idempotency_key
+            idempotency_key,
         )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((row.message_id, row.duplicate))
+        .await
     }
 }
 
-/// Stores a message without notifying, inside the sender's transaction; returns
-/// `(message_id, duplicate)`.
+/// Stores a message without notifying, on `conn` (inside the sender's transaction, for a
+/// workflow); returns `(message_id, duplicate)`.
 pub async fn send_in(
     conn: &mut PgConnection,
     run: &str,
     topic: &str,
     body: &Value,
-    idempotency_key: &str,
+    idempotency_key: Option<&str>,
 ) -> Result<(i64, bool), StoreError> {
     let row = sqlx::query!(
         r#"SELECT message_id AS "message_id!", duplicate AS "duplicate!"

@@ -73,13 +73,8 @@ impl Store {
 
     /// Sets the close marker (idempotent) without notifying; returns the final next offset.
     pub async fn close_stream(&self, run: &RunId, key: &Key) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar!(
-            r#"SELECT flowgate.close_stream_quiet($1, $2) AS "next!""#,
-            run.as_str(),
-            key.as_str()
-        )
-        .fetch_one(&self.pool)
-        .await?)
+        let mut conn = self.pool.acquire().await?;
+        close_stream_in(&mut conn, run.as_str(), key.as_str()).await
     }
 
     /// Reads up to `at.limit` records from offset `at.from`, with the stream's tail, in one snapshot.
@@ -143,8 +138,8 @@ impl Store {
     }
 }
 
-/// Closes stream `key` of `run` without notifying, inside the caller's transaction
-/// (idempotent); returns its final length.
+/// Closes stream `key` of `run` without notifying, on `conn` (inside the caller's
+/// transaction, for a workflow) (idempotent); returns its final length.
 pub async fn close_stream_in(
     conn: &mut PgConnection,
     run: &str,
