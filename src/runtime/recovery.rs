@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{Runtime, WorkflowError};
 use crate::error::StoreError;
-use crate::store::executors::{ClaimedRun, OwnRun};
+use crate::store::executors::PendingRun;
 
 /// Inserts (or refreshes) this process's executor row.
 pub async fn register(rt: &Runtime) -> Result<(), StoreError> {
@@ -43,22 +43,12 @@ pub async fn relaunch_stalled(rt: &Runtime) -> Result<(), StoreError> {
         .store
         .own_pending(rt.executor_id(), &names(rt))
         .await?;
-    for OwnRun {
-        id,
-        workflow,
-        input,
-        queue,
-    } in own
-    {
-        if rt.is_running(&id) {
+    for run in own {
+        if rt.is_running(&run.id) {
             continue;
         }
-        tracing::info!(run = %id, "re-launching a stalled run");
-        let permit = queue
-            .as_ref()
-            .and_then(|q| rt.inner.limits.get(q))
-            .and_then(|s| s.clone().try_acquire_owned().ok());
-        rt.spawn_run(id, workflow, input.unwrap_or(Value::Null), permit);
+        tracing::info!(run = %run.id, "re-launching a stalled run");
+        launch(rt, run);
     }
     Ok(())
 }
@@ -79,32 +69,37 @@ pub async fn take_over(rt: &Runtime) -> Result<usize, StoreError> {
     Ok(n)
 }
 
-async fn launch_claimed(rt: &Runtime, claimed: Vec<ClaimedRun>) {
-    for ClaimedRun {
-        id,
-        workflow,
-        input,
-        attempts,
-        queue,
-    } in claimed
-    {
+async fn launch_claimed(rt: &Runtime, claimed: Vec<PendingRun>) {
+    for run in claimed {
+        let (id, attempts) = (&run.id, run.attempts);
         if attempts > rt.inner.options.max_attempts {
             let e = WorkflowError::failed(format!(
                 "gave up after {} attempts",
                 rt.inner.options.max_attempts
             ));
             tracing::warn!(run = %id, attempts, "too many attempts; marking ERROR");
-            if let Err(err) = rt.finish(&id, Err(&e)).await {
+            if let Err(err) = rt.finish(id, Err(&e)).await {
                 tracing::error!(run = %id, error = %err, "cannot mark run failed");
             }
             continue;
         }
-        let permit = queue
-            .as_ref()
-            .and_then(|q| rt.inner.limits.get(q))
-            .and_then(|s| s.clone().try_acquire_owned().ok());
-        rt.spawn_run(id, workflow, input.unwrap_or(Value::Null), permit);
+        launch(rt, run);
     }
+}
+
+/// Runs `run` here, holding a slot of its queue's concurrency limit if one is free now.
+fn launch(rt: &Runtime, run: PendingRun) {
+    let permit = run
+        .queue
+        .as_ref()
+        .and_then(|q| rt.inner.limits.get(q))
+        .and_then(|s| s.clone().try_acquire_owned().ok());
+    rt.spawn_run(
+        run.id,
+        run.workflow,
+        run.input.unwrap_or(Value::Null),
+        permit,
+    );
 }
 
 /// Heart-beats and takes over silent executors' runs every `heartbeat` until shutdown;

@@ -7,30 +7,17 @@ use serde_json::Value;
 use super::Store;
 use crate::error::StoreError;
 
-/// A run claimed for execution.
+/// A PENDING run of an executor: claimed for execution, or read as it is.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClaimedRun {
+pub struct PendingRun {
     /// Run id.
     pub id: String,
     /// Workflow name.
     pub workflow: String,
     /// Its input.
     pub input: Option<Value>,
-    /// Times claimed, this claim included.
+    /// Times claimed (a claim counts itself).
     pub attempts: i32,
-    /// Its queue, if it came from one.
-    pub queue: Option<String>,
-}
-
-/// A PENDING run of this executor, read without claiming it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OwnRun {
-    /// Run id.
-    pub id: String,
-    /// Workflow name.
-    pub workflow: String,
-    /// Its input.
-    pub input: Option<Value>,
     /// Its queue, if it came from one.
     pub queue: Option<String>,
 }
@@ -76,9 +63,9 @@ impl Store {
         &self,
         executor: &str,
         workflows: &[String],
-    ) -> Result<Vec<ClaimedRun>, StoreError> {
+    ) -> Result<Vec<PendingRun>, StoreError> {
         Ok(sqlx::query_as!(
-            ClaimedRun,
+            PendingRun,
             "UPDATE flowgate.workflows SET attempts = attempts + 1, updated_at = now()
              WHERE status = 'PENDING' AND NOT external AND executor_id = $1 AND workflow = ANY($2)
              RETURNING id, workflow, input, attempts, queue",
@@ -94,10 +81,10 @@ impl Store {
         &self,
         executor: &str,
         workflows: &[String],
-    ) -> Result<Vec<OwnRun>, StoreError> {
+    ) -> Result<Vec<PendingRun>, StoreError> {
         Ok(sqlx::query_as!(
-            OwnRun,
-            "SELECT id, workflow, input, queue FROM flowgate.workflows
+            PendingRun,
+            "SELECT id, workflow, input, attempts, queue FROM flowgate.workflows
              WHERE status = 'PENDING' AND NOT external AND executor_id = $1 AND workflow = ANY($2)",
             executor,
             workflows
@@ -113,9 +100,9 @@ impl Store {
         executor: &str,
         workflows: &[String],
         dead_ms: f64,
-    ) -> Result<Vec<ClaimedRun>, StoreError> {
+    ) -> Result<Vec<PendingRun>, StoreError> {
         Ok(sqlx::query_as!(
-            ClaimedRun,
+            PendingRun,
             "UPDATE flowgate.workflows SET executor_id = $1, attempts = attempts + 1, updated_at = now()
              WHERE id IN (
                  SELECT w.id FROM flowgate.workflows w
