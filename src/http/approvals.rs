@@ -16,8 +16,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::access::grant::{self, GrantBody};
-use super::access::{AdminKey, Approve, RunAccess};
-use super::extract::{self, ApiJson, ApiPath, Names};
+use super::access::{Approve, RunAccess};
+use super::extract::{self, AdminWrite, ApiJson, ApiPath};
 use super::AppState;
 use crate::auth::token::{now, ApprovalClaims, Scope, TokenError};
 use crate::error::ApiError;
@@ -132,9 +132,7 @@ pub struct TokenBody {
     responses((status = 201, description = "Token", body = Minted), E400_404_413_415Auth))]
 async fn mint_token(
     State(app): State<AppState>,
-    _admin: AdminKey,
-    Names(run): Names<RunId>,
-    ApiJson(body): ApiJson<TokenBody>,
+    AdminWrite(run, body): AdminWrite<RunId, TokenBody>,
 ) -> Result<Response, ApiError> {
     let ttl = grant::ttl(body.ttl_secs, app.auth.token_ttl)?;
     app.store.require_run(&run).await?;

@@ -15,12 +15,12 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::extract::{self, ApiJson, ApiQuery, Names};
+use super::extract::{self, AdminWrite, ApiQuery, Names};
 use super::reader::RunReader;
 use super::values::{check_readable, to_json, EventView};
 use super::{sse, AppState};
 use crate::error::ApiError;
-use crate::http::access::{AdminKey, Caller, Read, RunAccess};
+use crate::http::access::{Caller, Read, RunAccess};
 use crate::hub::Hub;
 use crate::ids::{Key, RunId};
 
@@ -50,11 +50,11 @@ pub struct WaitQuery {
 async fn list(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    Names(run): Names<RunId>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    list_on(&app, &app.hub, &access.caller, run.as_str(), &headers, &q).await
+    let run = access.run.as_str();
+    list_on(&app, &app.hub, &access.caller, run, &headers, &q).await
 }
 
 /// All events of `run` through `hub`: JSON, or SSE of changes (counted against `caller`).
@@ -163,9 +163,7 @@ fn json_response(body: Vec<u8>) -> Response {
     responses((status = 200, description = "Stored", body = Version), E400_404_409_413_415Auth))]
 async fn set(
     State(app): State<AppState>,
-    _admin: AdminKey,
-    Names((run, key)): Names<(RunId, Key)>,
-    ApiJson(value): ApiJson<Box<serde_json::value::RawValue>>,
+    AdminWrite((run, key), value): AdminWrite<(RunId, Key), Box<serde_json::value::RawValue>>,
 ) -> Result<Response, ApiError> {
     check_readable("body", &value)?;
     if value.get().len() > app.config.max_value {

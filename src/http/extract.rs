@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::http::access::AdminKey;
 use crate::ids::{self, InvalidName, Key, RunId};
 
 /// JSON body; a body that is not `application/json` (or `…+json`) is a 415, malformed JSON
@@ -138,6 +139,24 @@ impl PathNames for (RunId, Key) {
     type Raw = (String, String);
     fn check((id, key): (String, String)) -> Result<Self, ApiError> {
         Ok((name("id", id, RunId::parse)?, name("key", key, Key::parse)?))
+    }
+}
+
+/// What every admin write under a named path takes, checked in this order: an API key
+/// ([`AdminKey`]: 401/403 first), the path's names ([`Names`]) and a JSON body
+/// ([`ApiJson`]).
+pub struct AdminWrite<N, B>(pub N, pub B);
+
+impl<S: Send + Sync, N: PathNames + Send, B: DeserializeOwned> FromRequest<S> for AdminWrite<N, B> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        AdminKey::from_request_parts(&mut parts, state).await?;
+        let Names(names) = Names::<N>::from_request_parts(&mut parts, state).await?;
+        let req = Request::from_parts(parts, body);
+        let ApiJson(body) = ApiJson::<B>::from_request(req, state).await?;
+        Ok(AdminWrite(names, body))
     }
 }
 

@@ -15,10 +15,9 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiJson, Names};
+use super::extract::AdminWrite;
 use super::AppState;
 use crate::error::{ApiError, StoreError};
-use crate::http::access::AdminKey;
 use crate::ids::RunId;
 use crate::note::{Note, NoteKind};
 use crate::store::RunStatus;
@@ -68,9 +67,7 @@ pub fn retention_field(v: Option<&Value>) -> Result<Option<i64>, ApiError> {
         E400_404_409_413_415Auth))]
 async fn finish(
     State(app): State<AppState>,
-    _admin: AdminKey,
-    Names(run): Names<RunId>,
-    ApiJson(body): ApiJson<FinishBody>,
+    AdminWrite(run, body): AdminWrite<RunId, FinishBody>,
 ) -> Result<Response, ApiError> {
     let Some(status) = RunStatus::parse(&body.status).filter(|s| s.is_finished()) else {
         return Err(ApiError::invalid(

@@ -29,14 +29,13 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::extract::{ApiQuery, Names};
+use super::extract::ApiQuery;
 use super::values::{raw, to_json, EventView, RecordView};
 use super::{sse, AppState};
 use crate::error::ApiError;
 use crate::http::access::{Read, RunAccess};
 use crate::http::reader::RunReader;
 use crate::hub::{Hub, RunUpdate, Source, StreamItem};
-use crate::ids::RunId;
 use crate::store::{EventRow, RunRow, StepRow, StreamInfo};
 pub use cursor::{Cursor, MAX_LIVE_STREAMS};
 
@@ -118,11 +117,10 @@ fn start_cursor(headers: &HeaderMap, q: &LiveQuery) -> Result<(Cursor, &'static 
 async fn live(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    Names(run): Names<RunId>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
-    live_on(RunReader::native(&app, &access, &run)?, &headers, &q).await
+    live_on(RunReader::native(&app, &access, &access.run)?, &headers, &q).await
 }
 
 /// The live SSE of the run `r` reads.

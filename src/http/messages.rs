@@ -12,10 +12,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{self, ApiJson, Names};
+use super::extract::{self, AdminWrite};
 use super::AppState;
 use crate::error::ApiError;
-use crate::http::access::AdminKey;
 use crate::ids::{RunId, Topic, MAX_NAME_LEN};
 
 /// Routes under `/v1/workflows/{id}/messages`.
@@ -47,9 +46,7 @@ pub struct Queued {
     responses((status = 202, description = "Queued", body = Queued), E400_404_409_413_415Auth))]
 async fn send(
     State(app): State<AppState>,
-    _admin: AdminKey,
-    Names(run): Names<RunId>,
-    ApiJson(req): ApiJson<SendBody>,
+    AdminWrite(run, req): AdminWrite<RunId, SendBody>,
 ) -> Result<Response, ApiError> {
     let topic = extract::name("topic", req.topic, Topic::parse)?;
     if let Some(k) = &req.idempotency_key {

@@ -11,10 +11,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{self, ApiJson, Names};
+use super::extract::{self, AdminWrite};
 use super::AppState;
 use crate::error::ApiError;
-use crate::http::access::{AdminKey, Read, RunAccess};
+use crate::http::access::{Read, RunAccess};
 use crate::ids::{RunId, WorkflowName};
 use crate::note::{Note, NoteKind};
 use crate::store::RunRow;
@@ -47,7 +47,6 @@ pub struct PutBody {
 async fn get_run(
     State(app): State<AppState>,
     access: RunAccess<Read>,
-    Names(run): Names<RunId>,
     super::extract::ApiQuery(q): super::extract::ApiQuery<super::workflows::WaitQuery>,
 ) -> Result<Response, ApiError> {
     if let Some(w) = q.wait.as_deref() {
@@ -55,9 +54,9 @@ async fn get_run(
         let wait = extract::timeout(Some(w), 0.0, app.config.max_wait_period())
             .map_err(|e| e.with_field("wait"))?;
         let _permit = access.caller.stream_permit(&app.auth)?;
-        super::workflows::wait_finished(&app, run.as_str(), wait).await?;
+        super::workflows::wait_finished(&app, access.run.as_str(), wait).await?;
     }
-    match app.store.get_run(run.as_str()).await? {
+    match app.store.get_run(access.run.as_str()).await? {
         Some(row) => Ok(Json(row).into_response()),
         None => Err(ApiError::run_not_found()),
     }
@@ -84,9 +83,7 @@ pub struct PutRun {
         (status = 201, description = "Created", body = PutRun), E400_409_413_415Auth))]
 async fn put_run(
     State(app): State<AppState>,
-    _admin: AdminKey,
-    Names(run): Names<RunId>,
-    ApiJson(body): ApiJson<PutBody>,
+    AdminWrite(run, body): AdminWrite<RunId, PutBody>,
 ) -> Result<Response, ApiError> {
     let workflow = extract::name("workflow", body.workflow, WorkflowName::parse)?;
     let retention = super::finish::retention_field(body.retention_secs.as_ref())?;

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{self, ApiJson, ApiQuery, Names};
+use super::extract::{self, AdminWrite, ApiQuery, Names};
 use super::reader::RunReader;
 use super::sse::GaugeGuard;
 use super::values::{check_readable, raw};
@@ -229,9 +229,7 @@ struct Polled {
     responses((status = 200, description = "Appended", body = Appended), E400_404_409_413_415Auth))]
 async fn append(
     State(app): State<AppState>,
-    _admin: AdminKey,
-    Names((run, key)): Names<(RunId, Key)>,
-    ApiJson(values): ApiJson<Vec<Box<RawValue>>>,
+    AdminWrite((run, key), values): AdminWrite<(RunId, Key), Vec<Box<RawValue>>>,
 ) -> Result<Response, ApiError> {
     if values.is_empty() {
         return Err(ApiError::invalid(

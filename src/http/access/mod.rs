@@ -8,6 +8,7 @@
 //! | extractor | allows |
 //! |---|---|
 //! | [`AdminKey`] | an API key (or any loopback client of a keyless server) |
+//! | [`AdminWrite`](super::extract::AdminWrite) | that, with the path's names and a JSON body (admin writes) |
 //! | [`RunAccess<Read>`] | that, or a run token with the `read` scope for the `{id}` path parameter |
 //! | [`RunAccess<Approve>`] | that, or a run token with the `approve` scope for `{id}` |
 //! | [`RunAccess<Cancel>`] | that, or a run token with the `cancel` scope for `{id}` |
