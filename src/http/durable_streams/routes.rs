@@ -98,82 +98,106 @@ async fn forward(req: StreamRequest) -> Response {
     super::http::dispatch(req).await
 }
 
-/// Reads a stream.
-#[utoipa::path(get, path = "/v1/stream/{path}",
-    summary = "Read a stream from ?offset: catch-up, long-poll (live=long-poll) or SSE (live=sse)",
-    description = "Answers carry Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date and Stream-Closed. Workflow streams are readable at workflows/{run}/{key}.",
-    params(("path" = StreamPath, Path, description = "Stream path (may contain /)"),
+/// A documented route whose handler hands the request to [`forward`]. `stream` routes are
+/// on `/v1/stream/{path}` and take the stream path; `sub` routes are on the given path and
+/// take the subscription id. Then, each optional: further `params`, optional text `headers`
+/// (name: description), a `body` in any of the stream content types (its description);
+/// from `summary` on, the rest of `#[utoipa::path]`.
+macro_rules! route {
+    (@fn $(#[$m:meta])* $method:ident $path:literal $name:ident $first:tt
+        $(params [$($param:tt),*])?
+        $(headers [$($header:literal: $about:literal),*])?
+        $(body $body:literal)?
+        summary = $($arg:tt)*) => {
+        $(#[$m])*
+        #[utoipa::path($method, path = $path,
+            params($first $($(, $param)*)?
+                $($(, ($header = Option<String>, Header, description = $about))*)?),
+            $(request_body(description = $body, content((String = "application/octet-stream"),
+                (String = "text/plain"), (serde_json::Value = "application/json"))),)?
+            summary = $($arg)*)]
+        async fn $name(req: StreamRequest) -> Response {
+            forward(req).await
+        }
+    };
+    ($(#[$m:meta])* stream $method:ident $name:ident $($rest:tt)*) => {
+        route!(@fn $(#[$m])* $method "/v1/stream/{path}" $name
+            ("path" = StreamPath, Path, description = "Stream path (may contain /)") $($rest)*);
+    };
+    ($(#[$m:meta])* sub $method:ident $path:literal $name:ident $($rest:tt)*) => {
+        route!(@fn $(#[$m])* $method $path $name
+            ("id" = Name, Path, description = "Subscription id") $($rest)*);
+    };
+}
+
+route! {
+    /// Reads a stream.
+    stream get read
+    params [
         ("offset" = Option<String>, Query, description = "Start: -1 (the beginning), now, or a Stream-Next-Offset"),
         ("live" = Option<LiveMode>, Query, description = "Wait for data: long-poll or sse (needs offset)"),
-        ("cursor" = Option<String>, Query, description = "The last Stream-Cursor (for caches)"),
-        ("If-None-Match" = Option<String>, Header, description = "ETag of a previous read")),
+        ("cursor" = Option<String>, Query, description = "The last Stream-Cursor (for caches)")]
+    headers ["If-None-Match": "ETag of a previous read"]
+    summary = "Read a stream from ?offset: catch-up, long-poll (live=long-poll) or SSE (live=sse)",
+    description = "Answers carry Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date and Stream-Closed. Workflow streams are readable at workflows/{run}/{key}.",
     responses(
         (status = 200, description = "Data from the offset (SSE with live=sse)",
             content((serde_json::Value = "*/*"), (String = "text/event-stream"))),
         (status = 204, description = "Long-poll timed out with no new data"),
         (status = 304, description = "Unchanged since If-None-Match"),
-        StreamRead))]
-async fn read(req: StreamRequest) -> Response {
-    forward(req).await
+        StreamRead)
 }
 
-/// A stream's metadata.
-#[utoipa::path(head, path = "/v1/stream/{path}", summary = "A stream's metadata, as headers",
-    params(("path" = StreamPath, Path, description = "Stream path (may contain /)")),
+route! {
+    /// A stream's metadata.
+    stream head head
+    summary = "A stream's metadata, as headers",
     responses((status = 200, description = "Content-Type, Stream-Next-Offset, Stream-Closed, Stream-TTL, Stream-Expires-At"),
-        StreamRead))]
-async fn head(req: StreamRequest) -> Response {
-    forward(req).await
+        StreamRead)
 }
 
-/// Creates a stream.
-#[utoipa::path(put, path = "/v1/stream/{path}",
+route! {
+    /// Creates a stream.
+    stream put create
+    headers [
+        "Stream-TTL": "Seconds to keep the stream after its last write",
+        "Stream-Expires-At": "RFC 3339 expiry time",
+        "Stream-Closed": "true: create it closed",
+        "Stream-Forked-From": "Path or URL of the stream to fork",
+        "Stream-Fork-Offset": "Where the fork branches off"]
+    body "Initial data, of the stream's content type"
     summary = "Create a stream (idempotent for the same configuration), optionally with initial data or as a fork",
-    params(("path" = StreamPath, Path, description = "Stream path (may contain /)"),
-        ("Stream-TTL" = Option<String>, Header, description = "Seconds to keep the stream after its last write"),
-        ("Stream-Expires-At" = Option<String>, Header, description = "RFC 3339 expiry time"),
-        ("Stream-Closed" = Option<String>, Header, description = "true: create it closed"),
-        ("Stream-Forked-From" = Option<String>, Header, description = "Path or URL of the stream to fork"),
-        ("Stream-Fork-Offset" = Option<String>, Header, description = "Where the fork branches off")),
-    request_body(description = "Initial data, of the stream's content type", content(
-        (String = "application/octet-stream"), (String = "text/plain"), (serde_json::Value = "application/json"))),
     responses((status = 201, description = "Created (Location names it)"),
-        (status = 200, description = "Exists with the same configuration"), StreamWrite))]
-async fn create(req: StreamRequest) -> Response {
-    forward(req).await
+        (status = 200, description = "Exists with the same configuration"), StreamWrite)
 }
 
-/// Appends to a stream.
-#[utoipa::path(post, path = "/v1/stream/{path}",
+route! {
+    /// Appends to a stream.
+    stream post append
+    headers [
+        "Stream-Seq": "Writer sequence; must increase",
+        "Stream-Closed": "true: close the stream after this append",
+        "Producer-Id": "Idempotent producer id",
+        "Producer-Epoch": "Idempotent producer epoch",
+        "Producer-Seq": "Idempotent producer sequence"]
+    body "Data, of the stream's content type"
     summary = "Append to a stream (a JSON stream takes a message or an array of messages), or close it with Stream-Closed: true",
-    params(("path" = StreamPath, Path, description = "Stream path (may contain /)"),
-        ("Stream-Seq" = Option<String>, Header, description = "Writer sequence; must increase"),
-        ("Stream-Closed" = Option<String>, Header, description = "true: close the stream after this append"),
-        ("Producer-Id" = Option<String>, Header, description = "Idempotent producer id"),
-        ("Producer-Epoch" = Option<String>, Header, description = "Idempotent producer epoch"),
-        ("Producer-Seq" = Option<String>, Header, description = "Idempotent producer sequence")),
-    request_body(description = "Data, of the stream's content type", content(
-        (String = "application/octet-stream"), (String = "text/plain"), (serde_json::Value = "application/json"))),
     responses((status = 200, description = "Appended (a producer's first append of an epoch)"),
-        (status = 204, description = "Appended, or a duplicate acknowledged"), StreamWrite))]
-async fn append(req: StreamRequest) -> Response {
-    forward(req).await
+        (status = 204, description = "Appended, or a duplicate acknowledged"), StreamWrite)
 }
 
-/// Deletes a stream.
-#[utoipa::path(delete, path = "/v1/stream/{path}", summary = "Delete a stream",
-    params(("path" = StreamPath, Path, description = "Stream path (may contain /)")),
-    responses((status = 204, description = "Deleted"), StreamWrite))]
-async fn delete(req: StreamRequest) -> Response {
-    forward(req).await
+route! {
+    /// Deletes a stream.
+    stream delete delete
+    summary = "Delete a stream",
+    responses((status = 204, description = "Deleted"), StreamWrite)
 }
 
-/// The CORS preflight.
-#[utoipa::path(options, path = "/v1/stream/{path}", summary = "CORS preflight (no credential needed)",
-    params(("path" = StreamPath, Path, description = "Stream path (may contain /)")),
-    responses((status = 204, description = "Allowed methods and headers"), StreamRead))]
-async fn preflight(req: StreamRequest) -> Response {
-    forward(req).await
+route! {
+    /// The CORS preflight.
+    stream options preflight
+    summary = "CORS preflight (no credential needed)",
+    responses((status = 204, description = "Allowed methods and headers"), StreamRead)
 }
 
 /// The webhook signing keys.
@@ -183,82 +207,73 @@ async fn jwks(req: StreamRequest) -> Response {
     forward(req).await
 }
 
-/// Creates or confirms a subscription.
-#[utoipa::path(put, path = "/v1/stream/__ds/subscriptions/{id}",
+route! {
+    /// Creates or confirms a subscription.
+    sub put "/v1/stream/__ds/subscriptions/{id}" sub_put
     summary = "Create a subscription (webhook or pull-wake) to streams matching a pattern, or confirm an identical one",
-    params(("id" = Name, Path, description = "Subscription id")), request_body = SubBody,
+    request_body = SubBody,
     responses((status = 201, description = "Created", body = AnyObject),
-        (status = 200, description = "Exists with this configuration", body = AnyObject), SubCall))]
-async fn sub_put(req: StreamRequest) -> Response {
-    forward(req).await
+        (status = 200, description = "Exists with this configuration", body = AnyObject), SubCall)
 }
 
-/// A subscription.
-#[utoipa::path(get, path = "/v1/stream/__ds/subscriptions/{id}", summary = "A subscription",
-    params(("id" = Name, Path, description = "Subscription id")),
-    responses((status = 200, description = "The subscription", body = AnyObject), SubCall))]
-async fn sub_get(req: StreamRequest) -> Response {
-    forward(req).await
+route! {
+    /// A subscription.
+    sub get "/v1/stream/__ds/subscriptions/{id}" sub_get
+    summary = "A subscription",
+    responses((status = 200, description = "The subscription", body = AnyObject), SubCall)
 }
 
-/// Deletes a subscription.
-#[utoipa::path(delete, path = "/v1/stream/__ds/subscriptions/{id}", summary = "Delete a subscription",
-    params(("id" = Name, Path, description = "Subscription id")),
-    responses((status = 204, description = "Deleted"), SubCall))]
-async fn sub_delete(req: StreamRequest) -> Response {
-    forward(req).await
+route! {
+    /// Deletes a subscription.
+    sub delete "/v1/stream/__ds/subscriptions/{id}" sub_delete
+    summary = "Delete a subscription",
+    responses((status = 204, description = "Deleted"), SubCall)
 }
 
-/// Links streams to a subscription.
-#[utoipa::path(post, path = "/v1/stream/__ds/subscriptions/{id}/streams", summary = "Link streams to a subscription explicitly",
-    params(("id" = Name, Path, description = "Subscription id")), request_body = LinkBody,
-    responses((status = 204, description = "Linked"), SubCall))]
-async fn sub_link(req: StreamRequest) -> Response {
-    forward(req).await
+route! {
+    /// Links streams to a subscription.
+    sub post "/v1/stream/__ds/subscriptions/{id}/streams" sub_link
+    summary = "Link streams to a subscription explicitly", request_body = LinkBody,
+    responses((status = 204, description = "Linked"), SubCall)
 }
 
-/// Unlinks a stream from a subscription.
-#[utoipa::path(delete, path = "/v1/stream/__ds/subscriptions/{id}/streams/{path}", summary = "Unlink a stream from a subscription",
-    params(("id" = Name, Path, description = "Subscription id"),
-        ("path" = StreamPath, Path, description = "Stream path (may contain /)")),
-    responses((status = 204, description = "Unlinked"), SubCall))]
-async fn sub_unlink(req: StreamRequest) -> Response {
-    forward(req).await
+route! {
+    /// Unlinks a stream from a subscription.
+    sub delete "/v1/stream/__ds/subscriptions/{id}/streams/{path}" sub_unlink
+    params [("path" = StreamPath, Path, description = "Stream path (may contain /)")]
+    summary = "Unlink a stream from a subscription",
+    responses((status = 204, description = "Unlinked"), SubCall)
 }
 
-/// A webhook consumer acknowledges its wake.
-#[utoipa::path(post, path = "/v1/stream/__ds/subscriptions/{id}/callback",
+route! {
+    /// A webhook consumer acknowledges its wake.
+    sub post "/v1/stream/__ds/subscriptions/{id}/callback" sub_callback
     summary = "A webhook consumer acknowledges its wake (bearer: the wake's token; 409 FENCED if not the open wake)",
-    params(("id" = Name, Path, description = "Subscription id")), request_body = AckBody,
-    responses((status = 200, description = "Acknowledged", body = AckResult), SubCall))]
-async fn sub_callback(req: StreamRequest) -> Response {
-    forward(req).await
+    request_body = AckBody,
+    responses((status = 200, description = "Acknowledged", body = AckResult), SubCall)
 }
 
-/// A pull-wake worker acknowledges its claim.
-#[utoipa::path(post, path = "/v1/stream/__ds/subscriptions/{id}/ack",
+route! {
+    /// A pull-wake worker acknowledges its claim.
+    sub post "/v1/stream/__ds/subscriptions/{id}/ack" sub_ack
     summary = "A pull-wake worker acknowledges offsets (bearer: the claim's token; 409 FENCED if not the open wake)",
-    params(("id" = Name, Path, description = "Subscription id")), request_body = AckBody,
-    responses((status = 200, description = "Acknowledged", body = AckResult), SubCall))]
-async fn sub_ack(req: StreamRequest) -> Response {
-    forward(req).await
+    request_body = AckBody,
+    responses((status = 200, description = "Acknowledged", body = AckResult), SubCall)
 }
 
-/// A pull-wake worker claims the open wake.
-#[utoipa::path(post, path = "/v1/stream/__ds/subscriptions/{id}/claim",
+route! {
+    /// A pull-wake worker claims the open wake.
+    sub post "/v1/stream/__ds/subscriptions/{id}/claim" sub_claim
     summary = "A pull-wake worker claims the open (or a new) wake: 200 with the lease, 204 with nothing to do, 409 ALREADY_CLAIMED",
-    params(("id" = Name, Path, description = "Subscription id")), request_body = AnyObject,
+    request_body = AnyObject,
     responses((status = 200, description = "The lease", body = AnyObject),
-        (status = 204, description = "Nothing to claim"), SubCall))]
-async fn sub_claim(req: StreamRequest) -> Response {
-    forward(req).await
+        (status = 204, description = "Nothing to claim"), SubCall)
 }
 
-/// A pull-wake worker gives its claim back.
-#[utoipa::path(post, path = "/v1/stream/__ds/subscriptions/{id}/release",
+route! {
+    /// A pull-wake worker gives its claim back.
+    sub post "/v1/stream/__ds/subscriptions/{id}/release" sub_release
     summary = "A pull-wake worker gives its claim back; the wake stays open",
-    params(("id" = Name, Path, description = "Subscription id")), request_body = AckBody,
-    responses((status = 204, description = "Released"), SubCall))]
-async fn sub_release(req: StreamRequest) -> Response {
-    forward(req).await
+    request_body = AckBody,
+    responses((status = 204, description = "Released"), SubCall)
 }
