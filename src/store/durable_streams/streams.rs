@@ -84,19 +84,25 @@ pub enum DeleteOutcome {
     Gone,
 }
 
+/// The [`Meta`] of the stream at `$path`, the statement ending in `$lock`.
+macro_rules! meta_query {
+    ($path:expr, $lock:literal) => {
+        sqlx::query_as!(
+            Meta,
+            r#"SELECT s.id, s.content_type, s.tail, s.closed, s.ttl_seconds, s.expires_at,
+                      s.last_seq, s.closed_by, s.closed_epoch, s.closed_seq, s.source_id,
+                      s.fork_offset, s.fork_from, s.fork_at, s.fork_sub, s.deleted,
+                      flowgate.ds_expired(s) AS "expired!"
+               FROM flowgate.ds_streams s WHERE s.path = $1"#
+                + $lock,
+            $path
+        )
+    };
+}
+
 /// The stream at `path`, if any row holds that path.
 async fn meta<'e>(db: impl PgExecutor<'e>, path: &str) -> Result<Option<Meta>, StoreError> {
-    Ok(sqlx::query_as!(
-        Meta,
-        r#"SELECT s.id, s.content_type, s.tail, s.closed, s.ttl_seconds, s.expires_at,
-                  s.last_seq, s.closed_by, s.closed_epoch, s.closed_seq, s.source_id,
-                  s.fork_offset, s.fork_from, s.fork_at, s.fork_sub, s.deleted,
-                  flowgate.ds_expired(s) AS "expired!"
-           FROM flowgate.ds_streams s WHERE s.path = $1"#,
-        path
-    )
-    .fetch_optional(db)
-    .await?)
+    Ok(meta_query!(path, "").fetch_optional(db).await?)
 }
 
 /// Loads a stream by path in the caller's transaction, optionally locking its row.
@@ -108,17 +114,9 @@ pub async fn meta_by_path(
     if !lock {
         return meta(conn, path).await;
     }
-    Ok(sqlx::query_as!(
-        Meta,
-        r#"SELECT s.id, s.content_type, s.tail, s.closed, s.ttl_seconds, s.expires_at,
-                  s.last_seq, s.closed_by, s.closed_epoch, s.closed_seq, s.source_id,
-                  s.fork_offset, s.fork_from, s.fork_at, s.fork_sub, s.deleted,
-                  flowgate.ds_expired(s) AS "expired!"
-           FROM flowgate.ds_streams s WHERE s.path = $1 FOR UPDATE"#,
-        path
-    )
-    .fetch_optional(conn)
-    .await?)
+    Ok(meta_query!(path, " FOR UPDATE")
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Drops stream `id` (`flowgate.ds_drop`: forks keep the rows they read); with `keep_path`

@@ -38,6 +38,20 @@ pub struct Subscription {
     pub pending: bool,
 }
 
+/// A [`Subscription`] statement: `$head` (ending in `SELECT` or `RETURNING`), the row's
+/// columns, then `$tail`.
+macro_rules! subscription_query {
+    ($head:literal, $tail:literal; $($arg:expr),*) => {
+        sqlx::query_as!(
+            Subscription,
+            $head + r#"id, kind, pattern, webhook_url, wake_stream, lease_ttl_ms, base_url,
+                       generation, wake_id, token, holder,
+                       coalesce(lease_until > now(), false) AS "leased!", pending"# + $tail,
+            $($arg),*
+        )
+    };
+}
+
 /// A subscription's configuration, as registered.
 #[derive(Debug, Clone)]
 pub struct SubConfig<'a> {
@@ -81,12 +95,9 @@ pub struct SubMatch {
 
 /// Locks subscription `id` in the caller's transaction.
 pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Subscription>, StoreError> {
-    Ok(sqlx::query_as!(
-        Subscription,
-        r#"SELECT id, kind, pattern, webhook_url, wake_stream, lease_ttl_ms, base_url,
-                  generation, wake_id, token, holder,
-                  coalesce(lease_until > now(), false) AS "leased!", pending
-           FROM flowgate.ds_subscriptions WHERE id = $1 FOR UPDATE"#,
+    Ok(subscription_query!(
+        "SELECT ",
+        " FROM flowgate.ds_subscriptions WHERE id = $1 FOR UPDATE";
         id
     )
     .fetch_optional(conn)
@@ -100,15 +111,13 @@ pub async fn open_wake(
     wake_id: &str,
     token: &str,
 ) -> Result<Subscription, StoreError> {
-    Ok(sqlx::query_as!(
-        Subscription,
-        r#"UPDATE flowgate.ds_subscriptions
+    Ok(subscription_query!(
+        "UPDATE flowgate.ds_subscriptions
            SET generation = generation + 1, wake_id = $2, token = $3, holder = NULL,
                lease_until = now() + make_interval(secs => lease_ttl_ms / 1000.0), pending = false
            WHERE id = $1
-           RETURNING id, kind, pattern, webhook_url, wake_stream, lease_ttl_ms, base_url,
-                     generation, wake_id, token, holder,
-                     coalesce(lease_until > now(), false) AS "leased!", pending"#,
+           RETURNING ",
+        "";
         id,
         wake_id,
         token
@@ -144,12 +153,9 @@ pub async fn mark_pending(conn: &mut PgConnection, id: &str) -> Result<(), Store
 impl Store {
     /// Subscription `id`.
     pub async fn ds_subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
-        Ok(sqlx::query_as!(
-            Subscription,
-            r#"SELECT id, kind, pattern, webhook_url, wake_stream, lease_ttl_ms, base_url,
-                      generation, wake_id, token, holder,
-                      coalesce(lease_until > now(), false) AS "leased!", pending
-               FROM flowgate.ds_subscriptions WHERE id = $1"#,
+        Ok(subscription_query!(
+            "SELECT ",
+            " FROM flowgate.ds_subscriptions WHERE id = $1";
             id
         )
         .fetch_optional(&self.pool)
