@@ -111,6 +111,28 @@ const EXPOSE_HEADERS: &str = "Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Da
      Stream-Closed, Stream-TTL, Stream-Expires-At, Stream-SSE-Data-Encoding, Producer-Epoch, \
      Producer-Seq, Producer-Expected-Seq, Producer-Received-Seq, ETag, Location, Content-Type";
 
+/// Headers of every protocol response.
+const BROWSER_SAFETY: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("cross-origin-resource-policy", "cross-origin"),
+];
+
+/// Headers of every protocol response when `*` is a CORS origin.
+const OPEN_CORS: &[(&str, &str)] = &[
+    ("access-control-allow-origin", "*"),
+    ("access-control-expose-headers", EXPOSE_HEADERS),
+];
+
+/// Headers of the preflight answer.
+const PREFLIGHT: &[(&str, &str)] = &[
+    (
+        "access-control-allow-methods",
+        "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    ),
+    ("access-control-allow-headers", ALLOW_HEADERS),
+    ("access-control-max-age", "86400"),
+];
+
 /// Routes under `/v1/stream/`.
 pub use routes::router;
 
@@ -120,37 +142,24 @@ pub use routes::router;
 /// other site may read a stream.
 pub fn common_headers(app: &AppState, resp: &mut Response) {
     let h = resp.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        "cross-origin-resource-policy",
-        HeaderValue::from_static("cross-origin"),
-    );
+    insert_all(h, BROWSER_SAFETY);
     if app.config.cors_origins.iter().any(|o| o == "*") {
-        h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-        h.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static(EXPOSE_HEADERS),
-        );
+        insert_all(h, OPEN_CORS);
     }
 }
 
 /// `OPTIONS`: the CORS preflight answer (when the server's own CORS policy did not answer).
 pub fn preflight() -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
-    let h = r.headers_mut();
-    h.insert(
-        "access-control-allow-methods",
-        HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, OPTIONS"),
-    );
-    h.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static(ALLOW_HEADERS),
-    );
-    h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    insert_all(r.headers_mut(), PREFLIGHT);
     r
+}
+
+/// Sets each `(name, value)` header.
+fn insert_all(h: &mut HeaderMap, headers: &[(&'static str, &'static str)]) {
+    for &(name, value) in headers {
+        h.insert(name, HeaderValue::from_static(value));
+    }
 }
 
 /// Lower-cased media type without parameters.
