@@ -16,6 +16,7 @@ use super::AppState;
 use crate::dbos::Dbos;
 use crate::error::ApiError;
 use crate::http::extract::PathNames;
+use crate::http::openapi::schema::DbosName;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -55,8 +56,14 @@ pub(crate) fn source(app: &AppState) -> Result<&Dbos, ApiError> {
     })
 }
 
-/// `{id}`: a DBOS workflow id, checked by [`name`].
-pub struct DbosId(pub String);
+/// `{id}`: a DBOS workflow id, checked by [`name`]; as `params(DbosId)`, its documentation.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+pub struct DbosId(
+    /// DBOS workflow id
+    #[param(value_type = DbosName)]
+    pub String,
+);
 
 impl PathNames for DbosId {
     type Raw = String;
@@ -65,8 +72,18 @@ impl PathNames for DbosId {
     }
 }
 
-/// `{id}`, `{key}`: a DBOS workflow id and an event or stream key, checked by [`name`].
-pub struct DbosIdKey(pub String, pub String);
+/// `{id}`, `{key}`: a DBOS workflow id and an event or stream key, checked by [`name`]; as
+/// `params(DbosIdKey)`, their documentation.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("id", "key"), parameter_in = Path)]
+pub struct DbosIdKey(
+    /// DBOS workflow id
+    #[param(value_type = DbosName)]
+    pub String,
+    /// Event or stream key
+    #[param(value_type = DbosName)]
+    pub String,
+);
 
 impl PathNames for DbosIdKey {
     type Raw = (String, String);

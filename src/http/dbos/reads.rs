@@ -28,7 +28,7 @@ const MAX_LIST: i64 = 1000;
 
 /// `GET /v1/dbos/workflows/{id}`: id, workflow name, status, output, error, timestamps.
 #[utoipa::path(get, path = "/v1/dbos/workflows/{id}", summary = "DBOS: a workflow's status, output or error",
-    params(("id" = DbosName, Path, description = "DBOS workflow id")), responses((status = 200, description = "The run", body = RunRow), E400_404Auth))]
+    params(DbosId), responses((status = 200, description = "The run", body = RunRow), E400_404Auth))]
 pub async fn status(
     State(app): State<AppState>,
     caller: Caller,
@@ -88,7 +88,7 @@ pub async fn list(
 /// `GET …/events`: `{key: {value, version}}`, or SSE of changes.
 #[utoipa::path(get, path = "/v1/dbos/workflows/{id}/events",
     summary = "DBOS: all events, or with Accept: text/event-stream an SSE of changes",
-    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("after" = Option<Offset>, Query, description = "Version to resume after (SSE)"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    params(DbosId, ("after" = Option<Offset>, Query, description = "Version to resume after (SSE)"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
     responses((status = 200, description = "Events by key, or an SSE of `event` frames",
         content((std::collections::BTreeMap<String, Event> = "application/json"), (String = "text/event-stream"))),
         E400_404Auth))]
@@ -106,7 +106,7 @@ pub async fn events(
 
 /// `GET …/events/{key}?after=&timeout=`: long-poll on one event.
 #[utoipa::path(get, path = "/v1/dbos/workflows/{id}/events/{key}", summary = "DBOS: an event once its version passes ?after",
-    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("key" = DbosName, Path, description = "Event or stream key"), ("after" = Option<Offset>, Query, description = "Version already seen"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)")),
+    params(DbosIdKey, ("after" = Option<Offset>, Query, description = "Version already seen"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)")),
     responses((status = 200, description = "The event", body = Event), (status = 204, description = "Timed out"),
         E400_404Auth))]
 pub async fn wait(
@@ -121,7 +121,7 @@ pub async fn wait(
 /// `GET …/streams/{key}`: SSE, `id:` = DBOS offset, `event: end` at the close.
 #[utoipa::path(get, path = "/v1/dbos/workflows/{id}/streams/{key}",
     summary = "DBOS: follow a stream (SSE: records, then `end`)",
-    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("key" = DbosName, Path, description = "Event or stream key"), ("from" = Option<Offset>, Query, description = "First offset to read"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    params(DbosIdKey, ("from" = Option<Offset>, Query, description = "First offset to read"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
     responses((status = 200, description = "Records as `id: offset`, `data: value`", content_type = "text/event-stream", body = String),
         E400_404_410Auth))]
 pub async fn follow(
@@ -137,7 +137,7 @@ pub async fn follow(
 /// `GET …/streams/{key}/poll?from=&timeout=`.
 #[utoipa::path(get, path = "/v1/dbos/workflows/{id}/streams/{key}/poll",
     summary = "DBOS: records from ?from, waiting up to ?timeout for the first",
-    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("key" = DbosName, Path, description = "Event or stream key"), ("from" = Option<Offset>, Query, description = "First offset to read"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)")),
+    params(DbosIdKey, ("from" = Option<Offset>, Query, description = "First offset to read"), ("timeout" = Option<Seconds>, Query, description = "Seconds to wait (capped by FLOWGATE_MAX_WAIT)")),
     responses((status = 200, description = "Records", body = Records), E400_404_410Auth))]
 pub async fn poll(
     State(app): State<AppState>,
@@ -151,7 +151,7 @@ pub async fn poll(
 /// `GET …/live`: status, events and every stream on one SSE connection.
 #[utoipa::path(get, path = "/v1/dbos/workflows/{id}/live",
     summary = "DBOS: status, events and every stream of a workflow on one SSE connection",
-    params(("id" = DbosName, Path, description = "DBOS workflow id"), ("cursor" = Option<String>, Query, description = "Resume position (the last SSE id)"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
+    params(DbosId, ("cursor" = Option<String>, Query, description = "Resume position (the last SSE id)"), ("Last-Event-ID" = Option<String>, Header, description = "Resume position sent by EventSource on reconnect")),
     responses((status = 200, description = "`status`, `event`, `record`, `close`, `step` and `limit` frames",
         content_type = "text/event-stream", body = String), E400_404Auth))]
 pub async fn live(

@@ -41,7 +41,7 @@ pub struct SendBody {
 /// workflow does not exist.
 #[utoipa::path(post, path = "/v1/dbos/workflows/{id}/messages",
     summary = "DBOS: send a message (through dbos.send_message; idempotent by key)",
-    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = SendBody,
+    params(DbosId), request_body = SendBody,
     responses((status = 202, description = "Sent", body = DbosQueued), E400_404_413_415Auth))]
 pub async fn message(
     State(app): State<AppState>,
@@ -80,7 +80,7 @@ pub async fn message(
 
 /// `POST /v1/dbos/workflows/{id}/tokens` (API key): a run token for this DBOS run only.
 #[utoipa::path(post, path = "/v1/dbos/workflows/{id}/tokens", summary = "DBOS: mint a run token",
-    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = TokenBody,
+    params(DbosId), request_body = TokenBody,
     responses((status = 201, description = "Token", body = Minted), E400_404_413_415Auth))]
 pub async fn token(
     State(app): State<AppState>,
@@ -108,7 +108,7 @@ pub async fn token(
 
 /// `POST /v1/dbos/workflows/{id}/approval-links`: one approve/reject pair per approver.
 #[utoipa::path(post, path = "/v1/dbos/workflows/{id}/approval-links", summary = "DBOS: mint approve/reject links per approver",
-    params(("id" = DbosName, Path, description = "DBOS workflow id")), request_body = MintBody,
+    params(DbosId), request_body = MintBody,
     responses((status = 201, description = "Links", body = Links), E400_404_413_415Auth))]
 pub async fn mint(
     State(app): State<AppState>,
