@@ -4,6 +4,7 @@
 //! GET only describes a link (mail scanners prefetch GETs); POST uses it. Who may mint
 //! which links is decided in [`super::grant`].
 
+use crate::http::bodies::{Link, Links, Minted};
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use axum::extract::State;
@@ -11,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -92,7 +93,7 @@ impl LinkMint {
     /// 201 `{links: [{approver, approve_url, reject_url, expires_at}]}`: a single-use pair
     /// (one nonce) per approver.
     pub(crate) fn mint(self, auth: &crate::auth::Auth, approvers: &[String]) -> Response {
-        let links: Vec<Value> = approvers
+        let links = approvers
             .iter()
             .map(|approver| {
                 let nonce = uuid::Uuid::new_v4().simple().to_string();
@@ -108,10 +109,15 @@ impl LinkMint {
                     };
                     format!("{}{}", self.prefix, auth.signer.sign(self.kind, &claims))
                 };
-                json!({"approver": approver, "approve_url": link("approve"), "reject_url": link("reject"), "expires_at": self.exp})
+                Link {
+                    approver: approver.clone(),
+                    approve_url: link("approve"),
+                    reject_url: link("reject"),
+                    expires_at: self.exp,
+                }
             })
             .collect();
-        (StatusCode::CREATED, Json(json!({ "links": links }))).into_response()
+        (StatusCode::CREATED, Json(Links { links })).into_response()
     }
 }
 
@@ -144,7 +150,10 @@ async fn mint_token(
         .run_token_with(run.as_str(), scopes, grant, ttl);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "token": token, "expires_at": now() + ttl })),
+        Json(Minted {
+            token,
+            expires_at: now() + ttl,
+        }),
     )
         .into_response())
 }

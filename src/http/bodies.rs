@@ -68,3 +68,41 @@ pub struct DbosRuns {
     /// Newest first.
     pub workflows: Vec<RunRow>,
 }
+
+/// A run token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Minted {
+    /// The token.
+    pub token: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// One approver's pair of single-use links.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Link {
+    /// Who the links are for.
+    pub approver: String,
+    /// Path that approves.
+    pub approve_url: String,
+    /// Path that rejects.
+    pub reject_url: String,
+    /// When both expire (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Approval links, one pair per approver.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Links {
+    /// In the order the approvers were given.
+    pub links: Vec<Link>,
+}
+
+/// A message sent to a DBOS workflow.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DbosQueued {
+    /// DBOS's message id.
+    pub message_id: String,
+    /// True if its idempotency key was used before (nothing new was sent).
+    pub duplicate: bool,
+}

@@ -8,6 +8,7 @@
 //! other becomes a no-op that reports it. No flowgate table is involved.
 
 use crate::http::approvals::{MintBody, TokenBody, UseBody};
+use crate::http::bodies::{DbosQueued, Links, Minted};
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use axum::extract::State;
@@ -73,7 +74,10 @@ pub async fn message(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "message_id": message_id, "duplicate": duplicate })),
+        Json(DbosQueued {
+            message_id,
+            duplicate,
+        }),
     )
         .into_response())
 }
@@ -101,7 +105,10 @@ pub async fn token(
     let token = app.auth.signer.sign(RUN_TOKEN_KIND, &claims);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "token": token, "expires_at": claims.exp })),
+        Json(Minted {
+            token,
+            expires_at: claims.exp,
+        }),
     )
         .into_response())
 }

@@ -126,28 +126,6 @@ pub struct Records {
     pub expired: Option<bool>,
 }
 
-/// One approver's links.
-#[derive(ToSchema)]
-pub struct Link {
-    pub approver: String,
-    pub approve_url: String,
-    pub reject_url: String,
-    pub expires_at: i64,
-}
-
-/// Approval links.
-#[derive(ToSchema)]
-pub struct Links {
-    pub links: Vec<Link>,
-}
-
-/// A run token.
-#[derive(ToSchema)]
-pub struct Minted {
-    pub token: String,
-    pub expires_at: i64,
-}
-
 /// An approval link's decision.
 #[derive(ToSchema)]
 #[allow(non_camel_case_types)]
@@ -184,13 +162,6 @@ pub struct LinkUsed {
     pub message_id: Option<i64>,
     pub comment: Option<String>,
     pub used_at: Option<String>,
-}
-
-/// A message sent to a DBOS workflow.
-#[derive(ToSchema)]
-pub struct DbosQueued {
-    pub message_id: String,
-    pub duplicate: bool,
 }
 
 /// A decision sent to a DBOS workflow.
