@@ -168,7 +168,7 @@ async fn metrics(State(app): State<AppState>, _admin: crate::http::access::Admin
             text.push_str(&format!("flowgate_workflows{{status=\"{status}\"}} {n}\n"));
         }
     }
-    text.push_str(&crate::lifecycle::tables::table_metrics(&app.store.pool).await);
+    text.push_str(&crate::lifecycle::tables::table_metrics(&app.store).await);
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -3,14 +3,11 @@
 
 use std::fmt::Write as _;
 
-use sqlx::PgPool;
-
 use crate::store::Store;
 
 /// `flowgate_table_bytes` and `flowgate_table_rows_estimate` per table, in the text format
 /// (empty if the catalog cannot be read).
-pub async fn table_metrics(pool: &PgPool) -> String {
-    let store = Store { pool: pool.clone() };
+pub async fn table_metrics(store: &Store) -> String {
     let Ok(rows) = store.table_sizes().await else {
         return String::new();
     };
