@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use subtle::ConstantTimeEq;
 
-pub use token::{ApprovalGrant, Scope, Signer};
+pub use token::{ApprovalGrant, Rights, Scope, Signer};
 
 use crate::config::Config;
 
@@ -157,8 +157,7 @@ impl Auth {
 
     /// A read-only token for a run, handed out when it is created.
     pub fn read_token(&self, run: &str) -> String {
-        self.signer
-            .run_token(run, vec![Scope::Read], self.token_ttl)
+        self.signer.run_token(run, Rights::read(self.token_ttl))
     }
 
     /// The token handed out when a run starts: read-only, or with `approve` limited to the
@@ -166,12 +165,9 @@ impl Auth {
     pub fn start_token(&self, run: &str, grant: Option<ApprovalGrant>) -> String {
         match grant {
             None => self.read_token(run),
-            Some(g) => self.signer.run_token_with(
-                run,
-                vec![Scope::Read, Scope::Approve],
-                Some(g),
-                self.token_ttl,
-            ),
+            Some(g) => self
+                .signer
+                .run_token(run, Rights::new(vec![Scope::Read], Some(g), self.token_ttl)),
         }
     }
 

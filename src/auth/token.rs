@@ -45,11 +45,10 @@ pub struct ApprovalGrant {
     pub approvers: Vec<String>,
 }
 
-/// Claims of a run token.
+/// What a run or tag token allows, and until when. Flattened into the claims, so the
+/// signed JSON keeps its flat form (`{"run", "scopes", "exp", "approval"?}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunClaims {
-    /// Run id.
-    pub run: String,
+pub struct Rights {
     /// Allowed actions.
     pub scopes: Vec<Scope>,
     /// Expiry, Unix seconds.
@@ -59,19 +58,44 @@ pub struct RunClaims {
     pub approval: Option<ApprovalGrant>,
 }
 
+impl Rights {
+    /// `scopes` for `ttl_secs` from now; `approve` is added when there is a grant.
+    pub fn new(mut scopes: Vec<Scope>, approval: Option<ApprovalGrant>, ttl_secs: i64) -> Rights {
+        if approval.is_some() && !scopes.contains(&Scope::Approve) {
+            scopes.push(Scope::Approve);
+        }
+        Rights {
+            scopes,
+            exp: now() + ttl_secs,
+            approval,
+        }
+    }
+
+    /// Read only, for `ttl_secs`.
+    pub fn read(ttl_secs: i64) -> Rights {
+        Rights::new(vec![Scope::Read], None, ttl_secs)
+    }
+}
+
+/// Claims of a run token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunClaims {
+    /// Run id.
+    pub run: String,
+    /// What it allows.
+    #[serde(flatten)]
+    pub rights: Rights,
+}
+
 /// Claims of a tag token: every run carrying one of `tags`, including the live run list
 /// narrowed to them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagClaims {
     /// Runs carrying any of these tags.
     pub tags: Vec<String>,
-    /// Allowed actions on those runs.
-    pub scopes: Vec<Scope>,
-    /// Expiry, Unix seconds.
-    pub exp: i64,
-    /// What the `approve` scope covers; without it the token mints nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval: Option<ApprovalGrant>,
+    /// What it allows on those runs.
+    #[serde(flatten)]
+    pub rights: Rights,
 }
 
 /// Claims of an approval link.
@@ -161,26 +185,13 @@ impl Signer {
         Ok(claims)
     }
 
-    /// A run token.
-    pub fn run_token(&self, run: &str, scopes: Vec<Scope>, ttl_secs: i64) -> String {
-        self.run_token_with(run, scopes, None, ttl_secs)
-    }
-
-    /// A run token with an approval grant.
-    pub fn run_token_with(
-        &self,
-        run: &str,
-        scopes: Vec<Scope>,
-        approval: Option<ApprovalGrant>,
-        ttl_secs: i64,
-    ) -> String {
+    /// A run token for `run`.
+    pub fn run_token(&self, run: &str, rights: Rights) -> String {
         self.sign(
             "run",
             &RunClaims {
                 run: run.to_string(),
-                scopes,
-                exp: now() + ttl_secs,
-                approval,
+                rights,
             },
         )
     }
@@ -194,7 +205,7 @@ impl Signer {
 
     /// Verifies a run token.
     pub fn verify_run(&self, token: &str) -> Result<RunClaims, TokenError> {
-        self.verify("run", token, |c: &RunClaims| c.exp)
+        self.verify("run", token, |c: &RunClaims| c.rights.exp)
     }
 
     /// Signs a tag token.
@@ -204,7 +215,7 @@ impl Signer {
 
     /// Verifies a tag token.
     pub fn verify_tags(&self, token: &str) -> Result<TagClaims, TokenError> {
-        self.verify("tags", token, |c: &TagClaims| c.exp)
+        self.verify("tags", token, |c: &TagClaims| c.rights.exp)
     }
 
     /// Verifies an approval link token.
@@ -220,7 +231,7 @@ mod tests {
     #[test]
     fn sign_verify_tamper_expire() {
         let s = Signer::new(b"k1");
-        let t = s.run_token("run-a", vec![Scope::Read], 60);
+        let t = s.run_token("run-a", Rights::read(60));
         assert_eq!(s.verify_run(&t).unwrap().run, "run-a");
         assert_eq!(Signer::new(b"k2").verify_run(&t), Err(TokenError::Invalid));
         let mut bad = t.clone();
@@ -228,17 +239,47 @@ mod tests {
         assert_eq!(s.verify_run(&bad), Err(TokenError::Invalid));
         // A run token is not an approval link.
         assert!(s.verify_approval(&t).is_err());
-        let old = s.run_token("run-a", vec![Scope::Read], -1);
+        let old = s.run_token("run-a", Rights::read(-1));
         assert_eq!(s.verify_run(&old), Err(TokenError::Expired));
         assert_eq!(s.verify_run("run.a.b"), Err(TokenError::Invalid));
         assert_eq!(s.verify_run(""), Err(TokenError::Invalid));
     }
 
+    /// Tokens already handed out must keep verifying: the claims' JSON (field names, order,
+    /// an absent grant left out) is part of the signed format.
+    #[test]
+    fn token_format_is_stable() {
+        let s = Signer::new(b"format");
+        let grant = ApprovalGrant {
+            topic: "approval".into(),
+            approvers: vec!["ana".into()],
+        };
+        let rights = |scopes, approval| Rights {
+            scopes,
+            exp: 4_000_000_000,
+            approval,
+        };
+        let run = RunClaims {
+            run: "r1".into(),
+            rights: rights(vec![Scope::Read, Scope::Approve], Some(grant)),
+        };
+        let tags = TagClaims {
+            tags: vec!["team-a".into()],
+            rights: rights(vec![Scope::Read], None),
+        };
+        let t_run = "run.eyJydW4iOiJyMSIsInNjb3BlcyI6WyJyZWFkIiwiYXBwcm92ZSJdLCJleHAiOjQwMDAwMDAwMDAsImFwcHJvdmFsIjp7InRvcGljIjoiYXBwcm92YWwiLCJhcHByb3ZlcnMiOlsiYW5hIl19fQ.5u4fgqJJy7DlpzI3yhDb1b1cpqnE7IH45Vt3LEiv9kI";
+        let t_tags = "tags.eyJ0YWdzIjpbInRlYW0tYSJdLCJzY29wZXMiOlsicmVhZCJdLCJleHAiOjQwMDAwMDAwMDB9.WER3--Pe3dXC2Y7RXtUvytIAw5haQZCbJr7oqdILjZ0";
+        assert_eq!(s.sign("run", &run), t_run);
+        assert_eq!(s.sign("tags", &tags), t_tags);
+        assert_eq!(s.verify_run(t_run), Ok(run));
+        assert_eq!(s.verify_tags(t_tags), Ok(tags));
+    }
+
     #[test]
     fn claims_cannot_be_swapped() {
         let s = Signer::new(b"k");
-        let a = s.run_token("a", vec![Scope::Read], 60);
-        let b = s.run_token("b", vec![Scope::Read], 60);
+        let a = s.run_token("a", Rights::read(60));
+        let b = s.run_token("b", Rights::read(60));
         let (ab, _) = a.rsplit_once('.').unwrap();
         let (_, bs) = b.rsplit_once('.').unwrap();
         assert_eq!(

@@ -20,7 +20,7 @@ use super::access::grant::{self, GrantBody};
 use super::access::{Approve, RunAccess};
 use super::extract::{self, AdminWrite, ApiJson, ApiPath};
 use super::AppState;
-use crate::auth::token::{now, ApprovalClaims, Scope, TokenError};
+use crate::auth::token::{now, ApprovalClaims, Rights, RunClaims, Scope, TokenError};
 use crate::error::ApiError;
 use crate::ids::{RunId, Topic};
 use crate::note::{Note, NoteKind};
@@ -131,6 +131,24 @@ pub struct TokenBody {
     pub(crate) approval: Option<GrantBody>,
 }
 
+impl TokenBody {
+    /// What a token minted from this body allows: `read` unless scopes are named, plus
+    /// `approve` with a grant, for `ttl_secs` (else `default_ttl`).
+    pub(crate) fn rights(self, default_ttl: i64) -> Result<Rights, ApiError> {
+        let ttl = grant::ttl(self.ttl_secs, default_ttl)?;
+        let approval = self.approval.map(GrantBody::parse).transpose()?;
+        let scopes = self.scopes.unwrap_or_else(|| vec![Scope::Read]);
+        Ok(Rights::new(scopes, approval, ttl))
+    }
+}
+
+/// 201 with a run token of `kind` for `run`.
+pub(crate) fn mint_run_token(app: &AppState, kind: &str, run: String, rights: Rights) -> Response {
+    let expires_at = rights.exp;
+    let token = app.auth.signer.sign(kind, &RunClaims { run, rights });
+    (StatusCode::CREATED, Json(Minted { token, expires_at })).into_response()
+}
+
 /// `POST /v1/workflows/{id}/tokens` (API key): a run token for a browser; with `approval`,
 /// it may mint links for those approvers on that topic (and `approve` is added to its scopes).
 #[utoipa::path(post, path = "/v1/workflows/{id}/tokens", summary = "Mint a run token",
@@ -140,22 +158,14 @@ async fn mint_token(
     State(app): State<AppState>,
     AdminWrite(run, body): AdminWrite<RunId, TokenBody>,
 ) -> Result<Response, ApiError> {
-    let ttl = grant::ttl(body.ttl_secs, app.auth.token_ttl)?;
+    let rights = body.rights(app.auth.token_ttl)?;
     app.store.require_run(&run).await?;
-    let grant = body.approval.map(GrantBody::parse).transpose()?;
-    let scopes = grant::with_approve(body.scopes.unwrap_or_else(|| vec![Scope::Read]), &grant);
-    let token = app
-        .auth
-        .signer
-        .run_token_with(run.as_str(), scopes, grant, ttl);
-    Ok((
-        StatusCode::CREATED,
-        Json(Minted {
-            token,
-            expires_at: now() + ttl,
-        }),
-    )
-        .into_response())
+    Ok(mint_run_token(
+        &app,
+        "run",
+        run.as_str().to_string(),
+        rights,
+    ))
 }
 
 /// The answer to an approval link that is expired (410) or not valid (403).

@@ -105,7 +105,7 @@ impl ListParams {
 pub fn narrow_to_token(caller: &Caller, q: &mut ListQuery) -> Result<(), ApiError> {
     match &caller.who {
         Who::Tags(claims) => {
-            if !claims.scopes.contains(&Scope::Read) {
+            if !claims.rights.scopes.contains(&Scope::Read) {
                 return Err(forbidden("this tag token does not allow reading"));
             }
             if q.tag.as_ref().is_some_and(|t| !claims.tags.contains(t)) {

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use crate::auth::token::{now, ApprovalGrant, Scope};
+use crate::auth::token::{now, ApprovalGrant, Rights, RunClaims, Scope, TagClaims};
 use crate::error::ApiError;
 use crate::http::access::{Read, RunAccess, Who};
 
@@ -60,8 +60,9 @@ pub struct Share {
 /// Scopes, grant and expiry of the caller's credential (`None` scopes: an administrator).
 fn reach(who: &Who) -> (Option<&[Scope]>, Option<&ApprovalGrant>, Option<i64>) {
     match who {
-        Who::Run(c) => (Some(&c.scopes), c.approval.as_ref(), Some(c.exp)),
-        Who::Tags(c) => (Some(&c.scopes), c.approval.as_ref(), Some(c.exp)),
+        Who::Run(RunClaims { rights: r, .. }) | Who::Tags(TagClaims { rights: r, .. }) => {
+            (Some(&r.scopes), r.approval.as_ref(), Some(r.exp))
+        }
         _ => (None, None, None),
     }
 }
@@ -118,10 +119,7 @@ async fn share(State(app): State<AppState>, access: RunAccess<Read>) -> Result<R
         e.min(now() + app.auth.token_ttl)
     });
     let ttl = (until - now()).max(1);
-    let token = app
-        .auth
-        .signer
-        .run_token(run.as_str(), vec![Scope::Read], ttl);
+    let token = app.auth.signer.run_token(run.as_str(), Rights::read(ttl));
     Ok(Json(Share {
         path: format!("{path}?token={token}"),
         token: Some(token),

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::extract::{self, ApiJson};
 use super::AppState;
-use crate::auth::token::{now, Scope, TagClaims};
+use crate::auth::token::{Rights, Scope, TagClaims};
 use crate::error::ApiError;
 use crate::http::access::grant::{self, GrantBody};
 use crate::http::access::AdminKey;
@@ -71,12 +71,9 @@ async fn mint(
     if scopes.is_empty() {
         return Err(ApiError::invalid("scopes", "must name at least one scope"));
     }
-    let scopes = grant::with_approve(scopes, &approval);
     let claims = TagClaims {
         tags: tags.as_slice().to_vec(),
-        scopes: scopes.clone(),
-        exp: now() + ttl,
-        approval,
+        rights: Rights::new(scopes, approval, ttl),
     };
     let token = app.auth.signer.tag_token(&claims);
     Ok((
@@ -84,8 +81,8 @@ async fn mint(
         Json(TagToken {
             token,
             tags: claims.tags,
-            scopes,
-            expires_at: claims.exp,
+            scopes: claims.rights.scopes,
+            expires_at: claims.rights.exp,
         }),
     )
         .into_response())

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 
-use flowgate::auth::token::{Scope, Signer};
+use flowgate::auth::token::{Rights, Signer};
 use flowgate::http::extract::last_event_id;
 use flowgate::http::live::cursor::{Cursor, MAX_CURSOR_LEN};
 use flowgate::ids::{parse_offset, Key, RunId, Topic, MAX_NAME_LEN};
@@ -119,7 +119,7 @@ proptest! {
         with in "[A-Za-z0-9_.-]",
     ) {
         let signer = Signer::new(b"property-secret");
-        let token = signer.run_token(&run, vec![Scope::Read], 600);
+        let token = signer.run_token(&run, Rights::read(600));
         prop_assert_eq!(signer.verify_run(&token).unwrap().run, run);
         let i = at.index(token.len());
         let mut changed = token.clone();

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use flowgate::auth::token::{ApprovalClaims, Scope, Signer};
+use flowgate::auth::token::{ApprovalClaims, Rights, Signer};
 
 use crate::helpers::*;
 
@@ -153,12 +153,12 @@ async fn run_tokens_read_one_run_only() {
     tampered.replace_range(10..11, if &tampered[10..11] == "A" { "B" } else { "A" });
     let (s, code) = status_and_code(poll("a", &format!("&token={tampered}")).await.unwrap()).await;
     assert_eq!((s, code.as_str()), (401, "unauthorized"));
-    let expired = Signer::new(SECRET.as_bytes()).run_token("a", vec![Scope::Read], -5);
+    let expired = Signer::new(SECRET.as_bytes()).run_token("a", Rights::read(-5));
     assert_eq!(
         status_and_code(poll("a", &format!("&token={expired}")).await.unwrap()).await,
         (401, "token_expired".into())
     );
-    let other_secret = Signer::new(b"someone else").run_token("a", vec![Scope::Read], 60);
+    let other_secret = Signer::new(b"someone else").run_token("a", Rights::read(60));
     assert_eq!(
         poll("a", &format!("&token={other_secret}"))
             .await

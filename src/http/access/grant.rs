@@ -11,7 +11,7 @@
 use serde::Deserialize;
 
 use super::{forbidden, Caller, Who};
-use crate::auth::token::{ApprovalGrant, RunClaims, Scope, TagClaims};
+use crate::auth::token::{ApprovalGrant, Rights, RunClaims, TagClaims};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::ids::{Topic, MAX_NAME_LEN};
@@ -52,14 +52,6 @@ pub fn ttl(ttl_secs: Option<i64>, default: i64) -> Result<i64, ApiError> {
         ));
     }
     Ok(ttl)
-}
-
-/// The scopes of a token that carries `grant`: `approve` is added when it has one.
-pub fn with_approve(mut scopes: Vec<Scope>, grant: &Option<ApprovalGrant>) -> Vec<Scope> {
-    if grant.is_some() && !scopes.contains(&Scope::Approve) {
-        scopes.push(Scope::Approve);
-    }
-    scopes
 }
 
 /// Validates approver names (1 to [`MAX_APPROVERS`] names of 1 to `MAX_NAME_LEN` bytes,
@@ -133,7 +125,8 @@ pub fn authorize(
                 key,
             })
         }
-        Who::Run(RunClaims { approval, exp, .. }) | Who::Tags(TagClaims { approval, exp, .. }) => {
+        Who::Run(RunClaims { rights, .. }) | Who::Tags(TagClaims { rights, .. }) => {
+            let Rights { approval, exp, .. } = rights;
             let Some(grant) = approval else {
                 return Err(forbidden("this token may not mint approval links"));
             };

@@ -139,7 +139,7 @@ impl Caller {
     pub fn require_run(&self, run: &str, scope: Scope) -> Result<(), ApiError> {
         match &self.who {
             Who::Local | Who::Key(_) => Ok(()),
-            Who::Run(c) if c.run == run && c.scopes.contains(&scope) => Ok(()),
+            Who::Run(c) if c.run == run && c.rights.scopes.contains(&scope) => Ok(()),
             Who::Run(_) => Err(forbidden("this token is for another run or action")),
             Who::Tags(_) => Err(forbidden("a tag token does not open this")),
             Who::Nobody => Err(unauthorized(
@@ -172,8 +172,8 @@ impl Caller {
                 "a run token (?token=) or an API key is required",
             ));
         };
-        match auth.signer.verify(kind, c, |c: &RunClaims| c.exp) {
-            Ok(claims) if claims.run == run && claims.scopes.contains(&scope) => Ok(()),
+        match auth.signer.verify(kind, c, |c: &RunClaims| c.rights.exp) {
+            Ok(claims) if claims.run == run && claims.rights.scopes.contains(&scope) => Ok(()),
             Ok(_) => Err(forbidden("this token is for another run or action")),
             Err(TokenError::Expired) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -296,7 +296,7 @@ async fn covers(
     id: &str,
     scope: Scope,
 ) -> Result<(), ApiError> {
-    if !claims.scopes.contains(&scope) {
+    if !claims.rights.scopes.contains(&scope) {
         return Err(forbidden("this tag token does not allow this action"));
     }
     let store = store.ok_or_else(|| ApiError::internal("tag token checked without the store"))?;

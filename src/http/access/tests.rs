@@ -1,7 +1,7 @@
 //! Unit tests of the credential and scope decisions.
 
 use super::*;
-use crate::auth::token::now;
+use crate::auth::token::Rights;
 use crate::Config;
 
 #[test]
@@ -11,12 +11,10 @@ fn tokens_of_another_kind_open_only_their_own_runs() {
     let auth = Auth::from_config(&config).unwrap();
     let claims = RunClaims {
         run: "wf::a".into(),
-        scopes: vec![Scope::Read],
-        exp: now() + 60,
-        approval: None,
+        rights: Rights::read(60),
     };
     let other = auth.signer.sign("dbos-run", &claims);
-    let ours = auth.signer.run_token("wf::a", vec![Scope::Read], 60);
+    let ours = auth.signer.run_token("wf::a", Rights::read(60));
     let caller = |cred: &str| Caller {
         who: identify(&auth, Some(cred)),
         client: "ip:test".into(),

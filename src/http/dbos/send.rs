@@ -7,7 +7,7 @@
 //! the id `flowgate-approval:<nonce>`, so whichever is used first is the decision and the
 //! other becomes a no-op that reports it. No flowgate table is involved.
 
-use crate::http::approvals::{MintBody, TokenBody, UseBody};
+use crate::http::approvals::{mint_run_token, MintBody, TokenBody, UseBody};
 use crate::http::bodies::{DbosQueued, Links, Minted};
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
@@ -22,7 +22,7 @@ use super::reads::require;
 use super::{name, source, DbosId, APPROVAL_KIND, RUN_TOKEN_KIND};
 use crate::auth::token::{now, ApprovalClaims, RunClaims, Scope};
 use crate::error::ApiError;
-use crate::http::access::grant::{check_approvers, ttl, with_approve, GrantBody};
+use crate::http::access::grant::{check_approvers, ttl};
 use crate::http::access::{forbidden, AdminKey, Caller};
 use crate::http::extract::{ApiJson, ApiPath, Names};
 use crate::http::AppState;
@@ -92,25 +92,9 @@ pub async fn token(
     Names(DbosId(id)): Names<DbosId>,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    let ttl = ttl(body.ttl_secs, app.auth.token_ttl)?;
+    let rights = body.rights(app.auth.token_ttl)?;
     require(&app, &id).await?;
-    let approval = body.approval.map(GrantBody::parse).transpose()?;
-    let scopes = with_approve(body.scopes.unwrap_or_else(|| vec![Scope::Read]), &approval);
-    let claims = RunClaims {
-        run: id,
-        scopes,
-        exp: now() + ttl,
-        approval,
-    };
-    let token = app.auth.signer.sign(RUN_TOKEN_KIND, &claims);
-    Ok((
-        StatusCode::CREATED,
-        Json(Minted {
-            token,
-            expires_at: claims.exp,
-        }),
-    )
-        .into_response())
+    Ok(mint_run_token(&app, RUN_TOKEN_KIND, id, rights))
 }
 
 /// `POST /v1/dbos/workflows/{id}/approval-links`: one approve/reject pair per approver.
@@ -136,9 +120,10 @@ pub async fn mint(
         let claims = app
             .auth
             .signer
-            .verify(RUN_TOKEN_KIND, presented, |c: &RunClaims| c.exp)
+            .verify(RUN_TOKEN_KIND, presented, |c: &RunClaims| c.rights.exp)
             .map_err(|_| forbidden("invalid token"))?;
         let grant = claims
+            .rights
             .approval
             .ok_or_else(|| forbidden("this token may not mint approval links"))?;
         let topic = body.topic.unwrap_or_else(|| grant.topic.clone());
@@ -151,7 +136,7 @@ pub async fn mint(
         (
             topic,
             approvers,
-            Some(claims.exp.saturating_add(app.auth.link_grace)),
+            Some(claims.rights.exp.saturating_add(app.auth.link_grace)),
         )
     };
     let topic = name("topic", topic)?;
