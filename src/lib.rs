@@ -12,7 +12,7 @@
 //!
 //! | layer | modules | what |
 //! |---|---|---|
-//! | 0 | `ids` `error` `note` `config` `metrics` `term` `private_pg` | names, errors, wake-up notes, settings, terminal output |
+//! | 0 | `ids` `error` `note` `config` `metrics` `term` `private_pg` `every` | names, errors, wake-up notes, settings, terminal output, periodic ticks |
 //! | 1 | `tags` `telemetry` | run tags, logging |
 //! | 2 | `store` | every table: runs, events, streams, messages, Durable Streams, a DBOS schema |
 //! | 3 | `replica` | reads from streaming standbys: freshness rules, the WAL fence, the probe |
@@ -39,6 +39,7 @@ pub mod config;
 pub mod dbos;
 pub mod demo;
 pub mod error;
+pub mod every;
 pub mod http;
 pub mod hub;
 pub mod ids;

@@ -8,19 +8,15 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::every::Every;
 use crate::hub::Hub;
 use crate::store::dbos::DbosStore;
 
 /// Runs until `cancel` fires.
 pub async fn watch_status(hub: Hub, store: DbosStore, every: Duration, cancel: CancellationToken) {
     let mut seen: HashMap<String, (String, i64)> = HashMap::new();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    let mut every = Every::now(every, cancel);
+    while every.tick().await {
         let runs = hub.watched_runs();
         if runs.is_empty() {
             seen.clear();

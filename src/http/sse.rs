@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::AppState;
 use crate::error::ApiError;
+use crate::every::Every;
 use crate::http::access::StreamPermit;
 
 /// Encodes one event. `data` is split into `data:` lines on CR, LF and CRLF.
@@ -145,13 +146,9 @@ impl Heartbeat {
     pub fn start(period: Duration, tracker: &TaskTracker, stop: CancellationToken) -> Heartbeat {
         let (tx, rx) = watch::channel(0u64);
         tracker.spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tick.tick() => tx.send_modify(|n| *n += 1),
-                }
+            let mut every = Every::after(period, stop);
+            while every.tick().await {
+                tx.send_modify(|n| *n += 1);
             }
         });
         Heartbeat(rx)

@@ -197,14 +197,8 @@ impl Hub {
     /// notify delays delivery by at most one period. One cheap read per topic per period;
     /// nothing at all when there are no subscribers.
     pub async fn safety_recheck(self, period: Duration) {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = self.inner.cancel.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+        let mut every = crate::every::Every::after(period, self.inner.cancel.clone());
+        while every.tick().await {
             self.each_topic(
                 |t| t.wake(),
                 |t| {

@@ -86,13 +86,8 @@ async fn standby_lsn(sb: &Standby) -> Result<(bool, i64), StoreError> {
 /// reachability. A standby returns to service once it has replayed past a primary position
 /// sampled after it was set aside.
 pub async fn run(r: Replicas, cancel: CancellationToken) {
-    let mut tick = tokio::time::interval(r.inner.probe);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    let mut every = crate::every::Every::now(r.inner.probe, cancel);
+    while every.tick().await {
         let primary: Option<i64> = tokio::time::timeout(
             r.inner.bound.max(Duration::from_millis(200)),
             r.inner.primary.wal_position(),

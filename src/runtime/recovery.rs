@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::{Runtime, WorkflowError};
 use crate::error::StoreError;
+use crate::every::Every;
 use crate::store::executors::PendingRun;
 
 /// Inserts (or refreshes) this process's executor row.
@@ -106,13 +107,8 @@ fn launch(rt: &Runtime, run: PendingRun) {
 /// then marks this executor silent so that others take over at once.
 pub async fn heartbeat_loop(rt: Runtime) {
     let store = rt.inner.store.clone();
-    let mut tick = tokio::time::interval(rt.inner.options.heartbeat);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = rt.inner.shutdown.cancelled() => break,
-            _ = tick.tick() => {}
-        }
+    let mut every = Every::now(rt.inner.options.heartbeat, rt.inner.shutdown.clone());
+    while every.tick().await {
         if let Err(e) = store.heartbeat(rt.executor_id()).await {
             tracing::warn!(error = %e, "heartbeat failed");
             continue;

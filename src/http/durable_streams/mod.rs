@@ -209,13 +209,8 @@ pub fn spawn_sweep(
 /// Sweeps expired streams every `period` until `cancel` fires.
 async fn sweep(pool: sqlx::PgPool, period: Duration, cancel: tokio_util::sync::CancellationToken) {
     let store = crate::store::Store { pool };
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+    let mut every = crate::every::Every::now(period, cancel);
+    while every.tick().await {
         match store.ds_sweep().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(streams = n, "expired durable streams dropped"),
