@@ -4,7 +4,7 @@
 //! GET only describes a link (mail scanners prefetch GETs); POST uses it. Who may mint
 //! which links is decided in [`super::grant`].
 
-use crate::http::bodies::{Link, Links, Minted};
+use crate::http::bodies::{FirstUse, Link, LinkInfo, LinkUsed, Links, Minted, UseStatus};
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use axum::extract::State;
@@ -212,11 +212,30 @@ async fn describe(
     ApiPath(token): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let c = verify(&app, &token)?;
-    let used = first_use(&app, &c.nonce)
-        .await?
-        .map(|u| json!({"decision": u.decision, "comment": u.comment, "used_at": u.used_at}));
-    Ok(Json(json!({"run": c.run, "topic": c.topic, "decision": c.decision, "approver": c.approver, "expires_at": c.exp, "used": used}))
-        .into_response())
+    let used = first_use(&app, &c.nonce).await?.map(|u| FirstUse {
+        decision: u.decision,
+        comment: u.comment,
+        used_at: Some(u.used_at),
+        approver: None,
+    });
+    Ok(Json(link_info(c, None, used)).into_response())
+}
+
+/// What an approval link does (for `source`'s runs), and its approver's first use.
+pub(crate) fn link_info(
+    c: ApprovalClaims,
+    source: Option<&'static str>,
+    used: Option<FirstUse>,
+) -> LinkInfo {
+    LinkInfo {
+        source,
+        run: c.run,
+        topic: c.topic,
+        decision: c.decision,
+        approver: c.approver,
+        expires_at: c.exp,
+        used,
+    }
 }
 
 /// `{comment?}`, the optional body of a decision.
@@ -277,7 +296,14 @@ async fn use_link(
     };
     let Some(message_id) = app.store.record_decision(&decision).await? else {
         let first = first_use(&app, &c.nonce).await?.unwrap_or_default();
-        return Ok(Json(json!({"status": "already_decided", "decision": first.decision, "comment": first.comment, "used_at": first.used_at})).into_response());
+        return Ok(Json(LinkUsed {
+            status: UseStatus::AlreadyDecided,
+            decision: first.decision,
+            message_id: None,
+            comment: Some(first.comment),
+            used_at: Some(first.used_at),
+        })
+        .into_response());
     };
     app.notifier.publish(Note::new(
         NoteKind::Message,
@@ -285,8 +311,12 @@ async fn use_link(
         c.topic.as_str(),
         message_id,
     ));
-    Ok(
-        Json(json!({"status": "recorded", "decision": c.decision, "message_id": message_id}))
-            .into_response(),
-    )
+    Ok(Json(LinkUsed {
+        status: UseStatus::Recorded,
+        decision: c.decision,
+        message_id: Some(message_id.into()),
+        comment: None,
+        used_at: None,
+    })
+    .into_response())
 }

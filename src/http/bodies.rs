@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::http::openapi::schema::Decision;
 use crate::store::runs::RunSummary;
 use crate::store::{RunRow, RunStatus};
 
@@ -105,4 +106,74 @@ pub struct DbosQueued {
     pub message_id: String,
     /// True if its idempotency key was used before (nothing new was sent).
     pub duplicate: bool,
+}
+
+/// An approval link, described.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkInfo {
+    /// `dbos` for a link to a DBOS workflow; absent for a flowgate run's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub source: Option<&'static str>,
+    /// Run id.
+    pub run: String,
+    /// Message topic the decision is sent on.
+    pub topic: String,
+    /// What using the link decides.
+    #[schema(value_type = Decision)]
+    pub decision: String,
+    /// Who the link was minted for.
+    pub approver: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: i64,
+    /// The first use of either of this approver's links, if any.
+    #[schema(required = true)]
+    pub used: Option<FirstUse>,
+}
+
+/// The first use of an approver's pair of links.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FirstUse {
+    /// What it decided.
+    #[schema(value_type = Decision)]
+    pub decision: String,
+    /// The comment sent with it.
+    pub comment: Option<String>,
+    /// When (flowgate runs; DBOS does not record it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<String>,
+    /// Who (DBOS runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approver: Option<String>,
+}
+
+/// Whether using a link recorded its decision or found one already taken.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UseStatus {
+    /// This use decided.
+    Recorded,
+    /// An earlier use of this approver's links decided; `decision` is that one.
+    AlreadyDecided,
+}
+
+/// The answer to using an approval link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkUsed {
+    /// Recorded now, or decided before.
+    pub status: UseStatus,
+    /// The decision that stands.
+    #[schema(value_type = Decision)]
+    pub decision: String,
+    /// Recorded: the message sent (a number for flowgate runs, DBOS's message id, a
+    /// string, for DBOS workflows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub message_id: Option<Value>,
+    /// Already decided: the first decision's comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<Option<String>>,
+    /// Already decided, flowgate runs: when the first decision was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<String>,
 }

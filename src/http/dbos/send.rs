@@ -7,8 +7,8 @@
 //! the id `flowgate-approval:<nonce>`, so whichever is used first is the decision and the
 //! other becomes a no-op that reports it. No flowgate table is involved.
 
-use crate::http::approvals::{mint_run_token, MintBody, TokenBody, UseBody};
-use crate::http::bodies::{DbosQueued, Links, Minted};
+use crate::http::approvals::{link_info, mint_run_token, MintBody, TokenBody, UseBody};
+use crate::http::bodies::{DbosQueued, FirstUse, LinkInfo, LinkUsed, Links, Minted, UseStatus};
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use axum::extract::State;
@@ -180,23 +180,25 @@ fn decision_of(message: &Value) -> &'static str {
 
 /// `GET /v1/dbos/approvals/{token}`: what the link does and whether it was used.
 #[utoipa::path(get, path = "/v1/dbos/approvals/{token}", summary = "DBOS: describe an approval link (no side effect)",
-    params(("token" = Opaque, Path, description = "The link's token")), responses((status = 200, description = "The link", body = AnyObject), DbosLinkDescribe))]
+    params(("token" = Opaque, Path, description = "The link's token")), responses((status = 200, description = "The link", body = LinkInfo), DbosLinkDescribe))]
 pub async fn describe(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let c = verify(&app, &token)?;
-    let used = sent(&app, &c).await?.map(
-        |m| json!({"decision": decision_of(&m), "comment": m["comment"], "approver": m["approver"]}),
-    );
-    Ok(Json(json!({"run": c.run, "source": "dbos", "topic": c.topic, "decision": c.decision, "approver": c.approver, "expires_at": c.exp, "used": used}))
-        .into_response())
+    let used = sent(&app, &c).await?.map(|m| FirstUse {
+        decision: decision_of(&m).into(),
+        comment: text(&m["comment"]),
+        used_at: None,
+        approver: text(&m["approver"]),
+    });
+    Ok(Json(link_info(c, Some("dbos"), used)).into_response())
 }
 
 /// `POST /v1/dbos/approvals/{token}`: sends the decision to the DBOS workflow once.
 #[utoipa::path(post, path = "/v1/dbos/approvals/{token}", summary = "DBOS: use an approval link (sent to the workflow once)",
     params(("token" = Opaque, Path, description = "The link's token")), request_body(content = Option<UseBody>, description = "An optional comment"),
-    responses((status = 200, description = "Recorded, or already decided", body = DbosLinkUsed), DbosLinkUse))]
+    responses((status = 200, description = "Recorded, or already decided", body = LinkUsed), DbosLinkUse))]
 pub async fn use_link(
     State(app): State<AppState>,
     ApiPath(token): ApiPath<String>,
@@ -218,13 +220,26 @@ pub async fn use_link(
     let decision = decision_of(&first);
     if before.is_none() && decision == c.decision {
         app.metrics.messages_sent.inc();
-        return Ok(Json(
-            json!({"status": "recorded", "decision": decision, "message_id": message_id(&c)}),
-        )
+        return Ok(Json(LinkUsed {
+            status: UseStatus::Recorded,
+            decision: decision.into(),
+            message_id: Some(message_id(&c).into()),
+            comment: None,
+            used_at: None,
+        })
         .into_response());
     }
-    Ok(Json(
-        json!({"status": "already_decided", "decision": decision, "comment": first["comment"]}),
-    )
+    Ok(Json(LinkUsed {
+        status: UseStatus::AlreadyDecided,
+        decision: decision.into(),
+        message_id: None,
+        comment: Some(text(&first["comment"])),
+        used_at: None,
+    })
     .into_response())
+}
+
+/// A text field of a decision message.
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
 }

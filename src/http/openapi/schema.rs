@@ -134,43 +134,6 @@ pub enum Decision {
     reject,
 }
 
-/// An approval link, described.
-#[derive(ToSchema)]
-pub struct LinkInfo {
-    pub run: String,
-    pub topic: String,
-    pub decision: Decision,
-    pub approver: String,
-    pub expires_at: i64,
-    #[schema(required = true, value_type = Option<Object>)]
-    pub used: Option<Value>,
-}
-
-/// Whether a decision was recorded now.
-#[derive(ToSchema)]
-#[allow(non_camel_case_types)]
-pub enum UseStatus {
-    recorded,
-    already_decided,
-}
-
-/// A used approval link.
-#[derive(ToSchema)]
-pub struct LinkUsed {
-    pub status: UseStatus,
-    pub decision: String,
-    pub message_id: Option<i64>,
-    pub comment: Option<String>,
-    pub used_at: Option<String>,
-}
-
-/// A decision sent to a DBOS workflow.
-#[derive(ToSchema)]
-pub struct DbosLinkUsed {
-    pub status: UseStatus,
-    pub decision: String,
-}
-
 /// A webhook consumer's or worker's acknowledgement.
 #[derive(ToSchema)]
 pub struct AckResult {
