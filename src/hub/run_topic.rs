@@ -238,6 +238,11 @@ async fn fetch_loop(store: Source, topic: Arc<RunTopic>) {
 }
 
 impl RunSubscription {
+    /// Where this subscription reads from, and its run.
+    fn reader(&self) -> (Source, String) {
+        (self.hub.source().clone(), self.topic.run.clone())
+    }
+
     /// The next update; `None` means "you lagged: re-read from the database".
     pub async fn recv(&mut self) -> Option<RunUpdate> {
         loop {
@@ -251,8 +256,7 @@ impl RunSubscription {
 
     /// Waits for event `key` to have a version above `after`; returns it.
     pub async fn wait_event(&mut self, key: &str, after: i64) -> EventRow {
-        let store = self.hub.source().clone();
-        let run = self.topic.run.clone();
+        let (store, run) = self.reader();
         loop {
             let current = retry("event", || store.get_event(&run, key)).await;
             if let Some(ev) = current.filter(|e| e.version > after) {
@@ -275,8 +279,7 @@ impl RunSubscription {
     /// Every timeline step numbered above `after`, in order, forever.
     pub fn follow_steps(mut self, after: i32) -> impl Stream<Item = StepRow> + Send + 'static {
         async_stream::stream! {
-            let store = self.hub.source().clone();
-            let run = self.topic.run.clone();
+            let (store, run) = self.reader();
             let mut pos = after;
             'catch_up: loop {
                 loop {
@@ -313,8 +316,7 @@ impl RunSubscription {
     /// Every event change with a version above `after`, in version order, forever.
     pub fn follow_events(mut self, after: i64) -> impl Stream<Item = EventRow> + Send + 'static {
         async_stream::stream! {
-            let store = self.hub.source().clone();
-            let run = self.topic.run.clone();
+            let (store, run) = self.reader();
             let mut pos = after;
             'catch_up: loop {
                 let known = self.topic.known.load(Ordering::SeqCst);

@@ -12,23 +12,22 @@ use super::{Runtime, WorkflowError};
 use crate::error::StoreError;
 use crate::every::Every;
 use crate::store::executors::PendingRun;
+use crate::store::Store;
 
 /// Inserts (or refreshes) this process's executor row.
 pub async fn register(rt: &Runtime) -> Result<(), StoreError> {
     rt.inner.store.register_executor(rt.executor_id()).await
 }
 
-fn names(rt: &Runtime) -> Vec<String> {
-    rt.registry().all_names()
+/// The store, this executor's id, and the workflows it runs: what every claim names.
+fn mine(rt: &Runtime) -> (&Store, &str, Vec<String>) {
+    (&rt.inner.store, rt.executor_id(), rt.registry().all_names())
 }
 
 /// Resumes the PENDING runs this executor owned before a restart.
 pub async fn resume_own(rt: &Runtime) -> Result<(), StoreError> {
-    let claimed = rt
-        .inner
-        .store
-        .claim_own(rt.executor_id(), &names(rt))
-        .await?;
+    let (store, me, names) = mine(rt);
+    let claimed = store.claim_own(me, &names).await?;
     if !claimed.is_empty() {
         tracing::info!(runs = claimed.len(), "resuming own runs");
     }
@@ -39,11 +38,8 @@ pub async fn resume_own(rt: &Runtime) -> Result<(), StoreError> {
 /// Re-launches this executor's PENDING runs that are not executing here (their execution
 /// stopped on a transient database error, or recording the outcome failed).
 pub async fn relaunch_stalled(rt: &Runtime) -> Result<(), StoreError> {
-    let own = rt
-        .inner
-        .store
-        .own_pending(rt.executor_id(), &names(rt))
-        .await?;
+    let (store, me, names) = mine(rt);
+    let own = store.own_pending(me, &names).await?;
     for run in own {
         if rt.is_running(&run.id) {
             continue;
@@ -57,11 +53,8 @@ pub async fn relaunch_stalled(rt: &Runtime) -> Result<(), StoreError> {
 /// Claims PENDING runs whose executor is silent for longer than `dead_after`.
 pub async fn take_over(rt: &Runtime) -> Result<usize, StoreError> {
     let dead_ms = rt.inner.options.dead_after.as_millis() as i64;
-    let claimed = rt
-        .inner
-        .store
-        .claim_silent(rt.executor_id(), &names(rt), dead_ms as f64)
-        .await?;
+    let (store, me, names) = mine(rt);
+    let claimed = store.claim_silent(me, &names, dead_ms as f64).await?;
     let n = claimed.len();
     if n > 0 {
         tracing::info!(runs = n, "took over runs of silent executors");
