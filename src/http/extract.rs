@@ -160,6 +160,16 @@ impl<S: Send + Sync, N: PathNames + Send, B: DeserializeOwned> FromRequest<S> fo
     }
 }
 
+/// `deserialize_with` for an optional field: JSON `null` reads as absent (the default), as
+/// the document's nullable schema says.
+pub fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::Deserialize<'de>,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 /// Validates a name from the request, naming the field on failure.
 pub fn name<T>(
     field: &str,

@@ -28,6 +28,7 @@ pub struct SendBody {
     #[schema(value_type = Name)]
     topic: String,
     body: Value,
+    #[schema(value_type = Option<IdempotencyKey>)]
     idempotency_key: Option<String>,
 }
 

@@ -32,7 +32,7 @@ pub struct PutBody {
     #[serde(default)]
     #[schema(value_type = Option<Retention>)]
     retention_secs: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "extract::null_default")]
     #[schema(value_type = Option<Tags>)]
     tags: Vec<String>,
     /// Who may approve this run: the token handed back mints links for exactly these.

@@ -49,7 +49,7 @@ pub struct StartBody {
     #[serde(default)]
     #[schema(value_type = Option<Retention>)]
     retention_secs: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "extract::null_default")]
     #[schema(value_type = Option<Tags>)]
     tags: Vec<String>,
     /// Who may approve this run and on which topic: the token handed back may mint approval

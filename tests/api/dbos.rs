@@ -316,5 +316,9 @@ async fn dbos_workflow_started_through_flowgate_runs_on_the_apps_queue() {
     assert_eq!(again.status(), 200);
     let bad = start(json!({"workflow": "greet"})).await.unwrap();
     assert_eq!(bad.status(), 400);
+    // `null` for the optional `kwargs` reads as absent, as the document's schema says.
+    let nulls = json!({"workflow": "greet", "queue": "flowgate", "args": ["bob"],
+                       "kwargs": null, "id": "wf::nulls"});
+    assert_eq!(start(nulls).await.unwrap().status(), 201);
     dbos.quit().await;
 }

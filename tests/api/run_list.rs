@@ -127,6 +127,34 @@ async fn tags_are_kept_validated_and_filter_the_list() {
     assert_eq!(n, 2, "refused requests stored nothing");
 }
 
+/// The document marks `tags` nullable: `null` means no tags, on PUT and on a start.
+#[tokio::test]
+async fn null_tags_mean_none() {
+    let app = spawn_runtime_app(|_| {}).await;
+    assert_eq!(put_run(&app, "n", Value::Null).await.status(), 201);
+    let (s, _, _) = start(
+        &app.http,
+        &app.base,
+        json!({"workflow": "progress", "input": {"steps": 1, "pause_ms": 0}, "id": "s", "tags": null}),
+        "?wait=30",
+    )
+    .await;
+    assert_eq!(s, 200);
+    for id in ["n", "s"] {
+        let url = app.url(&format!("/v1/workflows/{id}"));
+        let run: Value = app
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(run["tags"], json!([]), "{id}: {run}");
+    }
+}
+
 #[tokio::test]
 async fn live_list_pushes_changes_of_matching_runs_only() {
     let app = spawn_runtime_app(|_| {}).await;

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::{name, source};
 use crate::error::ApiError;
 use crate::http::access::AdminKey;
-use crate::http::extract::ApiJson;
+use crate::http::extract::{null_default, ApiJson};
 use crate::http::AppState;
 use crate::store::dbos::Enqueue;
 
@@ -31,9 +31,9 @@ pub struct StartBody {
     workflow: String,
     #[schema(value_type = DbosName)]
     queue: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     args: Vec<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     #[schema(value_type = Option<AnyObject>)]
     kwargs: Map<String, Value>,
     #[schema(value_type = Option<DbosName>)]

@@ -265,7 +265,7 @@ route! {
     /// A pull-wake worker claims the open wake.
     sub post "/v1/stream/__ds/subscriptions/{id}/claim" sub_claim
     summary = "A pull-wake worker claims the open (or a new) wake: 200 with the lease, 204 with nothing to do, 409 ALREADY_CLAIMED",
-    request_body = AnyObject,
+    request_body = ClaimBody,
     responses((status = 200, description = "The lease", body = AnyObject),
         (status = 204, description = "Nothing to claim"), SubCall)
 }

@@ -40,11 +40,13 @@ pub struct Webhook {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SubBody {
     #[serde(rename = "type")]
+    #[schema(value_type = crate::http::openapi::schema::SubKind)]
     kind: String,
     pattern: Option<String>,
     streams: Option<Vec<String>>,
     webhook: Option<Webhook>,
     wake_stream: Option<String>,
+    #[schema(minimum = 100, maximum = 3_600_000)]
     lease_ttl_ms: Option<i64>,
     description: Option<String>,
 }

@@ -48,12 +48,19 @@ macro_rules! named {
 /// The name charset of run ids, keys, topics, workflows and queues.
 pub const NAME_PATTERN: &str = "^[A-Za-z0-9_.:@-]+$";
 
+/// Text without control characters (Unicode Cc, as `char::is_control` reads them): DBOS ids,
+/// keys and topics.
+pub const NO_CONTROLS: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
+
 named! {
     /// A run id, key, topic, workflow or queue name.
     Name => string(Some(1), Some(crate::ids::MAX_NAME_LEN), Some(NAME_PATTERN));
-    /// A DBOS workflow id or name: any text without control characters.
-    DbosName => string(Some(1), Some(crate::http::dbos::MAX_DBOS_NAME), None)
+    /// A DBOS workflow id or name: any text without control characters (`char::is_control`).
+    DbosName => string(Some(1), Some(crate::http::dbos::MAX_DBOS_NAME), Some(NO_CONTROLS))
         .description(Some("Any text without control characters, percent-encoded in the path"));
+    /// A message's idempotency key: 1 to 128 bytes of any text.
+    IdempotencyKey => string(Some(1), Some(crate::ids::MAX_NAME_LEN), None)
+        .description(Some("1 to 128 bytes; a second send with the same key stores nothing"));
     /// A non-empty opaque string (a token, a file name).
     Opaque => string(Some(1), None, None);
     /// A run tag.
@@ -83,6 +90,10 @@ named! {
         .description(Some("Seconds the run is kept once finished (0: forever; default FLOWGATE_RETENTION)"));
     /// A token's lifetime in seconds.
     TtlSecs => ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(2_592_000));
+    /// A Durable Streams subscription's kind.
+    SubKind => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["webhook", "pull-wake"]));
     /// What a run token may do.
     ScopeName => ObjectBuilder::new()
         .schema_type(Type::String)
@@ -132,6 +143,14 @@ pub struct Records {
 pub enum Decision {
     approve,
     reject,
+}
+
+/// A pull-wake worker's claim.
+#[derive(ToSchema)]
+pub struct ClaimBody {
+    /// The worker's name (1 to 256 bytes).
+    #[schema(min_length = 1, max_length = 256)]
+    pub worker: String,
 }
 
 /// A webhook consumer's or worker's acknowledgement.
