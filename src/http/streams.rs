@@ -225,7 +225,7 @@ struct Polled {
 
 /// `POST …/streams/{key}`: a JSON array appended in order; each element stored byte-exact.
 #[utoipa::path(post, path = "/v1/workflows/{id}/streams/{key}", summary = "Append a JSON array of records",
-    params(("id" = Name, Path, description = "Run id"), ("key" = Name, Path, description = "Event or stream key")), request_body = Vec<serde_json::Value>,
+    params(("id" = Name, Path, description = "Run id"), ("key" = Name, Path, description = "Event or stream key")), request_body = RecordBatch,
     responses((status = 200, description = "Appended", body = Appended), E400_404_409_413_415Auth))]
 async fn append(
     State(app): State<AppState>,

@@ -100,19 +100,19 @@ async fn forward(req: StreamRequest) -> Response {
 
 /// A documented route whose handler hands the request to [`forward`]. `stream` routes are
 /// on `/v1/stream/{path}` and take the stream path; `sub` routes are on the given path and
-/// take the subscription id. Then, each optional: further `params`, optional text `headers`
-/// (name: description), a `body` in any of the stream content types (its description);
+/// take the subscription id. Then, each optional: further `params`, optional `headers`
+/// (name, schema: description), a `body` in any of the stream content types (its description);
 /// from `summary` on, the rest of `#[utoipa::path]`.
 macro_rules! route {
     (@fn $(#[$m:meta])* $method:ident $path:literal $name:ident $first:tt
         $(params [$($param:tt),*])?
-        $(headers [$($header:literal: $about:literal),*])?
+        $(headers [$($header:literal $ty:ident: $about:literal),*])?
         $(body $body:literal)?
         summary = $($arg:tt)*) => {
         $(#[$m])*
         #[utoipa::path($method, path = $path,
             params($first $($(, $param)*)?
-                $($(, ($header = Option<String>, Header, description = $about))*)?),
+                $($(, ($header = Option<$ty>, Header, description = $about))*)?),
             $(request_body(description = $body, content((String = "application/octet-stream"),
                 (String = "text/plain"), (serde_json::Value = "application/json"))),)?
             summary = $($arg)*)]
@@ -137,7 +137,7 @@ route! {
         ("offset" = Option<String>, Query, description = "Start: -1 (the beginning), now, or a Stream-Next-Offset"),
         ("live" = Option<LiveMode>, Query, description = "Wait for data: long-poll or sse (needs offset)"),
         ("cursor" = Option<String>, Query, description = "The last Stream-Cursor (for caches)")]
-    headers ["If-None-Match": "ETag of a previous read"]
+    headers ["If-None-Match" Opaque: "ETag of a previous read"]
     summary = "Read a stream from ?offset: catch-up, long-poll (live=long-poll) or SSE (live=sse)",
     description = "Answers carry Stream-Next-Offset, Stream-Cursor, Stream-Up-To-Date and Stream-Closed. Workflow streams are readable at workflows/{run}/{key}.",
     responses(
@@ -160,11 +160,11 @@ route! {
     /// Creates a stream.
     stream put create
     headers [
-        "Stream-TTL": "Seconds to keep the stream after its last write",
-        "Stream-Expires-At": "RFC 3339 expiry time",
-        "Stream-Closed": "true: create it closed",
-        "Stream-Forked-From": "Path or URL of the stream to fork",
-        "Stream-Fork-Offset": "Where the fork branches off"]
+        "Stream-TTL" TtlHeader: "Seconds to keep the stream after its last write",
+        "Stream-Expires-At" Opaque: "RFC 3339 expiry time",
+        "Stream-Closed" Opaque: "true: create it closed",
+        "Stream-Forked-From" Opaque: "Path or URL of the stream to fork",
+        "Stream-Fork-Offset" Opaque: "Where the fork branches off"]
     body "Initial data, of the stream's content type"
     summary = "Create a stream (idempotent for the same configuration), optionally with initial data or as a fork",
     responses((status = 201, description = "Created (Location names it)"),
@@ -175,11 +175,11 @@ route! {
     /// Appends to a stream.
     stream post append
     headers [
-        "Stream-Seq": "Writer sequence; must increase",
-        "Stream-Closed": "true: close the stream after this append",
-        "Producer-Id": "Idempotent producer id",
-        "Producer-Epoch": "Idempotent producer epoch",
-        "Producer-Seq": "Idempotent producer sequence"]
+        "Stream-Seq" Opaque: "Writer sequence; must increase",
+        "Stream-Closed" Opaque: "true: close the stream after this append",
+        "Producer-Id" ProducerId: "Idempotent producer id (with Producer-Epoch and Producer-Seq)",
+        "Producer-Epoch" ProducerNumber: "Idempotent producer epoch",
+        "Producer-Seq" ProducerNumber: "Idempotent producer sequence"]
     body "Data, of the stream's content type"
     summary = "Append to a stream (a JSON stream takes a message or an array of messages), or close it with Stream-Closed: true",
     responses((status = 200, description = "Appended (a producer's first append of an epoch)"),

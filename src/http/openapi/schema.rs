@@ -61,6 +61,16 @@ named! {
     /// A message's idempotency key: 1 to 128 bytes of any text.
     IdempotencyKey => string(Some(1), Some(crate::ids::MAX_NAME_LEN), None)
         .description(Some("1 to 128 bytes; a second send with the same key stores nothing"));
+    /// `Stream-TTL`: whole seconds, at most 315360000 (ten years).
+    TtlHeader => string(Some(1), Some(10), Some("^(0|[1-9][0-9]{0,8})$"));
+    /// `Producer-Id`: 1 to 256 characters, not all blank.
+    ProducerId => string(Some(1), Some(crate::http::durable_streams::producer::MAX_PRODUCER_ID), Some("[^ \\t]"));
+    /// `Producer-Epoch`, `Producer-Seq`: an integer in 0..=2^53-1.
+    ProducerNumber => string(Some(1), Some(16), Some("^(0|[1-9][0-9]{0,14})$"));
+    /// Records to append: a non-empty array of any JSON values (at most `FLOWGATE_MAX_BATCH`).
+    RecordBatch => ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::AnyValue))
+        .min_items(Some(1));
     /// A non-empty opaque string (a token, a file name).
     Opaque => string(Some(1), None, None);
     /// A run tag.
