@@ -158,13 +158,12 @@ impl Drop for RunSubscription {
     fn drop(&mut self) {
         let mut map = lock(&self.hub.inner.runs);
         // Our own receiver is still alive here, so "last" means a count of one.
-        if self.topic.tx.receiver_count() <= 1 {
-            if let Some(t) = map.get(&self.topic.run) {
-                if Arc::ptr_eq(t, &self.topic) {
-                    map.remove(&self.topic.run);
-                    self.topic.stop.cancel();
-                }
-            }
+        let ours = map
+            .get(&self.topic.run)
+            .is_some_and(|t| Arc::ptr_eq(t, &self.topic));
+        if ours && self.topic.tx.receiver_count() <= 1 {
+            map.remove(&self.topic.run);
+            self.topic.stop.cancel();
         }
     }
 }

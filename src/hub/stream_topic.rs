@@ -167,13 +167,10 @@ impl Drop for StreamSubscription {
         self.rx = None;
         let mut map = lock(&self.hub.inner.streams);
         let k = (self.topic.run.clone(), self.topic.key.clone());
-        if self.topic.tx.receiver_count() == 0 {
-            if let Some(t) = map.get(&k) {
-                if Arc::ptr_eq(t, &self.topic) {
-                    map.remove(&k);
-                    self.topic.stop.cancel();
-                }
-            }
+        let ours = map.get(&k).is_some_and(|t| Arc::ptr_eq(t, &self.topic));
+        if ours && self.topic.tx.receiver_count() == 0 {
+            map.remove(&k);
+            self.topic.stop.cancel();
         }
     }
 }
