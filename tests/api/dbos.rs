@@ -72,15 +72,9 @@ async fn dbos_stream_is_served_in_order_once_with_end_and_resumes() {
     let after = read_to_end(&mut resumed, Duration::from_secs(30)).await;
     assert_eq!(after, tokens(8..30), "resumed after Last-Event-ID {last}");
     // The long-poll reads the same records and the close.
-    let polled: Value = app
-        .http
-        .get(app.url(&format!("{path}/poll?from=25&timeout=1")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let polled = app
+        .get_json(&format!("{path}/poll?from=25&timeout=1"))
+        .await;
     assert_eq!(polled["next"], 30);
     assert_eq!(polled["closed"], true);
     assert_eq!(
@@ -296,15 +290,7 @@ async fn dbos_workflow_started_through_flowgate_runs_on_the_apps_queue() {
     assert_eq!(got, vec![(0, json!("hello ada?"))]);
     let mut status = Value::Null;
     for _ in 0..100 {
-        status = app
-            .http
-            .get(app.url("/v1/dbos/workflows/wf::greet"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        status = app.get_json("/v1/dbos/workflows/wf::greet").await;
         if status["status"] == "SUCCESS" {
             break;
         }

@@ -110,6 +110,12 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// `GET path`, its body parsed as JSON (whatever the status).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        r.json().await.unwrap()
+    }
+
     /// Creates an externally-run workflow record.
     pub async fn create_run(&self, id: &str) {
         let r = self

@@ -70,15 +70,7 @@ async fn tags_are_kept_validated_and_filter_the_list() {
         201
     );
     assert_eq!(put_run(&app, "b", json!(["team:blue"])).await.status(), 201);
-    let run: Value = app
-        .http
-        .get(app.url("/v1/workflows/a"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run = app.get_json("/v1/workflows/a").await;
     assert_eq!(run["tags"], json!(["team:red", "batch-1"]));
 
     let list = |q: &'static str| {
@@ -141,16 +133,7 @@ async fn null_tags_mean_none() {
     .await;
     assert_eq!(s, 200);
     for id in ["n", "s"] {
-        let url = app.url(&format!("/v1/workflows/{id}"));
-        let run: Value = app
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let run = app.get_json(&format!("/v1/workflows/{id}")).await;
         assert_eq!(run["tags"], json!([]), "{id}: {run}");
     }
 }
