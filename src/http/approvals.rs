@@ -4,7 +4,7 @@
 //! GET only describes a link (mail scanners prefetch GETs); POST uses it. Who may mint
 //! which links is decided in [`super::grant`].
 
-use crate::http::bodies::{FirstUse, Link, LinkInfo, LinkUsed, Links, Minted, UseStatus};
+use crate::http::bodies::{FirstUse, Link, LinkInfo, LinkUsed, Links, Minted};
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use axum::extract::State;
@@ -296,14 +296,8 @@ async fn use_link(
     };
     let Some(message_id) = app.store.record_decision(&decision).await? else {
         let first = first_use(&app, &c.nonce).await?.unwrap_or_default();
-        return Ok(Json(LinkUsed {
-            status: UseStatus::AlreadyDecided,
-            decision: first.decision,
-            message_id: None,
-            comment: Some(first.comment),
-            used_at: Some(first.used_at),
-        })
-        .into_response());
+        let used = LinkUsed::already(first.decision, first.comment, Some(first.used_at));
+        return Ok(Json(used).into_response());
     };
     app.notifier.publish(Note::new(
         NoteKind::Message,
@@ -311,12 +305,5 @@ async fn use_link(
         c.topic.as_str(),
         message_id,
     ));
-    Ok(Json(LinkUsed {
-        status: UseStatus::Recorded,
-        decision: c.decision,
-        message_id: Some(message_id.into()),
-        comment: None,
-        used_at: None,
-    })
-    .into_response())
+    Ok(Json(LinkUsed::recorded(c.decision, message_id.into())).into_response())
 }

@@ -177,3 +177,27 @@ pub struct LinkUsed {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub used_at: Option<String>,
 }
+
+impl LinkUsed {
+    /// This use decided `decision`, sent as message `message_id`.
+    pub fn recorded(decision: String, message_id: Value) -> LinkUsed {
+        LinkUsed {
+            status: UseStatus::Recorded,
+            decision,
+            message_id: Some(message_id),
+            comment: None,
+            used_at: None,
+        }
+    }
+
+    /// An earlier use decided `decision` with `comment` (at `used_at`, where recorded).
+    pub fn already(decision: String, comment: Option<String>, used_at: Option<String>) -> LinkUsed {
+        LinkUsed {
+            status: UseStatus::AlreadyDecided,
+            decision,
+            message_id: None,
+            comment: Some(comment),
+            used_at,
+        }
+    }
+}

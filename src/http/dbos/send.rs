@@ -8,7 +8,7 @@
 //! other becomes a no-op that reports it. No flowgate table is involved.
 
 use crate::http::approvals::{link_info, mint_run_token, MintBody, TokenBody, UseBody};
-use crate::http::bodies::{DbosQueued, FirstUse, LinkInfo, LinkUsed, Links, Minted, UseStatus};
+use crate::http::bodies::{DbosQueued, FirstUse, LinkInfo, LinkUsed, Links, Minted};
 use crate::http::openapi::errors::*;
 use crate::http::openapi::schema::*;
 use axum::extract::State;
@@ -220,23 +220,11 @@ pub async fn use_link(
     let decision = decision_of(&first);
     if before.is_none() && decision == c.decision {
         app.metrics.messages_sent.inc();
-        return Ok(Json(LinkUsed {
-            status: UseStatus::Recorded,
-            decision: decision.into(),
-            message_id: Some(message_id(&c).into()),
-            comment: None,
-            used_at: None,
-        })
-        .into_response());
+        let used = LinkUsed::recorded(decision.into(), message_id(&c).into());
+        return Ok(Json(used).into_response());
     }
-    Ok(Json(LinkUsed {
-        status: UseStatus::AlreadyDecided,
-        decision: decision.into(),
-        message_id: None,
-        comment: Some(text(&first["comment"])),
-        used_at: None,
-    })
-    .into_response())
+    let used = LinkUsed::already(decision.into(), text(&first["comment"]), None);
+    Ok(Json(used).into_response())
 }
 
 /// A text field of a decision message.
